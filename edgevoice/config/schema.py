@@ -1,0 +1,19 @@
+"""The whole config file: one dataclass per TOML table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgevoice.config.fields import setting
+from edgevoice.config.listening import AudioConfig, ButtonsConfig, ListeningConfig
+from edgevoice.config.voicelive import VoiceLiveConfig
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything edgevoice reads from its TOML file."""
+
+    voicelive: VoiceLiveConfig = setting(default_factory=VoiceLiveConfig, doc="the Voice Live session")
+    audio: AudioConfig = setting(default_factory=AudioConfig, doc="microphone and speaker")
+    listening: ListeningConfig = setting(default_factory=ListeningConfig, doc="noise handling, VAD, wake words")
+    buttons: ButtonsConfig = setting(default_factory=ButtonsConfig, doc="push-to-talk and mute switch")
