@@ -1,0 +1,38 @@
+# edgevoice: `make test` and `make demo` work on a fresh Debian / Raspberry Pi OS machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: test demo bench install-deps venv clean
+
+## test: install system packages (as root), build .venv with the test extra, run the test suite
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## demo: start the local Voice Live emulator and run a spoken round trip from a bundled recording
+demo: $(VENV)/.installed-runtime
+	$(BIN)/edgevoice demo
+
+## bench: print the performance figures of this machine
+bench: $(VENV)/.installed-runtime
+	$(BIN)/edgevoice bench
+
+install-deps:
+	PYTHON=$(PYTHON) scripts/system-deps.sh test
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-runtime: pyproject.toml | $(VENV)/bin/python
+	PYTHON=$(PYTHON) scripts/system-deps.sh runtime
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
+	PYTHON=$(PYTHON) scripts/system-deps.sh test
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed-runtime
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache tests/.corpus
