@@ -14,3 +14,9 @@ class ConfigError(Exception):
         self.source = source
         where = f"{source}: " if source else ""
         super().__init__(f"{where}{key}: {problem}" if key else f"{where}{problem}")
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A bad value as it goes into a message: its repr, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

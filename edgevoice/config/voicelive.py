@@ -1,10 +1,371 @@
-"""The [voicelive] table: which model, voice and options the Voice Live session is opened with."""
+"""The [voicelive] table: which model, voice and options the Voice Live session is opened with.
+
+Each nested dataclass is one sub-table of the config file. Values are checked as they are read
+(ranges, allowed words, URL shape); ``check()`` methods add the rules that need several keys, such
+as "this voice does not work with that model", using the model catalog (edgevoice/data/models.toml).
+"""
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
+import math
+import re
 from dataclasses import dataclass
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
+
+from edgevoice.config.catalog import Catalog, ModelFamily, default_catalog
+from edgevoice.config.errors import ConfigError, shown
+from edgevoice.config.fields import setting
+
+DEFAULT_API_VERSION = "2026-07-15"
+DEFAULT_MODEL = "gpt-realtime"
+DEFAULT_INSTRUCTIONS = (
+    "You are the voice assistant of a public kiosk. Answer in one to three short spoken sentences, "
+    "in plain words without lists or markup. If you are not sure, say so."
+)
+INPUT_SAMPLE_RATE = 16000  # the device always sends 16 kHz mono pcm16; not a config key
+OUTPUT_SAMPLE_RATES: Mapping[str, int] = MappingProxyType({"pcm16_16000hz": 16000, "pcm16": 24000})
+
+VoiceType = Literal["openai", "azure-standard", "azure-custom", "azure-personal"]
+TurnDetectionType = Literal["none", "server_vad", "azure_semantic_vad", "azure_semantic_vad_en", "azure_semantic_vad_multilingual"]
+NoiseReduction = Literal["none", "azure_deep_noise_suppression", "near_field", "far_field"]
+OutputAudioFormat = Literal["pcm16_16000hz", "pcm16"]
+EndOfUtteranceModel = Literal["semantic_detection_v1", "semantic_detection_v1_en", "semantic_detection_v1_multilingual"]
+ThresholdLevel = Literal["low", "medium", "high", "default"]
+
+VOICE_TYPES: tuple[str, ...] = get_args(VoiceType)
+TURN_DETECTION_TYPES: tuple[str, ...] = get_args(TurnDetectionType)
+SEMANTIC_TYPES = tuple(t for t in TURN_DETECTION_TYPES if t.startswith("azure_semantic_vad"))
+NOISE_REDUCTION: tuple[str, ...] = get_args(NoiseReduction)
+
+_API_VERSION = re.compile(r"(\d{4}-\d{2}-\d{2})(-preview)?")
+_AZURE_EXAMPLE = 'voice = {type = "azure-standard", name = "en-US-AvaNeural"}'
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1: the only hosts edgevoice talks to without TLS."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_endpoint(raw: Any, key: str) -> str:
+    """The resource URL: https (or wss) anywhere, http/ws only to a loopback host such as the emulator."""
+    if not isinstance(raw, str):
+        raise ConfigError(key, f"expected a URL string, got {shown(raw)}")
+    text = raw.strip()
+    if not text:
+        raise ConfigError(key, 'is empty; set it to your resource URL, e.g. "https://my-resource.services.ai.azure.com"')
+    try:
+        url = urlsplit(text)
+        port = url.port
+    except ValueError as exc:
+        raise ConfigError(key, f"{shown(raw)} is not a valid URL ({exc})") from None
+    scheme = url.scheme.lower()
+    if scheme not in ("https", "wss", "http", "ws") or not url.hostname:
+        raise ConfigError(key, f"{shown(raw)} is not an https URL; expected e.g. \"https://my-resource.services.ai.azure.com\"")
+    if scheme in ("http", "ws") and not is_loopback_host(url.hostname):
+        raise ConfigError(
+            key, f"{shown(raw)} uses {scheme}:// to a remote host; use https:// (plain {scheme} only for localhost/127.0.0.1)"
+        )
+    if url.username is not None or url.password is not None:
+        raise ConfigError(key, "must not carry a user name or password; the credential comes from the environment or a key file")
+    if url.query or url.fragment:
+        raise ConfigError(key, f"{shown(raw)} has a query or fragment; give the bare resource URL (api_version and model are keys)")
+    del port  # parsed only to reject a bad port number early
+    return f"{scheme}://{url.netloc}{url.path.rstrip('/')}"
+
+
+def parse_api_version(raw: Any, key: str) -> str:
+    """A service API version: YYYY-MM-DD or YYYY-MM-DD-preview."""
+    match = _API_VERSION.fullmatch(raw) if isinstance(raw, str) else None
+    if match is not None:
+        try:
+            datetime.date.fromisoformat(match.group(1))
+            return raw
+        except ValueError:
+            pass
+    raise ConfigError(key, f"{shown(raw)} is not an API version; expected YYYY-MM-DD or YYYY-MM-DD-preview, e.g. {DEFAULT_API_VERSION!r}")
+
+
+def parse_model(raw: Any, key: str, catalog: Catalog | None = None) -> str:
+    """A model name the catalog knows (exact names, dated variants, newer gpt-5.x)."""
+    catalog = catalog or default_catalog()
+    if not isinstance(raw, str):
+        raise ConfigError(key, f"expected a model name string, got {shown(raw)}")
+    if catalog.family_of(raw) is None:
+        close = catalog.closest(raw)
+        hint = f"did you mean {close!r}? " if close else ""
+        raise ConfigError(key, f"{shown(raw)} is not a known Voice Live model; {hint}known: {', '.join(catalog.known_names())}")
+    return raw
+
+
+def parse_transcription_model(raw: Any, key: str) -> str:
+    """A transcription model some model family accepts, or "none"."""
+    known = default_catalog().transcription_models()
+    if not isinstance(raw, str) or raw not in known:
+        raise ConfigError(key, f"{shown(raw)} is not a transcription model; choose one of {', '.join(known)}")
+    return raw
+
+
+def parse_prosody(raw: Any, key: str) -> str:
+    """An SSML prosody value: a word ("fast"), a change ("+10%"), or a number (1.2)."""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        raise ConfigError(key, f"expected a string such as \"+10%\" or a number, got {shown(raw)}")
+    text = str(raw).strip()
+    if not text:
+        raise ConfigError(key, "is empty; leave the key out for the voice's default")
+    return text
+
+
+def parse_max_tokens(raw: Any, key: str) -> int | Literal["inf"]:
+    """1 to 4096, or "inf" for no limit."""
+    if raw == "inf" or (isinstance(raw, float) and math.isinf(raw) and raw > 0):
+        return "inf"
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        if 1 <= raw <= 4096:
+            return raw
+        raise ConfigError(key, f"{shown(raw)} is out of range; allowed 1 to 4096, or \"inf\"")
+    raise ConfigError(key, f"expected an integer from 1 to 4096 or \"inf\", got {shown(raw)}")
+
+
+def parse_voice(raw: Any, key: str) -> VoiceConfig:
+    """A voice: an OpenAI voice name, an Azure "...Neural" name, or a table with a ``type``."""
+    if isinstance(raw, str):
+        name = raw.strip()
+        if name in default_catalog().openai_voices:
+            return VoiceConfig(type="openai", name=name)
+        if name.endswith("Neural"):
+            return VoiceConfig(type="azure-standard", name=name)
+        voices = ", ".join(default_catalog().openai_voices)
+        raise ConfigError(
+            key, f"{shown(raw)} is neither an OpenAI voice ({voices}) nor an Azure voice name ending in 'Neural'; "
+            f"for other voices write {_AZURE_EXAMPLE}"
+        )
+    if isinstance(raw, dict):
+        from edgevoice.config.load import build  # the generic loader; imported here to avoid a cycle
+
+        if "type" not in raw and isinstance(raw.get("name"), str):  # no type: infer it as the string form does
+            openai = raw["name"] in default_catalog().openai_voices
+            raw = {**raw, "type": "openai" if openai else "azure-standard"}
+        return build(VoiceConfig, raw, key)
+    raise ConfigError(key, f"expected a voice name or a table like {_AZURE_EXAMPLE}, got {shown(raw)}")
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    """The voice that speaks the replies: an OpenAI voice or an Azure text-to-speech voice."""
+
+    type: VoiceType = setting(
+        "openai", "openai (gpt-realtime models only), azure-standard, azure-custom or azure-personal; inferred from name if unset"
+    )
+    name: str = setting("alloy", 'voice name, e.g. "alloy" or "en-US-AvaNeural"')
+    temperature: float | None = setting(None, "Azure voices: speaking variation, 0.0 to 1.0", min=0.0, max=1.0)
+    rate: str | None = setting(None, 'Azure voices: speaking rate, e.g. "fast", "+10%" or 1.2', parse=parse_prosody)
+    pitch: str | None = setting(None, 'Azure voices: pitch, e.g. "high", "+5%" or "-2st"', parse=parse_prosody)
+    volume: str | None = setting(None, 'Azure voices: volume, e.g. "loud", "+10" or 80', parse=parse_prosody)
+    locale: str | None = setting(None, 'Azure voices: always speak this locale, e.g. "en-GB"')
+    style: str | None = setting(None, 'Azure voices: speaking style, e.g. "cheerful"')
+    endpoint_id: str | None = setting(None, "azure-custom voices: the custom voice deployment id (required there)")
+    model: str | None = setting(None, 'azure-personal voices: the voice model, e.g. "DragonLatestNeural" (required there)')
+
+    def check(self) -> None:
+        if not self.name.strip():
+            raise ConfigError("name", "is empty; name the voice to speak with")
+        if self.type == "openai":
+            voices = default_catalog().openai_voices
+            if self.name not in voices:
+                raise ConfigError("name", f"{shown(self.name)} is not an OpenAI voice; choose one of {', '.join(voices)}")
+            for key in ("temperature", "rate", "pitch", "volume", "locale", "style"):
+                if getattr(self, key) is not None:
+                    raise ConfigError(key, f"{shown(getattr(self, key))} is for Azure voices only; OpenAI voices take a name alone")
+        if (self.type == "azure-custom") != (self.endpoint_id is not None):
+            if self.endpoint_id is None:
+                raise ConfigError("endpoint_id", "is required for an azure-custom voice (the custom voice deployment id)")
+            raise ConfigError("endpoint_id", f"{shown(self.endpoint_id)} applies to azure-custom voices only, not {self.type!r}")
+        if (self.type == "azure-personal") != (self.model is not None):
+            if self.model is None:
+                raise ConfigError("model", 'is required for an azure-personal voice, e.g. model = "DragonLatestNeural"')
+            raise ConfigError("model", f"{shown(self.model)} applies to azure-personal voices only, not {self.type!r}")
+
+    def describe(self) -> str:
+        return f"{self.type} {self.name}"
+
+
+@dataclass(frozen=True)
+class EndOfUtteranceConfig:
+    """Semantic end-of-utterance detection: waits for the user to finish a thought, not just a pause."""
+
+    model: EndOfUtteranceModel = setting(
+        "semantic_detection_v1", "semantic_detection_v1, semantic_detection_v1_en or semantic_detection_v1_multilingual"
+    )
+    threshold_level: ThresholdLevel | None = setting(
+        None, "how readily a pause counts as the end: low, medium, high or default"
+    )
+    timeout_ms: int | None = setting(None, "end the turn after this much silence even mid-thought (ms)", min=0, max=10000)
+
+
+@dataclass(frozen=True)
+class TurnDetectionConfig:
+    """Who decides that the user has finished speaking: the service (a VAD type) or edgevoice ("none")."""
+
+    type: TurnDetectionType = setting(
+        "azure_semantic_vad",
+        "none (edgevoice commits each turn itself), server_vad, azure_semantic_vad, azure_semantic_vad_en "
+        "or azure_semantic_vad_multilingual",
+    )
+    threshold: float | None = setting(None, "speech probability that counts as speech, 0.0 to 1.0", min=0.0, max=1.0)
+    prefix_padding_ms: int | None = setting(None, "audio kept from before speech started (ms)", min=0, max=10000)
+    silence_duration_ms: int | None = setting(None, "silence that ends a turn (ms)", min=0, max=10000)
+    speech_duration_ms: int | None = setting(None, "semantic VAD: shortest sound that counts as speech (ms)", min=0, max=10000)
+    remove_filler_words: bool | None = setting(None, "semantic VAD: ignore 'um' and 'uh' when detecting speech")
+    languages: tuple[str, ...] = setting((), 'semantic VAD: expected languages, e.g. ["en", "de"]')
+    create_response: bool | None = setting(None, "answer automatically when a turn ends (service default: true)")
+    interrupt_response: bool | None = setting(None, "let the user's speech cut off a reply (barge-in; service default: true)")
+    auto_truncate: bool | None = setting(None, "trim the cut-off reply from the conversation after a barge-in")
+    end_of_utterance: EndOfUtteranceConfig | None = setting(None, "semantic end-of-utterance detection (a sub-table)")
+
+    def check(self) -> None:
+        if self.type == "none":
+            for key in (
+                "threshold", "prefix_padding_ms", "silence_duration_ms", "speech_duration_ms", "remove_filler_words",
+                "languages", "create_response", "interrupt_response", "auto_truncate", "end_of_utterance",
+            ):
+                value = getattr(self, key)
+                if value is not None and value != ():
+                    raise ConfigError(
+                        key, f"is set ({_brief(value)}) but type is 'none' (edgevoice ends turns itself); remove it or pick a VAD type"
+                    )
+        elif self.type not in SEMANTIC_TYPES:
+            for key in ("speech_duration_ms", "remove_filler_words", "languages"):
+                value = getattr(self, key)
+                if value is not None and value != ():
+                    raise ConfigError(key, f"{_brief(value)} needs an azure_semantic_vad type, not {self.type!r}")
+
+
+@dataclass(frozen=True)
+class TranscriptionConfig:
+    """Transcribing what the user said (for logs and captions); the reply does not depend on it."""
+
+    model: str = setting(
+        "none",
+        "none, azure-speech (every model), whisper-1 / gpt-4o-transcribe / gpt-4o-mini-transcribe (gpt-realtime only)",
+        parse=parse_transcription_model,
+    )
+    language: str | None = setting(None, 'language hint, e.g. "en-US", or several: "en,de"')
+    phrase_list: tuple[str, ...] = setting((), 'words to recognise better, e.g. ["Contoso", "kiosk"]')
+    prompt: str | None = setting(None, "OpenAI transcription models: a hint text for spelling and style")
+
+    def check(self) -> None:
+        if self.model == "none":
+            for key in ("language", "phrase_list", "prompt"):
+                value = getattr(self, key)
+                if value is not None and value != ():
+                    raise ConfigError(key, f"is set ({_brief(value)}) but model is 'none'; pick a transcription model or remove it")
 
 
 @dataclass(frozen=True)
 class VoiceLiveConfig:
-    """Placeholder until the config work lands."""
+    """The Voice Live session: where to connect, which model and voice, and how turns work."""
+
+    endpoint: str = setting("", 'resource URL, e.g. "https://my-resource.services.ai.azure.com" (required)', parse=parse_endpoint)
+    api_version: str = setting(DEFAULT_API_VERSION, "service API version: YYYY-MM-DD or YYYY-MM-DD-preview", parse=parse_api_version)
+    model: str = setting(DEFAULT_MODEL, "gpt-realtime, gpt-realtime-mini, phi4-mm-realtime, or a cascaded model", parse=parse_model)
+    voice: VoiceConfig | None = setting(None, "the voice; unset means the model's default voice", parse=parse_voice)
+    instructions: str = setting(DEFAULT_INSTRUCTIONS, "the system prompt: who the assistant is and how it answers")
+    output_audio_format: OutputAudioFormat = setting(
+        "pcm16_16000hz", "reply audio: pcm16_16000hz (16 kHz, no resampling on the device) or pcm16 (24 kHz)"
+    )
+    noise_reduction: NoiseReduction = setting(
+        "azure_deep_noise_suppression",
+        "service-side noise reduction: none, azure_deep_noise_suppression, near_field or far_field (gpt-realtime only)",
+    )
+    echo_cancellation: bool = setting(True, "service-side echo cancellation of the assistant's own voice")
+    temperature: float | None = setting(None, "model creativity, 0.6 to 1.2 (service default 0.8)", min=0.6, max=1.2)
+    max_response_output_tokens: int | Literal["inf"] | None = setting(
+        None, 'longest reply in tokens, 1 to 4096, or "inf" (about 20 tokens per second of speech)', parse=parse_max_tokens
+    )
+    connect_timeout_s: float = setting(1.5, "hard deadline for one connection attempt (s)", min=0.1, max=60.0)
+    api_key_file: Path | None = setting(None, "file holding the API key (mode 0600); the environment and systemd credentials win")
+    token_file: Path | None = setting(None, "file holding an Entra ID bearer token, re-read when it changes")
+    turn_detection: TurnDetectionConfig = setting(default_factory=TurnDetectionConfig, doc="[voicelive.turn_detection]")
+    transcription: TranscriptionConfig = setting(default_factory=TranscriptionConfig, doc="[voicelive.transcription]")
+
+    @property
+    def family(self) -> ModelFamily:
+        """The catalog family of ``model`` (which options it accepts)."""
+        family = default_catalog().family_of(self.model)
+        if family is None:
+            parse_model(self.model, "voicelive.model")  # raises with the list of known models
+        assert family is not None
+        return family
+
+    @property
+    def effective_voice(self) -> VoiceConfig:
+        """The configured voice, or the model family's default voice."""
+        if self.voice is not None:
+            return self.voice
+        kind, name = self.family.default_voice
+        return VoiceConfig(type=kind, name=name)  # type: ignore[arg-type]
+
+    @property
+    def output_sample_rate(self) -> int:
+        """Sample rate of the reply audio (Hz)."""
+        return OUTPUT_SAMPLE_RATES[self.output_audio_format]
+
+    def check(self) -> None:
+        if not self.endpoint:
+            raise ConfigError(
+                "endpoint", 'is required; set it to your resource URL, e.g. endpoint = "https://my-resource.services.ai.azure.com"'
+            )
+        if self.api_key_file is not None and self.token_file is not None:
+            raise ConfigError(
+                "token_file", f"{shown(str(self.token_file))} and api_key_file are both set; use one credential file"
+            )
+        family = self.family
+        voice = self.effective_voice
+        if voice.type not in family.voice_types:
+            if voice.type == "openai":
+                able = [m for f in default_catalog().families_with("voice_types", "openai") for m in f.models]
+                problem = (
+                    f"OpenAI voice {voice.name!r} works only with {', '.join(able)} (and their dated variants); "
+                    f"{self.model!r} ({_kind(family)}) speaks with Azure voices: use e.g. {_AZURE_EXAMPLE}"
+                )
+            else:
+                problem = f"{voice.type!r} voices do not work with {self.model!r}; allowed: {', '.join(family.voice_types)}"
+            raise ConfigError("voice", problem)
+        _allowed(self.noise_reduction, family.noise_reduction, "noise_reduction", self.model, family)
+        if self.transcription.model not in family.transcription:
+            _refuse("transcription.model", self.transcription.model, family.transcription, self.model, family)
+        _allowed(self.turn_detection.type, family.turn_detection, "turn_detection.type", self.model, family)
+        _allowed(self.output_audio_format, family.output_audio_formats, "output_audio_format", self.model, family)
+
+
+def _kind(family: ModelFamily) -> str:
+    return "a cascaded model" if family.kind == "cascaded" else f"a {family.kind} model of the {family.name} family"
+
+
+def _allowed(value: str, allowed: tuple[str, ...], key: str, model: str, family: ModelFamily) -> None:
+    if value not in allowed:
+        _refuse(key, value, allowed, model, family)
+
+
+def _refuse(key: str, value: str, allowed: tuple[str, ...], model: str, family: ModelFamily) -> None:
+    raise ConfigError(key, f"{shown(value)} is not available with {model!r} ({_kind(family)}); allowed: {', '.join(allowed)}")
+
+
+def _brief(value: object) -> str:
+    if isinstance(value, tuple):
+        return shown(list(value))
+    if hasattr(value, "__dataclass_fields__"):
+        return "a table"
+    return shown(value)

@@ -1,0 +1,203 @@
+"""What the assistant asks the shell to do, in order.
+
+The shell carries out a step's actions in the order given. Session-bound actions (audio
+streamed through the gate, Commit, RequestResponse, ClearInput, CancelResponse, Truncate) go
+through one first-in-first-out outbox: while the session is still opening the shell buffers
+them and sends them, in order, as soon as it is ready, so nothing said during a cold connect
+is lost. When the session fails the outbox is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from edgevoice.assistant.state import Led, Timer
+
+
+class Phrase(StrEnum):
+    """Keys of the cached phrases played when the service cannot answer (issue 5 fills the cache)."""
+
+    OFFLINE = "offline"  # "I can't reach the internet right now."
+    BUSY = "busy"  # "I'm a bit busy, please try again in a minute."
+    SERVICE_ERROR = "service_error"  # "Sorry, something went wrong."
+
+
+class Chime(StrEnum):
+    """The short sounds in edgevoice/data/chimes/."""
+
+    WAKE = "wake"  # the device is listening
+    END = "end"  # the device stopped listening
+
+
+class Mark(StrEnum):
+    """Names of the milestones written to the events file (telemetry)."""
+
+    WAKE = "wake"
+    SPEECH_START = "speech_start"
+    SPEECH_END = "speech_end"
+    AUDIO_SENT = "audio_sent"  # the shell marks this: only it sees the first chunk leave
+    COMMIT = "commit"
+    REPLY_AUDIO_FIRST = "reply_audio_first"
+    PLAYBACK_START = "playback_start"
+    PLAYBACK_END = "playback_end"
+    BARGE_IN = "barge_in"
+    OFFLINE_REPLY = "offline_reply"
+    STATE = "state"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """Base class of everything the machine returns."""
+
+
+# --- the gate and the session ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpenGate(Action):
+    """Let microphone audio through the gate, starting with the pre-roll kept before the wake word."""
+
+    pre_roll: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CloseGate(Action):
+    """Stop letting microphone audio through (nothing leaves the device until the next OpenGate)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartStreaming(Action):
+    """Send the gate's audio to the session (buffered in the outbox while the session opens)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopStreaming(Action):
+    """Stop sending audio to the session."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSession(Action):
+    """Make sure a session is open or opening (no-op for the shell if one is)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSpareSession(Action):
+    """Open a fresh session in the background so the next wake finds it warm."""
+
+
+@dataclass(frozen=True, slots=True)
+class CloseSession(Action):
+    """Close the session (its conversation is forgotten; the next person starts afresh)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Commit(Action):
+    """Commit the streamed audio as the user's turn (input_audio_buffer.commit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestResponse(Action):
+    """Ask for the reply (response.create)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClearInput(Action):
+    """Forget audio streamed or buffered since the last commit (input_audio_buffer.clear)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResponse(Action):
+    """Cancel the response in progress (response.cancel); ``None``: whichever is in progress."""
+
+    response_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Truncate(Action):
+    """Tell the server how much of an assistant item was heard (conversation.item.truncate)."""
+
+    item_id: str
+    audio_end_ms: int
+
+
+# --- the speaker ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlayAudio(Action):
+    """Queue a chunk of the reply on the speaker (playback starts with the first chunk)."""
+
+    response_id: str
+    item_id: str
+    pcm: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FinishPlayback(Action):
+    """No more audio is coming for this reply; report PlaybackFinished once it has played."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopPlayback(Action):
+    """Silence the speaker now and report PlaybackStopped(ms played of the reply)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlayCached(Action):
+    """Play a cached phrase instead of a live reply; report PlaybackFinished when done."""
+
+    key: Phrase
+
+
+@dataclass(frozen=True, slots=True)
+class PlayChime(Action):
+    """Play a short chime over whatever is playing (no playback events)."""
+
+    name: Chime
+
+
+# --- feedback, the microphone, timers, telemetry ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetLeds(Action):
+    """Show this LED pattern."""
+
+    led: Led
+
+
+@dataclass(frozen=True, slots=True)
+class SetMicrophone(Action):
+    """Capture from the microphone (``on``) or stop capturing altogether (mute switch)."""
+
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer(Action):
+    """Start (or restart) a timer; report TimerFired(name, timer_id) after ``seconds``."""
+
+    name: Timer
+    seconds: float
+    timer_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer(Action):
+    """Cancel a running timer (a TimerFired already queued for it is ignored by the machine)."""
+
+    name: Timer
+    timer_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry(Action):
+    """Write a milestone to the events file (and the debug log)."""
+
+    name: Mark
+    detail: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))

@@ -1,0 +1,160 @@
+"""What the assistant reacts to: events from the front-end, the session, the speaker and timers.
+
+These are the machine's own vocabulary. The shell translates the listening front-end's events,
+the Voice Live session's typed server events, the speaker's callbacks and fired timers into
+them, so the machine depends on none of those modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from edgevoice.assistant.state import Timer
+
+NO_SPEECH = "no_speech"  # UtteranceEnd.reason when the gate opened and nobody spoke
+
+
+class FailureKind(StrEnum):
+    """Why the session could not be had."""
+
+    OFFLINE = "offline"  # network down, DNS, TLS, connection dropped, 5xx
+    AUTH = "auth"  # 401/403: the key or token is refused; retrying soon will not help
+    THROTTLED = "throttled"  # 429 or quota: try again later
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base class of everything :func:`edgevoice.assistant.machine.step` accepts."""
+
+
+# --- the listening front-end and the buttons -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Wake(Event):
+    """A wake word was heard (the front-end keeps the audio before it as pre-roll)."""
+
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PushToTalk(Event):
+    """The push-to-talk button went down (``pressed``) or up."""
+
+    pressed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MuteChanged(Event):
+    """The mute switch moved."""
+
+    muted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStart(Event):
+    """The device's VAD heard speech begin."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechEnd(Event):
+    """The device's VAD heard speech stop (the utterance may go on)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UtteranceEnd(Event):
+    """The front-end's endpointer decided the utterance is over; ``reason`` NO_SPEECH if nobody spoke."""
+
+    reason: str = "silence"
+
+
+# --- the Voice Live session ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReady(Event):
+    """The session is open and configured (session.updated received)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFailed(Event):
+    """The session could not be opened, or was lost."""
+
+    kind: FailureKind = FailureKind.OFFLINE
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSpeechStarted(Event):
+    """Server turn detection heard speech begin (input_audio_buffer.speech_started)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSpeechStopped(Event):
+    """Server turn detection ended the utterance (speech_stopped, then it commits by itself)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyAudio(Event):
+    """A chunk of the reply's audio (response.audio.delta), decoded; ``ms`` is its length."""
+
+    response_id: str
+    item_id: str
+    ms: float
+    pcm: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyDone(Event):
+    """The response ended (response.done): completed, cancelled, failed or incomplete."""
+
+    response_id: str
+    status: str = "completed"
+    reason: str = ""  # status_details.reason, e.g. "turn_detected" when the server cancelled
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceError(Event):
+    """The service failed the current turn (an error the session could not shrug off)."""
+
+    code: str = ""
+    message: str = ""
+
+
+# --- the speaker -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackStarted(Event):
+    """The first audio of the reply reached the speaker."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackProgress(Event):
+    """How much of the current reply has been played so far."""
+
+    ms_played: float
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackStopped(Event):
+    """The shell stopped playback (after StopPlayback) having played ``ms_played`` of the reply."""
+
+    ms_played: float
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackFinished(Event):
+    """Everything queued (after FinishPlayback, or a cached phrase) has been played."""
+
+
+# --- timers ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired(Event):
+    """A timer started with StartTimer ran out; ``timer_id`` is echoed from the action."""
+
+    name: Timer
+    timer_id: int

@@ -1,0 +1,527 @@
+"""The assistant's behaviour as one pure function: ``step(context, event, settings)``.
+
+No clocks, threads, sockets or devices here: time arrives as TimerFired events, the speaker's
+progress as Playback* events, and everything the assistant does leaves as a list of actions for
+the shell to carry out in order. The same sequence of events always gives the same actions,
+so every conversation can be tested (and replayed from a log) without hardware.
+
+Three rules are kept by :func:`step` after every event rather than by each transition:
+the LEDs follow the state, a ``state`` telemetry mark is written on each change, and the
+timers that belong to a state run exactly while the machine is in it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from types import MappingProxyType
+
+from edgevoice.assistant import actions as A
+from edgevoice.assistant import events as E
+from edgevoice.assistant.settings import AssistantSettings, BargeIn, Endpointing
+from edgevoice.assistant.state import (
+    LED_FOR_STATE,
+    Context,
+    PendingTruncate,
+    Playing,
+    Reply,
+    SessionStatus,
+    State,
+    Timer,
+    Turn,
+)
+
+MAX_STALE_RESPONSES = 8  # enough to cover responses still trickling in after a barge-in
+
+_FAILURE_PHRASE = MappingProxyType(
+    {
+        E.FailureKind.OFFLINE: A.Phrase.OFFLINE,
+        E.FailureKind.THROTTLED: A.Phrase.BUSY,
+        E.FailureKind.AUTH: A.Phrase.SERVICE_ERROR,
+    }
+)
+
+# The states a turn is in progress in (the user is talking or waiting for the answer).
+_IN_TURN = frozenset({State.LISTENING, State.THINKING, State.SPEAKING})
+# The states from which the wake word or the button starts a new turn.
+_READY_FOR_TURN = frozenset({State.IDLE, State.FOLLOW_UP, State.OFFLINE})
+
+
+def start(settings: AssistantSettings) -> tuple[Context, list[A.Action]]:
+    """The context and actions for a freshly started assistant (LEDs off, maybe a warm session)."""
+    ctx = Context()
+    actions: list[A.Action] = [A.SetLeds(LED_FOR_STATE[ctx.state])]
+    if settings.prewarm:
+        ctx = dataclasses.replace(ctx, session=SessionStatus.OPENING)
+        actions.append(A.OpenSpareSession())
+    return ctx, actions
+
+
+def step(ctx: Context, event: E.Event, settings: AssistantSettings) -> tuple[Context, list[A.Action]]:
+    """React to one event: the new context and the actions to carry out, in order."""
+    run = _Step(ctx, settings)
+    handler = _HANDLERS.get(type(event))
+    if handler is not None:
+        handler(run, event)
+    run.settle(ctx)
+    return run.ctx, run.actions
+
+
+def timer_seconds(name: Timer, state: State, settings: AssistantSettings) -> float:
+    """How long a timer runs when started in ``state``."""
+    if name is Timer.LISTEN:
+        return settings.max_listen_s
+    if name is Timer.REPLY:
+        return settings.reply_timeout_s
+    if name is Timer.FOLLOW_UP:
+        return settings.follow_up_s
+    if name is Timer.IDLE:
+        return settings.idle_timeout_s
+    return settings.error_retry_s if state is State.ERROR else settings.offline_retry_s
+
+
+_STATE_TIMER = MappingProxyType(
+    {
+        State.LISTENING: Timer.LISTEN,
+        State.THINKING: Timer.REPLY,
+        State.FOLLOW_UP: Timer.FOLLOW_UP,
+        State.OFFLINE: Timer.RETRY,
+        State.ERROR: Timer.RETRY,
+    }
+)
+
+
+def wanted_timers(ctx: Context) -> frozenset[Timer]:
+    """The timers that should be running in this context."""
+    wanted = set()
+    if ctx.state in _STATE_TIMER:
+        wanted.add(_STATE_TIMER[ctx.state])
+    if ctx.state in (State.IDLE, State.FOLLOW_UP) and ctx.session is not SessionStatus.CLOSED and ctx.session_used:
+        wanted.add(Timer.IDLE)
+    return frozenset(wanted)
+
+
+class _Step:
+    """One step in progress: the evolving context and the actions so far (lives for one event)."""
+
+    def __init__(self, ctx: Context, settings: AssistantSettings) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self.actions: list[A.Action] = []
+
+    # --- small helpers ------------------------------------------------------------------
+
+    def do(self, *actions: A.Action) -> None:
+        self.actions.extend(actions)
+
+    def set(self, **changes: object) -> None:
+        self.ctx = dataclasses.replace(self.ctx, **changes)
+
+    def set_turn(self, **changes: object) -> None:
+        self.set(turn=dataclasses.replace(self.ctx.turn, **changes))
+
+    def mark(self, mark: A.Mark, /, **detail: object) -> None:
+        self.do(A.Telemetry(mark, MappingProxyType(dict(detail))))
+
+    @property
+    def state(self) -> State:
+        return self.ctx.state
+
+    @property
+    def device_endpointing(self) -> bool:
+        return self.settings.endpointing is Endpointing.DEVICE
+
+    # --- fragments shared by several transitions -----------------------------------------
+
+    def ensure_session(self) -> None:
+        if self.ctx.session is SessionStatus.CLOSED:
+            self.do(A.OpenSession())
+            self.set(session=SessionStatus.OPENING, session_used=False)
+
+    def open_gate(self, *, pre_roll: bool) -> None:
+        if not self.ctx.gate_open:
+            self.do(A.StartStreaming(), A.OpenGate(pre_roll=pre_roll))
+            self.set(gate_open=True, session_used=True)
+
+    def close_gate(self) -> None:
+        if self.ctx.gate_open:
+            self.do(A.CloseGate(), A.StopStreaming())
+            self.set(gate_open=False)
+
+    def chime(self, name: A.Chime) -> None:
+        if self.settings.chimes:
+            self.do(A.PlayChime(name))
+
+    def stop_playback(self, *, truncate: bool) -> None:
+        """Silence the speaker; with ``truncate``, tell the server how much of the reply was heard."""
+        if self.ctx.playing is Playing.NOTHING:
+            return
+        reply = self.ctx.reply
+        pending = None
+        if truncate and self.ctx.playing is Playing.REPLY and reply is not None:
+            pending = PendingTruncate(reply.item_id, reply.start_ms, reply.received_ms)
+        self.do(A.StopPlayback())
+        self.set(playing=Playing.NOTHING, pending_truncate=pending)
+
+    def abandon_reply(self, *, cancel: bool) -> None:
+        """Drop the reply in progress; its late audio will be ignored."""
+        reply = self.ctx.reply
+        if reply is not None:
+            if cancel and reply.active:
+                self.do(A.CancelResponse(reply.response_id))
+            self.set(stale_responses=_with_stale(self.ctx.stale_responses, reply.response_id))
+        elif cancel and self.state is State.THINKING:
+            self.do(A.CancelResponse(None))
+        self.set(reply=None, total_received_ms=0.0, played_ms=0.0)
+
+    def start_turn(self, trigger: str, *, pre_roll: bool, chime: bool, heard: bool = False,
+                   server_heard: bool = False, button: bool = False) -> None:
+        """Open the gate and stream to a (possibly still opening) session: the user is talking."""
+        if self.ctx.playing is Playing.CACHED:
+            self.stop_playback(truncate=False)
+        self.ensure_session()
+        self.open_gate(pre_roll=pre_roll)
+        if chime:
+            self.chime(A.Chime.WAKE)
+        self.set(state=State.LISTENING,
+                 turn=Turn(trigger=trigger, heard_speech=heard, server_heard=server_heard, button_held=button))
+
+    def barge_in(self, trigger: str, *, cancel: bool, chime: bool = False, button: bool = False) -> None:
+        """The user interrupts the reply: stop it, cancel it, truncate it to what was heard, listen."""
+        self.mark(A.Mark.BARGE_IN, trigger=trigger)
+        self.stop_playback(truncate=True)
+        self.abandon_reply(cancel=cancel)
+        # Pre-roll holds the start of the interrupting speech; a button press needs none.
+        self.start_turn(trigger, pre_roll=not button, chime=chime, heard=trigger == "vad",
+                        server_heard=trigger == "server", button=button)
+
+    def end_utterance(self) -> None:
+        """The user stopped talking: commit the turn, or give up quietly if nobody spoke."""
+        turn = self.ctx.turn
+        heard = turn.heard_speech or turn.server_heard
+        self.close_gate()
+        self.chime(A.Chime.END)
+        if turn.failure:
+            self.fail_turn(E.FailureKind(turn.failure), speak=heard)
+            return
+        if not heard:
+            if self.ctx.session is not SessionStatus.CLOSED:
+                self.do(A.ClearInput())
+            self.set(state=State.IDLE, turn=Turn())
+            return
+        self.do(A.Commit(), A.RequestResponse())
+        self.mark(A.Mark.COMMIT, by="device")
+        self.set(state=State.THINKING, turn=dataclasses.replace(turn, button_held=False))
+
+    def fail_turn(self, kind: E.FailureKind, *, speak: bool) -> None:
+        """The session cannot serve this turn: stand in with a cached phrase, show offline or error."""
+        self.close_gate()
+        self.stop_playback(truncate=False)
+        self.set(reply=None, turn=Turn(), pending_truncate=None)
+        if speak:
+            self.do(A.PlayCached(_FAILURE_PHRASE[kind]))
+            self.set(playing=Playing.CACHED)
+            if kind is not E.FailureKind.AUTH:
+                self.mark(A.Mark.OFFLINE_REPLY, kind=kind.value)
+        self.set(state=State.ERROR if kind is E.FailureKind.AUTH else State.OFFLINE)
+
+    def service_error(self, code: str, message: str = "") -> None:
+        """The service failed this turn: apologise with a cached phrase and go back to idle."""
+        self.mark(A.Mark.ERROR, code=code, message=message, state=self.state.value)
+        self.close_gate()
+        self.stop_playback(truncate=False)
+        if self.state is State.LISTENING and self.ctx.session is not SessionStatus.CLOSED:
+            self.do(A.ClearInput())
+        self.abandon_reply(cancel=True)
+        self.do(A.PlayCached(A.Phrase.SERVICE_ERROR))
+        self.set(playing=Playing.CACHED, state=State.IDLE, turn=Turn(), pending_truncate=None)
+
+    def to_idle(self) -> None:
+        self.close_gate()
+        self.set(state=State.IDLE, turn=Turn())
+
+    # --- the front-end -------------------------------------------------------------------
+
+    def on_wake(self, event: E.Wake) -> None:
+        if self.state in _READY_FOR_TURN:
+            self.mark(A.Mark.WAKE, name=event.name)
+            self.start_turn("wake", pre_roll=True, chime=True)
+        elif self.state is State.SPEAKING and self.settings.barge_in is BargeIn.WAKE:
+            self.mark(A.Mark.WAKE, name=event.name)
+            self.barge_in("wake", cancel=True, chime=True)
+        elif self.state is State.ERROR:
+            self.mark(A.Mark.WAKE, name=event.name)
+            self.say_still_broken()
+
+    def say_still_broken(self) -> None:
+        if self.ctx.playing is Playing.NOTHING:
+            self.do(A.PlayCached(A.Phrase.SERVICE_ERROR))
+            self.set(playing=Playing.CACHED)
+
+    def on_push_to_talk(self, event: E.PushToTalk) -> None:
+        if not event.pressed:
+            if self.state is State.LISTENING and self.ctx.turn.button_held:
+                self.end_utterance()
+            elif self.ctx.turn.button_held:
+                self.set_turn(button_held=False)
+            return
+        if self.state in _READY_FOR_TURN:
+            self.start_turn("button", pre_roll=False, chime=True, button=True)
+        elif self.state in (State.THINKING, State.SPEAKING):
+            # The button is an explicit request to talk: it interrupts whatever the barge-in mode.
+            self.barge_in("button", cancel=True, chime=True, button=True)
+        elif self.state is State.LISTENING:
+            self.set_turn(button_held=True)
+        elif self.state is State.ERROR:
+            self.say_still_broken()
+
+    def on_mute_changed(self, event: E.MuteChanged) -> None:
+        if event.muted and self.state is not State.MUTED:
+            self.close_gate()
+            self.stop_playback(truncate=False)
+            if self.ctx.session is not SessionStatus.CLOSED:
+                self.do(A.CloseSession())
+            self.do(A.SetMicrophone(False))
+            # Forget the conversation but keep the timers, so settle() can cancel them.
+            self.ctx = Context(state=State.MUTED, timers=self.ctx.timers, next_timer_id=self.ctx.next_timer_id)
+        elif not event.muted and self.state is State.MUTED:
+            self.do(A.SetMicrophone(True))
+            self.set(state=State.IDLE)
+            if self.settings.prewarm:
+                self.do(A.OpenSpareSession())
+                self.set(session=SessionStatus.OPENING)
+
+    def on_speech_start(self, _event: E.SpeechStart) -> None:
+        if self.state is State.LISTENING:
+            if not self.ctx.turn.heard_speech:
+                self.mark(A.Mark.SPEECH_START)
+            self.set_turn(heard_speech=True)
+        elif self.state is State.FOLLOW_UP:
+            self.mark(A.Mark.SPEECH_START, follow_up=True)
+            self.start_turn("follow_up", pre_roll=True, chime=False, heard=True)
+        elif self.state is State.SPEAKING and self.settings.barge_in is BargeIn.VAD and not self.ctx.gate_open:
+            # With the gate open (server endpointing) the server hears the user and decides.
+            self.mark(A.Mark.SPEECH_START, barge_in=True)
+            self.barge_in("vad", cancel=True)
+
+    def on_speech_end(self, _event: E.SpeechEnd) -> None:
+        if self.state is State.LISTENING:
+            self.mark(A.Mark.SPEECH_END)
+
+    def on_utterance_end(self, event: E.UtteranceEnd) -> None:
+        if self.state is not State.LISTENING or self.ctx.turn.button_held:
+            return
+        turn = self.ctx.turn
+        if self.device_endpointing or turn.failure:
+            self.end_utterance()
+        elif event.reason == E.NO_SPEECH and not turn.server_heard:
+            # Server endpointing, but nobody spoke: do not wait for a server that heard nothing.
+            self.set_turn(heard_speech=False)
+            self.end_utterance()
+        # Otherwise the server's speech_stopped ends the utterance.
+
+    # --- the session ---------------------------------------------------------------------
+
+    def on_session_ready(self, _event: E.SessionReady) -> None:
+        if self.ctx.session is SessionStatus.OPENING:
+            self.set(session=SessionStatus.READY)
+
+    def on_session_failed(self, event: E.SessionFailed) -> None:
+        if self.state is State.MUTED or self.ctx.session is SessionStatus.CLOSED:
+            return
+        self.mark(A.Mark.ERROR, code=f"session_{event.kind.value}", message=event.detail, state=self.state.value)
+        self.set(session=SessionStatus.CLOSED, session_used=False)
+        if self.state is State.LISTENING and not self.ctx.turn.failure:
+            # The user is still talking: stop streaming, answer when they finish.
+            self.close_gate()
+            self.set_turn(failure=event.kind.value)
+        elif self.state in (State.THINKING, State.SPEAKING):
+            self.abandon_reply(cancel=False)
+            self.fail_turn(event.kind, speak=True)
+        elif event.kind is E.FailureKind.AUTH and self.state is not State.LISTENING:
+            self.fail_turn(event.kind, speak=False)
+        elif self.state is State.FOLLOW_UP:
+            self.to_idle()
+
+    def on_server_speech_started(self, _event: E.ServerSpeechStarted) -> None:
+        if self.state is State.LISTENING:
+            self.set_turn(server_heard=True)
+        elif self.state is State.FOLLOW_UP and self.ctx.gate_open:
+            self.mark(A.Mark.SPEECH_START, follow_up=True, by="server")
+            self.start_turn("follow_up", pre_roll=True, chime=False, server_heard=True)
+        elif self.state in (State.THINKING, State.SPEAKING) and self.ctx.gate_open:
+            # Server turn detection interrupts the response itself (interrupt_response).
+            self.barge_in("server", cancel=False)
+
+    def on_server_speech_stopped(self, _event: E.ServerSpeechStopped) -> None:
+        if self.state is not State.LISTENING or self.device_endpointing or self.ctx.turn.failure:
+            return
+        if not self.settings.gate_open_while_replying:
+            self.close_gate()
+        self.chime(A.Chime.END)
+        self.mark(A.Mark.COMMIT, by="server")
+        self.set(state=State.THINKING, turn=dataclasses.replace(self.ctx.turn, button_held=False))
+
+    def on_reply_audio(self, event: E.ReplyAudio) -> None:
+        if event.response_id in self.ctx.stale_responses:
+            return
+        if self.state not in (State.THINKING, State.SPEAKING):
+            # Nobody is waiting for it (the user is talking again, or the turn was dropped).
+            self.set(stale_responses=_with_stale(self.ctx.stale_responses, event.response_id))
+            return
+        reply = self.ctx.reply
+        if reply is None:
+            self.mark(A.Mark.REPLY_AUDIO_FIRST, response_id=event.response_id)
+            reply = Reply(event.response_id, event.item_id, start_ms=self.ctx.total_received_ms)
+        elif (reply.response_id, reply.item_id) != (event.response_id, event.item_id):
+            # A further item (or response) of the same reply: it starts where the last one ended.
+            reply = Reply(event.response_id, event.item_id, start_ms=self.ctx.total_received_ms)
+        self.do(A.PlayAudio(event.response_id, event.item_id, event.pcm))
+        self.set(
+            reply=dataclasses.replace(reply, received_ms=reply.received_ms + event.ms),
+            total_received_ms=self.ctx.total_received_ms + event.ms,
+            playing=Playing.REPLY,
+            state=State.SPEAKING,
+        )
+
+    def on_reply_done(self, event: E.ReplyDone) -> None:
+        if event.response_id in self.ctx.stale_responses or self.state not in (State.THINKING, State.SPEAKING):
+            return
+        reply = self.ctx.reply
+        if reply is not None and reply.response_id != event.response_id:
+            return  # a response whose audio we never played
+        if event.status == "failed":
+            self.service_error(code="response_failed", message=event.reason)
+        elif event.status == "cancelled" and event.reason == "turn_detected" and self.settings.barge_in is not BargeIn.OFF:
+            # The server heard the user over the reply and cancelled it: follow it.
+            self.barge_in("server", cancel=False)
+        elif reply is None:
+            # Finished without audio (or cancelled before any): nothing to play, listen for more.
+            self.after_reply()
+        else:
+            self.do(A.FinishPlayback())
+            self.set(reply=dataclasses.replace(reply, active=False))
+
+    def on_service_error(self, event: E.ServiceError) -> None:
+        if self.state in _IN_TURN:
+            self.service_error(code=event.code or "service_error", message=event.message)
+        else:
+            self.mark(A.Mark.ERROR, code=event.code or "service_error", message=event.message, state=self.state.value)
+
+    def after_reply(self) -> None:
+        """The reply is over: open the follow-up window (or go idle if there is none)."""
+        self.set(reply=None, total_received_ms=0.0, played_ms=0.0, turn=Turn())
+        if self.settings.follow_up_s > 0:
+            self.set(state=State.FOLLOW_UP)
+        else:
+            self.to_idle()
+
+    # --- the speaker ---------------------------------------------------------------------
+
+    def on_playback_started(self, _event: E.PlaybackStarted) -> None:
+        if self.ctx.playing is Playing.REPLY:
+            self.mark(A.Mark.PLAYBACK_START)
+
+    def on_playback_progress(self, event: E.PlaybackProgress) -> None:
+        if self.ctx.playing is Playing.REPLY:
+            self.set(played_ms=event.ms_played)
+
+    def on_playback_stopped(self, event: E.PlaybackStopped) -> None:
+        pending = self.ctx.pending_truncate
+        if pending is not None:
+            heard = min(max(event.ms_played - pending.start_ms, 0.0), pending.received_ms)
+            self.do(A.Truncate(pending.item_id, int(heard)))
+            self.set(pending_truncate=None)
+
+    def on_playback_finished(self, _event: E.PlaybackFinished) -> None:
+        if self.ctx.playing is Playing.CACHED:
+            self.set(playing=Playing.NOTHING)
+        elif self.ctx.playing is Playing.REPLY and self.state is State.SPEAKING:
+            reply = self.ctx.reply
+            if reply is not None and reply.active:
+                return  # only FinishPlayback (after response.done) ends a reply
+            self.mark(A.Mark.PLAYBACK_END)
+            self.set(playing=Playing.NOTHING)
+            self.after_reply()
+
+    # --- timers --------------------------------------------------------------------------
+
+    def on_timer_fired(self, event: E.TimerFired) -> None:
+        entry = (event.name, event.timer_id)
+        if entry not in self.ctx.timers:
+            return  # cancelled or restarted after it fired
+        self.set(timers=tuple(t for t in self.ctx.timers if t != entry))
+        if event.name is Timer.LISTEN and self.state is State.LISTENING:
+            self.set_turn(button_held=False)
+            self.end_utterance()
+        elif event.name is Timer.REPLY and self.state is State.THINKING:
+            self.service_error(code="reply_timeout")
+        elif event.name is Timer.FOLLOW_UP and self.state is State.FOLLOW_UP:
+            if self.ctx.gate_open and self.ctx.session is not SessionStatus.CLOSED:
+                self.do(A.ClearInput())
+            self.to_idle()
+        elif event.name is Timer.IDLE and self.state in (State.IDLE, State.FOLLOW_UP):
+            self.to_idle()
+            if self.ctx.session is not SessionStatus.CLOSED:
+                self.do(A.CloseSession())
+            self.set(session=SessionStatus.CLOSED, session_used=False)
+            if self.settings.prewarm:
+                self.do(A.OpenSpareSession())
+                self.set(session=SessionStatus.OPENING)
+        elif event.name is Timer.RETRY and self.state in (State.OFFLINE, State.ERROR):
+            self.set(state=State.IDLE)
+
+    # --- rules kept after every event ----------------------------------------------------
+
+    def settle(self, before: Context) -> None:
+        """LEDs and a telemetry mark on a state change; start/cancel timers to match the state."""
+        old, new = before.state, self.ctx.state
+        if new is not old:
+            if LED_FOR_STATE[new] is not LED_FOR_STATE[old]:
+                self.do(A.SetLeds(LED_FOR_STATE[new]))
+            self.mark(A.Mark.STATE, state=new.value, previous=old.value)
+        wanted = wanted_timers(self.ctx)
+        restart = {_STATE_TIMER.get(old), _STATE_TIMER.get(new)} if new is not old else set()
+        running = []
+        for name, timer_id in self.ctx.timers:
+            if name in wanted and name not in restart:
+                running.append((name, timer_id))
+            else:
+                self.do(A.CancelTimer(name, timer_id))
+        next_id = self.ctx.next_timer_id
+        for name in sorted(wanted - {name for name, _ in running}):
+            self.do(A.StartTimer(name, timer_seconds(name, new, self.settings), next_id))
+            running.append((name, next_id))
+            next_id += 1
+        if tuple(running) != self.ctx.timers or next_id != self.ctx.next_timer_id:
+            self.set(timers=tuple(running), next_timer_id=next_id)
+
+
+def _with_stale(stale: tuple[str, ...], response_id: str) -> tuple[str, ...]:
+    if response_id in stale:
+        return stale
+    return (stale + (response_id,))[-MAX_STALE_RESPONSES:]
+
+
+_HANDLERS: MappingProxyType[type[E.Event], Callable[[_Step, E.Event], None]] = MappingProxyType(
+    {
+        E.Wake: _Step.on_wake,
+        E.PushToTalk: _Step.on_push_to_talk,
+        E.MuteChanged: _Step.on_mute_changed,
+        E.SpeechStart: _Step.on_speech_start,
+        E.SpeechEnd: _Step.on_speech_end,
+        E.UtteranceEnd: _Step.on_utterance_end,
+        E.SessionReady: _Step.on_session_ready,
+        E.SessionFailed: _Step.on_session_failed,
+        E.ServerSpeechStarted: _Step.on_server_speech_started,
+        E.ServerSpeechStopped: _Step.on_server_speech_stopped,
+        E.ReplyAudio: _Step.on_reply_audio,
+        E.ReplyDone: _Step.on_reply_done,
+        E.ServiceError: _Step.on_service_error,
+        E.PlaybackStarted: _Step.on_playback_started,
+        E.PlaybackProgress: _Step.on_playback_progress,
+        E.PlaybackStopped: _Step.on_playback_stopped,
+        E.PlaybackFinished: _Step.on_playback_finished,
+        E.TimerFired: _Step.on_timer_fired,
+    }
+)

@@ -1,0 +1,72 @@
+"""Sample conversions for playback: bytes to samples, volume, rate, channels."""
+
+from __future__ import annotations
+
+import numpy as np
+import soxr
+
+SAMPLE_WIDTH = 2  # bytes per int16 sample
+_UNITY = 1 << 15  # volume 1.0 in Q15 fixed point
+
+
+def samples_from_pcm(pcm: bytes) -> np.ndarray:
+    """Mono 16-bit little-endian PCM as an int16 array (a copy, safe to keep)."""
+    if len(pcm) % SAMPLE_WIDTH:
+        raise ValueError(f"PCM must be whole 16-bit samples; got {len(pcm)} bytes")
+    return np.frombuffer(pcm, dtype="<i2").astype(np.int16)
+
+
+def apply_volume(samples: np.ndarray, volume: float) -> np.ndarray:
+    """Scale int16 samples by ``volume`` (0..1) in fixed point; 1 returns them unchanged."""
+    if volume >= 1.0:
+        return samples
+    gain = int(round(max(volume, 0.0) * _UNITY))
+    if gain == 0:
+        return np.zeros_like(samples)
+    return ((samples.astype(np.int32) * gain) >> 15).astype(np.int16)
+
+
+def mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Add two int16 signals of the same length, clipping instead of wrapping."""
+    return np.clip(a.astype(np.int32) + b, -32768, 32767).astype(np.int16)
+
+
+def to_channels(samples: np.ndarray, channels: int) -> np.ndarray:
+    """Mono samples as interleaved frames of ``channels`` (the same sound on each)."""
+    if channels == 1:
+        return samples
+    return np.repeat(samples, channels)
+
+
+class RateConverter:
+    """Streaming int16 resampler (soxr) that carries its state from one chunk to the next.
+
+    With equal rates it passes samples through untouched. Call :meth:`flush` once at the end
+    of a stream to get the last few samples soxr holds back.
+    """
+
+    def __init__(self, in_rate: int, out_rate: int, *, quality: str = "HQ") -> None:
+        self.in_rate = in_rate
+        self.out_rate = out_rate
+        self._stream = None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality=quality)
+
+    def convert(self, samples: np.ndarray) -> np.ndarray:
+        """The next piece of output for the next piece of input."""
+        if self._stream is None:
+            return samples
+        return self._stream.resample_chunk(samples)
+
+    def flush(self) -> np.ndarray:
+        """The samples still held back; the converter is spent afterwards."""
+        if self._stream is None:
+            return np.zeros(0, dtype=np.int16)
+        tail = self._stream.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
+        self._stream = None
+        return tail
+
+
+def resample(samples: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:
+    """A whole short sound (a chime) at another rate."""
+    if in_rate == out_rate:
+        return samples
+    return soxr.resample(samples, in_rate, out_rate, quality="HQ").astype(np.int16)
