@@ -16,6 +16,7 @@ by hand; ``speech_pcm`` renders real espeak-ng speech.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import shutil
 import time
@@ -79,7 +80,10 @@ class Client:
     def __init__(self, emu: Emulator, *, key: str | None = KEY, model: str = MODEL, api_version: str = API_VERSION, timeout: float = 5.0) -> None:
         query = f"api-version={api_version}&model={model}"
         headers = {"api-key": key} if key else {}
-        self.ws: ClientConnection = connect(f"{emu.ws_url}?{query}", additional_headers=headers, open_timeout=timeout)
+        self._stack = contextlib.ExitStack()
+        self.ws: ClientConnection = self._stack.enter_context(
+            connect(f"{emu.ws_url}?{query}", additional_headers=headers, open_timeout=timeout)
+        )
         self.timeout = timeout
         self.received: list[dict[str, Any]] = []
 
@@ -113,7 +117,7 @@ class Client:
         return self.until("session.updated")[-1]
 
     def close(self) -> None:
-        self.ws.close()
+        self._stack.close()
 
     def __enter__(self) -> Client:
         return self

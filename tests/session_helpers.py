@@ -332,7 +332,7 @@ class Collector:
                 left = end - time.monotonic()
                 if left <= 0:
                     return False
-                self._cond.wait(left)
+                self._cond.wait(min(left, 0.02))  # also polls predicates no callback signals
             return True
 
     def of_type(self, cls: type) -> list[Any]:

@@ -330,3 +330,25 @@ def test_odd_key_names_stay_on_one_line() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(f'[voicelive]\n{ENDPOINT}\n"tempe\\nrature" = 1\n', "<s>")
     assert str(info.value).startswith('<s>: voicelive."tempe\\nrature": unknown key') and "\n" not in str(info.value)
+
+
+def test_every_commented_example_value_is_valid(tmp_path: Path) -> None:
+    """Uncommenting the example's `# key = value` lines (and the optional table) still loads."""
+    # Left commented: a second credential file (one is allowed) and a model file that does not exist here.
+    keep_commented = ("token_file", "model_files")
+    lines = []
+    for line in EXAMPLE.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^# (\[[\w.]+\]|(\w+) = .*)$", line)
+        if match and match.group(2) not in keep_commented:
+            line = match.group(1)
+        lines.append(line)
+    text = "\n".join(lines).replace('model = "none"', 'model = "azure-speech"')  # language etc. need a model
+    key = tmp_path / "api-key"
+    key.write_text("k")
+    key.chmod(0o600)
+    text = text.replace('"/etc/edgevoice/api-key"', f'"{key}"')
+    assert text.count("\n# ") < EXAMPLE.read_text(encoding="utf-8").count("\n# ")
+    config = parse_config(text, "<uncommented example>")
+    assert config.voicelive.turn_detection.end_of_utterance is not None
+    assert config.voicelive.max_response_output_tokens == 600
+    assert config.buttons.push_to_talk_pin == 17

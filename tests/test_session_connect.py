@@ -408,7 +408,7 @@ def test_connect_with_backoff_retries_transient_failures() -> None:
 
     with RawServer(twice_503) as server:
         backoff = Backoff(base=0.01, cap=0.02)
-        session = connect_with_backoff(lambda: make(server.url()), backoff)
+        session = connect_with_backoff(lambda: make(server.url(), close_timeout=0.2), backoff)
         assert session is not None and session.is_open
         assert len(attempts) == 3 and backoff.attempts == 0  # reset after success
         session.close()

@@ -85,6 +85,24 @@ class PlaybackBuffer:
         return self._reply_id
 
     @property
+    def in_reply(self) -> bool:
+        """A reply has begun and has not yet been fully rendered or stopped."""
+        with self._lock:
+            return self._open
+
+    @property
+    def ready(self) -> bool:
+        """:meth:`render` would give sound now, or end the reply (not just silence)."""
+        with self._lock:
+            if self._sounds.frames:
+                return True
+            if not self._open:
+                return False
+            if self._finishing:
+                return True
+            return self._reply.frames >= (1 if self._flowing else max(self.jitter_frames, 1))
+
+    @property
     def busy(self) -> bool:
         """A reply is in progress or a sound is still to be played."""
         with self._lock:

@@ -227,9 +227,9 @@ class Conversation:
         return self._order[-1] if self._order else None
 
     def _add_item(self, item: Item, after: str | None = None) -> str | None:
-        """Insert ``item`` (after ``after``, default at the end); returns the id of the item before it."""
+        """Insert ``item`` after ``after`` ("root": first; None: last); returns the id of the item before it."""
         item_id = item.data["id"]
-        index = len(self._order) if after is None else self._order.index(after) + 1
+        index = len(self._order) if after is None else 0 if after == "root" else self._order.index(after) + 1
         previous = self._order[index - 1] if index > 0 else None
         self._order.insert(index, item_id)
         self._items[item_id] = item
@@ -399,12 +399,7 @@ class Conversation:
             raise ClientError("invalid_value", f"Invalid 'item.id': an item with id '{item_id}' already exists.", "item.id")
         data = {"id": item_id, "object": "realtime.item", **{k: v for k, v in item.data.items() if k != "id"}, "status": "completed"}
         item.data = data
-        if after == "root":
-            self._order.insert(0, item_id)
-            self._items[item_id] = item
-            previous = None
-        else:
-            previous = self._add_item(item, after)
+        previous = self._add_item(item, after)
         self._emit("conversation.item.created", previous_item_id=previous, item=copy.deepcopy(data))
 
     def _item_retrieve(self, event: dict[str, Any]) -> None:
@@ -521,10 +516,11 @@ class Conversation:
 
     def _response_finished(self, stream: ResponseStream) -> None:
         item = self._items.get(stream.item_id)
-        if item is not None:
-            item.data["status"] = "completed" if stream.status == "completed" else "incomplete"
-            item.data["content"] = [{"type": "audio" if stream.audio else "text", ("transcript" if stream.audio else "text"): stream.spoken_text if stream.status != "completed" else stream.text}]
-            item.text = stream.text if stream.status == "completed" else stream.spoken_text
+        if item is not None:  # in the conversation: remember what was said
+            completed = stream.status == "completed"
+            item.text = stream.text if completed else stream.spoken_text
+            item.data["status"] = "completed" if completed else "incomplete"
+            item.data["content"] = [{"type": "audio", "transcript": item.text} if stream.audio else {"type": "text", "text": item.text}]
         if self._pending_auto_response and self.active_response is None:
             self._pending_auto_response = False
             self._start_response({})

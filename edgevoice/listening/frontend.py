@@ -1,0 +1,196 @@
+"""The listening front-end: one 10 ms frame in, the events it caused out.
+
+    frame -> noise filter -> VAD (+ hysteresis) -> wake words -> gate (pre-roll / utterance)
+
+The daemon drives it::
+
+    frontend = ListeningFrontend.from_config(config.listening)
+    for frame in microphone.frames():
+        for event in frontend.process(frame):
+            ...                                  # WakeWordDetected -> preroll = frontend.open_gate("wake")
+                                                 # UtteranceAudio  -> send event.pcm
+                                                 # UtteranceEnded  -> commit (the gate closed itself)
+
+Time is audio-stream time (frames x 10 ms), so a recording gives the same events every run.
+The front-end never opens the gate by itself: the daemon decides (a wake word while a reply
+plays may mean barge-in, or nothing). ``set_muted`` and ``press_button``/``release_button`` may
+be called from any thread (GPIO callbacks); they take effect at the next frame, in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+
+from edgevoice.audio.frames import FRAME_BYTES, FRAME_SECONDS
+from edgevoice.config.errors import ConfigError
+from edgevoice.listening.endpoint import Endpointer
+from edgevoice.listening.events import (
+    ButtonPressed,
+    ButtonReleased,
+    ListeningEvent,
+    Muted,
+    SpeechEnded,
+    SpeechStarted,
+    Unmuted,
+    UtteranceAudio,
+    UtteranceEnded,
+)
+from edgevoice.listening.gate import Gate
+from edgevoice.listening.noise import NoiseFilter
+from edgevoice.listening.vad import END, START, VoiceActivity
+from edgevoice.listening.wake import WakeWordDetector, WakeWordError
+
+logger = logging.getLogger(__name__)
+
+_MUTE, _UNMUTE, _PRESS, _RELEASE = "mute", "unmute", "press", "release"
+
+
+class ListeningFrontend:
+    """Decides locally when someone talks to the device and hands over exactly their words."""
+
+    def __init__(
+        self,
+        *,
+        noise: NoiseFilter | None = None,
+        vad: VoiceActivity | None = None,
+        wake: WakeWordDetector | None = None,
+        gate: Gate | None = None,
+        endpointer: Endpointer | None = None,
+        send_processed: bool = False,
+    ) -> None:
+        self.noise = noise if noise is not None else NoiseFilter(enabled=False)
+        self.vad = vad if vad is not None else VoiceActivity()
+        self.wake = wake
+        self.gate = gate if gate is not None else Gate()
+        self.endpointer = endpointer if endpointer is not None else Endpointer()
+        self.send_processed = send_processed
+        self.frames = 0  #: frames seen so far (muted ones included): stream time = frames x 10 ms
+        self.muted = False
+        self._requests: deque[str] = deque()  # from other threads; deque.append is atomic
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, listening) -> ListeningFrontend:  # listening: edgevoice.config.listening.ListeningConfig
+        """The front-end described by the [listening] table (loads the wake word models)."""
+        try:
+            wake = WakeWordDetector.from_config(listening.wake)
+        except WakeWordError as exc:
+            raise ConfigError("listening.wake", str(exc)) from exc
+        return cls(
+            noise=NoiseFilter.from_config(listening.noise),
+            vad=VoiceActivity.from_config(listening.vad),
+            wake=wake,
+            gate=Gate(listening.vad.preroll_ms),
+            endpointer=Endpointer(listening.vad.max_utterance_s, listening.vad.no_speech_timeout_s),
+            send_processed=listening.noise.send_processed,
+        )
+
+    @property
+    def t(self) -> float:
+        """Audio-stream time in seconds: the end of the last frame processed."""
+        return self.frames * FRAME_SECONDS
+
+    @property
+    def gate_open(self) -> bool:
+        return self.gate.is_open
+
+    # -- the daemon's controls -----------------------------------------------------------
+
+    def open_gate(self, reason: str = "wake") -> bytes:
+        """Let audio out: returns the pre-roll (send it first); ``UtteranceAudio`` follows per frame.
+
+        Does nothing (returns b"") while muted or when already open.
+        """
+        with self._lock:
+            if self.muted or self.gate.is_open:
+                return b""
+            self.endpointer.start(self.vad.in_speech)
+            return self.gate.open(reason)
+
+    def close_gate(self) -> None:
+        """Stop letting audio out (the daemon ended the turn itself); no event follows."""
+        with self._lock:
+            self.gate.close()
+
+    def set_muted(self, muted: bool) -> None:
+        """Mute (nothing processed, gate closed) or unmute; any thread; ``Muted``/``Unmuted`` follow."""
+        self._requests.append(_MUTE if muted else _UNMUTE)
+
+    def press_button(self) -> None:
+        """The push-to-talk button went down (any thread); ``ButtonPressed`` follows unless muted."""
+        self._requests.append(_PRESS)
+
+    def release_button(self) -> None:
+        """The push-to-talk button came up (any thread); ``ButtonReleased`` follows unless muted."""
+        self._requests.append(_RELEASE)
+
+    # -- the pipeline --------------------------------------------------------------------
+
+    def process(self, frame: bytes) -> list[ListeningEvent]:
+        """Run one 10 ms frame (320 bytes of 16 kHz mono int16) through everything."""
+        if len(frame) != FRAME_BYTES:
+            raise ValueError(f"a frame is {FRAME_BYTES} bytes of 16 kHz mono int16, not {len(frame)}")
+        with self._lock:
+            self.frames += 1
+            events: list[ListeningEvent] = []
+            if self._requests:
+                self._apply_requests(events)
+            if self.muted:
+                return events
+            return self._process(frame, events)
+
+    def _process(self, frame: bytes, events: list[ListeningEvent]) -> list[ListeningEvent]:
+        t = self.frames * FRAME_SECONDS
+        clean = self.noise.process(frame)
+        vad = self.vad
+        transition = vad.update(clean)
+        if transition == START:
+            events.append(SpeechStarted(t - vad.lag * FRAME_SECONDS))
+        elif transition == END:
+            events.append(SpeechEnded(t - vad.lag * FRAME_SECONDS))
+        if self.wake is not None:
+            found = self.wake.process(clean, t)
+            if found:
+                events.extend(found)
+        out = clean if self.send_processed else frame
+        gate = self.gate
+        if not gate.is_open:
+            gate.push(out)
+            return events
+        events.append(UtteranceAudio(out, t))
+        reason = self.endpointer.step(vad.voiced, transition)
+        if reason is not None:
+            gate.close()
+            events.append(UtteranceEnded(reason, t))
+        return events
+
+    def _apply_requests(self, events: list[ListeningEvent]) -> None:
+        t = self.frames * FRAME_SECONDS - FRAME_SECONDS  # they happened before this frame
+        while self._requests:
+            request = self._requests.popleft()
+            if request == _MUTE and not self.muted:
+                self.muted = True
+                self.gate.close()
+                events.append(Muted(t))
+            elif request == _UNMUTE and self.muted:
+                self.muted = False
+                self._forget()
+                events.append(Unmuted(t))
+            elif request == _PRESS and not self.muted:
+                events.append(ButtonPressed(t))
+            elif request == _RELEASE and not self.muted:
+                events.append(ButtonReleased(t))
+
+    def _forget(self) -> None:
+        """Start afresh after mute: no speech, wake word state or pre-roll from before."""
+        self.vad.reset()
+        self.gate.clear()
+        if self.wake is not None:
+            self.wake.reset()
+
+    def close(self) -> None:
+        """Release the wake word models."""
+        if self.wake is not None:
+            self.wake.close()
