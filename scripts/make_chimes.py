@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Make the wake and end chimes: two soft bell-like tones a fifth apart, rising or falling.
 
-Run from the repository root: ``python scripts/make_chimes.py``. Writes
+Run from the repository root: ``python scripts/make_chimes.py [--out DIR]``. Writes
 ``edgevoice/data/chimes/wake.wav`` (A5 then E6: "I'm listening") and ``end.wav`` (E6 then A5:
 "got it"), 16 kHz mono int16, about 0.1 s each, peaking at -12 dBFS. Deterministic.
 """
 
 from __future__ import annotations
 
+import argparse
 import wave
 from pathlib import Path
 
@@ -52,9 +53,12 @@ def write(path: Path, samples: np.ndarray) -> None:
 
 
 def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT, help=f"folder to write to (default {OUT})")
+    out = parser.parse_args().out
+    out.mkdir(parents=True, exist_ok=True)
     for name, notes in (("wake", (A5, E6)), ("end", (E6, A5))):
-        path = OUT / f"{name}.wav"
+        path = out / f"{name}.wav"
         samples = chime(*notes)
         write(path, samples)
         print(f"{path}: {len(samples) / RATE * 1000:.0f} ms")

@@ -18,7 +18,9 @@ Writes 16 kHz mono 16-bit WAVs and ``manifest.json``:
   near-misses such as "okay", "now", "nah", "boo", "lexicon", "micro"), in 5-minute files,
   clean and with pink and babble noise.
 
-Levels: active speech at -26 dBFS; SNR = active speech level / noise RMS. Babble is 16
+Levels: active speech at -26 dBFS; SNR = active speech level / noise RMS. Every clip also has a
+-70 dBFS white noise floor (a real microphone's self-noise; "clean" means only that): the
+models react differently to digital silence, which no microphone delivers. Babble is 16
 espeak-ng talkers (negative sentences, distinct voices and speeds) summed. Everything is
 seeded: the same seed and espeak-ng version give the same files.
 """
@@ -41,6 +43,7 @@ import soxr
 
 RATE = 16000
 SPEECH_DBFS = -26.0
+MIC_FLOOR_DBFS = -70.0  # white noise under everything: a real microphone never delivers digital silence
 VERSION = 1
 
 ACCENTS = ["en-us", "en-gb", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-gb-scotland"]
@@ -149,9 +152,10 @@ def noise_segment(rng: np.random.Generator, bank: dict[str, np.ndarray], kind: s
     return source[start : start + n]
 
 
-def mix(speech: np.ndarray, noise: np.ndarray | None, snr_db: float | None, level: float) -> np.ndarray:
-    """Speech (already at -26 dBFS active level) plus noise at ``snr_db`` below ``level``."""
-    x = speech.astype(np.float64)
+def mix(rng: np.random.Generator, speech: np.ndarray, noise: np.ndarray | None, snr_db: float | None,
+        level: float) -> np.ndarray:
+    """Speech (already at -26 dBFS active level), the microphone floor, and noise ``snr_db`` below ``level``."""
+    x = speech.astype(np.float64) + rng.standard_normal(len(speech)) * 10 ** (MIC_FLOOR_DBFS / 20)
     if noise is not None and snr_db is not None:
         x = x + noise[: len(x)] * level * 10 ** (-snr_db / 20)
     return x
@@ -233,7 +237,7 @@ def build(out: Path, seed: int, negative_minutes: float, jobs: int) -> dict:
         for kind, snr in conditions:
             noise = None if kind == "clean" else noise_segment(rng, bank, kind, len(speech))
             name = f"positives/{it['group']}_{n:03d}_{kind}{'' if snr is None else snr}.wav"
-            write_wav(out / name, mix(speech, noise, snr, level))
+            write_wav(out / name, mix(rng, speech, noise, snr, level))
             positives.append({
                 "file": name, "group": it["group"], "wake_word": it["wake_word"], "voice": it["voice"],
                 "speed": it["speed"], "text": f"{WAKE_TEXT[it['wake_word']]}, {it['text']}", "noise": kind,
@@ -268,13 +272,13 @@ def build(out: Path, seed: int, negative_minutes: float, jobs: int) -> dict:
             noise = np.resize(bank[kind], len(speech))
             noise = np.roll(noise, int(rng.integers(len(noise))))
         name = f"negatives/neg_{f:02d}_{kind}{'' if snr is None else snr}.wav"
-        write_wav(out / name, mix(speech, noise, snr, level))
+        write_wav(out / name, mix(rng, speech, noise, snr, level))
         negatives.append({"file": name, "noise": kind, "snr_db": snr, "duration_s": round(len(speech) / RATE, 4),
                           "sentences": sentences})
     pool.shutdown()
     return {
         "generator": "scripts/make_corpus.py", "version": VERSION, "seed": seed, "espeak_ng": espeak_version(),
-        "sample_rate": RATE, "speech_level_dbfs": SPEECH_DBFS, "babble_talkers": BABBLE_TALKERS,
+        "sample_rate": RATE, "speech_level_dbfs": SPEECH_DBFS, "mic_floor_dbfs": MIC_FLOOR_DBFS, "babble_talkers": BABBLE_TALKERS,
         "positives": positives, "negatives": negatives,
     }
 

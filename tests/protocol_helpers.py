@@ -48,10 +48,14 @@ def _own_mapping(cls: type[Model]) -> dict[str, Any]:
 
 
 def _discriminator_name(cls: type[Model]) -> str | None:
-    for rest_name, (_attr, field) in _rest_fields(cls).items():
-        if field._is_discriminator:
+    """The field a base class dispatches on: a discriminator typed ``str`` (inherited ones are
+    fixed literals, e.g. MessageItem's ``type`` is "message" while it dispatches on ``role``)."""
+    hints = _hints(cls)
+    candidates = [(name, attr) for name, (attr, field) in _rest_fields(cls).items() if field._is_discriminator]
+    for rest_name, attr in candidates:
+        if hints.get(attr) is str:
             return rest_name
-    return None
+    return candidates[0][0] if candidates else None
 
 
 def resolve(cls: type[Model], raw: Mapping[str, Any]) -> type[Model]:

@@ -15,9 +15,10 @@ from edgevoice.assistant.settings import AssistantSettings, BargeIn, Endpointing
 from edgevoice.assistant.state import Led, Playing, SessionStatus, State, Timer
 from assistant_helpers import Conversation, chunk, marks, of_type, without_telemetry
 
-DEVICE = AssistantSettings()
-SERVER = AssistantSettings(endpointing=Endpointing.SERVER)
-SERVER_WAKE_BARGE = AssistantSettings(endpointing=Endpointing.SERVER, barge_in=BargeIn.WAKE)
+# Cold sessions unless a test says otherwise: each turn shows its OpenSession.
+DEVICE = AssistantSettings(prewarm=False)
+SERVER = AssistantSettings(endpointing=Endpointing.SERVER, prewarm=False)
+SERVER_WAKE_BARGE = AssistantSettings(endpointing=Endpointing.SERVER, barge_in=BargeIn.WAKE, prewarm=False)
 
 
 def speaking(settings: AssistantSettings = DEVICE, *, ms: float = 1000.0) -> Conversation:
@@ -485,11 +486,28 @@ def test_auth_failure_of_a_spare_session_shows_the_error():
     assert not of_type(acts, A.PlayCached)  # nobody asked anything
 
 
-def test_offline_spare_session_failure_is_quiet():
+def test_a_lost_spare_session_is_reopened_after_a_pause_quietly():
     c = Conversation(dataclasses.replace(DEVICE, prewarm=True))
-    acts = c.send(E.SessionFailed(E.FailureKind.OFFLINE))
-    assert c.state is State.IDLE and without_telemetry(acts) == []
-    assert of_type(c.send(E.Wake()), A.OpenSession) == [A.OpenSession()]
+    c.send(E.SessionReady())
+    acts = c.send(E.SessionFailed(E.FailureKind.OFFLINE, "closed by the server"))
+    assert c.state is State.IDLE and without_telemetry(acts) == [A.StartTimer(Timer.SPARE, 30.0, 1)]
+    assert without_telemetry(c.fire(Timer.SPARE)) == [A.OpenSpareSession()]
+    c.send(E.SessionFailed(E.FailureKind.OFFLINE))
+    # A wake meanwhile does not wait for the pause: it opens a session at once.
+    acts = c.send(E.Wake())
+    assert of_type(acts, A.OpenSession, A.CancelTimer) == [A.OpenSession(), A.CancelTimer(Timer.SPARE, 2)]
+
+
+def test_prewarm_reopens_a_spare_after_offline_and_after_unmute():
+    c = Conversation(dataclasses.replace(DEVICE, prewarm=True))
+    c.send(E.Wake(), E.SpeechStart(), E.SessionFailed(E.FailureKind.OFFLINE), E.UtteranceEnd())
+    assert c.state is State.OFFLINE and Timer.SPARE not in c.timers
+    c.fire(Timer.RETRY)
+    assert c.state is State.IDLE and Timer.SPARE in c.timers
+    assert of_type(c.fire(Timer.SPARE), A.OpenSpareSession) == [A.OpenSpareSession()]
+    c.send(E.MuteChanged(True))
+    acts = c.send(E.MuteChanged(False))
+    assert without_telemetry(acts) == [A.SetMicrophone(True), A.OpenSpareSession(), A.SetLeds(Led.OFF)]
 
 
 def test_service_error_mid_reply_apologises_and_goes_back_to_idle():

@@ -77,6 +77,8 @@ def timer_seconds(name: Timer, state: State, settings: AssistantSettings) -> flo
         return settings.follow_up_s
     if name is Timer.IDLE:
         return settings.idle_timeout_s
+    if name is Timer.SPARE:
+        return settings.offline_retry_s
     return settings.error_retry_s if state is State.ERROR else settings.offline_retry_s
 
 
@@ -91,13 +93,15 @@ _STATE_TIMER = MappingProxyType(
 )
 
 
-def wanted_timers(ctx: Context) -> frozenset[Timer]:
+def wanted_timers(ctx: Context, settings: AssistantSettings) -> frozenset[Timer]:
     """The timers that should be running in this context."""
     wanted = set()
     if ctx.state in _STATE_TIMER:
         wanted.add(_STATE_TIMER[ctx.state])
     if ctx.state in (State.IDLE, State.FOLLOW_UP) and ctx.session is not SessionStatus.CLOSED and ctx.session_used:
         wanted.add(Timer.IDLE)
+    if settings.prewarm and ctx.state is State.IDLE and ctx.session is SessionStatus.CLOSED:
+        wanted.add(Timer.SPARE)  # the spare session was lost: open another, but not in a tight loop
     return frozenset(wanted)
 
 
@@ -470,6 +474,9 @@ class _Step:
                 self.set(session=SessionStatus.OPENING)
         elif event.name is Timer.RETRY and self.state in (State.OFFLINE, State.ERROR):
             self.set(state=State.IDLE)
+        elif event.name is Timer.SPARE and self.state is State.IDLE and self.ctx.session is SessionStatus.CLOSED:
+            self.do(A.OpenSpareSession())
+            self.set(session=SessionStatus.OPENING, session_used=False)
 
     # --- rules kept after every event ----------------------------------------------------
 
@@ -480,7 +487,7 @@ class _Step:
             if LED_FOR_STATE[new] is not LED_FOR_STATE[old]:
                 self.do(A.SetLeds(LED_FOR_STATE[new]))
             self.mark(A.Mark.STATE, state=new.value, previous=old.value)
-        wanted = wanted_timers(self.ctx)
+        wanted = wanted_timers(self.ctx, self.settings)
         restart = {_STATE_TIMER.get(old), _STATE_TIMER.get(new)} if new is not old else set()
         running = []
         for name, timer_id in self.ctx.timers:

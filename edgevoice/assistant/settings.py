@@ -36,7 +36,7 @@ class AssistantSettings:
     reply_timeout_s: float = 15.0
     offline_retry_s: float = 30.0
     error_retry_s: float = 300.0
-    prewarm: bool = False
+    prewarm: bool = True
 
     @classmethod
     def from_config(cls, config: AssistantConfig, *, server_turn_detection: bool) -> AssistantSettings:

@@ -61,6 +61,7 @@ class Timer(StrEnum):
     FOLLOW_UP = "follow_up"  # the follow-up window after a reply
     IDLE = "idle"  # quiet time after which the session is closed
     RETRY = "retry"  # how long OFFLINE / ERROR last before trying the service again
+    SPARE = "spare"  # wait before reopening a lost spare session (prewarm)
 
 
 LED_FOR_STATE: MappingProxyType[State, Led] = MappingProxyType(

@@ -37,7 +37,7 @@ class AssistantConfig:
     error_retry_s: float = setting(
         300.0, "after the service refused the credentials, wait this long before trying again", min=10, max=86400
     )
-    prewarm: bool = setting(False, "keep a spare session open so the next wake skips the connect time")
+    prewarm: bool = setting(True, "keep a spare session open so the next wake skips the connect time")
 
 
 # gpiozero pin names: 17, "17", "GPIO17", "BCM17", "BOARD11", "J8:11", "WPI0".

@@ -81,7 +81,7 @@ class NoiseConfig:
     """WebRTC noise suppression and auto gain, applied before VAD and wake word detection."""
 
     enabled: bool = setting(True, "run noise suppression / auto gain on the microphone audio")
-    suppression: int = setting(4, "noise suppression level: 0 = off .. 4 = strongest", min=0, max=4)
+    suppression: int = setting(2, "noise suppression level: 0 = off .. 4 = strongest", min=0, max=4)
     auto_gain_dbfs: int = setting(0, "auto gain target level in -dBFS (e.g. 3); 0 = auto gain off", min=0, max=31)
     send_processed: bool = setting(
         False, "send the processed audio to Voice Live (false: the raw microphone audio; "
@@ -93,7 +93,7 @@ class NoiseConfig:
 class VadConfig:
     """webrtcvad with hysteresis, and the endpoint rules of an utterance once the gate is open."""
 
-    aggressiveness: int = setting(2, "webrtcvad aggressiveness: 0 = keeps most audio as speech .. 3 = strictest",
+    aggressiveness: int = setting(3, "webrtcvad aggressiveness: 0 = keeps most audio as speech .. 3 = strictest",
                                   min=0, max=3)
     speech_start_frames: int = setting(3, "speech starts after this many voiced 10 ms frames in a row",
                                        min=1, max=100)

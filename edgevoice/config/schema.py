@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edgevoice.config.assistant import AssistantConfig, LedsConfig
 from edgevoice.config.fields import setting
 from edgevoice.config.listening import AudioConfig, ButtonsConfig, ListeningConfig
 from edgevoice.config.voicelive import VoiceLiveConfig
@@ -17,3 +18,5 @@ class Config:
     audio: AudioConfig = setting(default_factory=AudioConfig, doc="microphone and speaker")
     listening: ListeningConfig = setting(default_factory=ListeningConfig, doc="noise handling, VAD, wake words")
     buttons: ButtonsConfig = setting(default_factory=ButtonsConfig, doc="push-to-talk and mute switch")
+    assistant: AssistantConfig = setting(default_factory=AssistantConfig, doc="conversation flow, barge-in, chimes")
+    leds: LedsConfig = setting(default_factory=LedsConfig, doc="status LEDs")

@@ -168,7 +168,6 @@ def evaluate_clip(corpus: str, clip: dict, listening) -> ClipResult:
     opened_at = None
     speech_end = None
     end_reason = None
-    preroll_s = frontend.gate.preroll_frames * FRAME_SECONDS
     try:
         for i in range(0, len(pcm), FRAME_BYTES):
             for e in frontend.process(pcm[i : i + FRAME_BYTES]):
@@ -190,7 +189,6 @@ def evaluate_clip(corpus: str, clip: dict, listening) -> ClipResult:
     finally:
         frontend.close()
     endpoint_error = (speech_end - clip["command_end_s"]) if (end_reason == "silence" and speech_end) else None
-    del preroll_s
     return ClipResult(
         file=clip["file"],
         group=clip["group"],
@@ -251,11 +249,13 @@ class AccuracyReport:
     def false_accepts_per_hour(self) -> float:
         return self.false_accepts / self.negative_hours if self.negatives else float("nan")
 
-    def endpoint_errors_ms(self, noise: str | None = None, snr_db: float | None = None) -> list[float]:
+    def endpoint_errors_ms(self, noise: str | None = None, snr_db: float | None = None, group: str = "core") -> list[float]:
+        """Detected end of speech minus the true end of the command, for utterances that ended on silence."""
         return [
             c.endpoint_error_s * 1000
             for c in self.clips
-            if c.endpoint_error_s is not None and (noise is None or (c.noise == noise and c.snr_db == snr_db))
+            if c.group == group and c.endpoint_error_s is not None
+            and (noise is None or (c.noise == noise and c.snr_db == snr_db))
         ]
 
     def summary(self) -> str:
@@ -266,7 +266,7 @@ class AccuracyReport:
             for noise, snr in self.conditions(group):
                 chosen = [c for c in self.clips if c.group == group and c.noise == noise and c.snr_db == snr]
                 lat = [c.detection_latency_s * 1000 for c in chosen if c.detection_latency_s is not None]
-                eps = [abs(x) for x in self.endpoint_errors_ms(noise, snr)] if group == "core" else []
+                eps = [abs(x) for x in self.endpoint_errors_ms(noise, snr, group)]
                 ends = [c.end_reason for c in chosen if c.end_reason]
                 lines.append(
                     f"  {group:5s} {_condition(noise, snr):13s} {sum(c.detected for c in chosen):3d}/{len(chosen):<3d}"
@@ -288,7 +288,11 @@ class AccuracyReport:
 
 
 def evaluate_corpus(corpus, listening=None, *, jobs: int = 2, groups=None, negatives: bool = True) -> AccuracyReport:
-    """Run every positive clip and negative file of a corpus made by ``scripts/make_corpus.py``."""
+    """Run the positive clips (of the configured wake words) and the negative files of a corpus.
+
+    The corpus is one made by ``scripts/make_corpus.py``; ``groups`` limits the clips to some
+    groups (``core``, ``hard``, ``multi``); ``negatives=False`` skips the negative speech.
+    """
     import json
     from concurrent.futures import ProcessPoolExecutor
     from pathlib import Path
@@ -298,7 +302,8 @@ def evaluate_corpus(corpus, listening=None, *, jobs: int = 2, groups=None, negat
 
         listening = ListeningConfig()
     manifest = json.loads((Path(corpus) / "manifest.json").read_text())
-    clips = [c for c in manifest["positives"] if groups is None or c["group"] in groups]
+    words = {*listening.wake.words, *(Path(f).stem for f in listening.wake.model_files)}
+    clips = [c for c in manifest["positives"] if (groups is None or c["group"] in groups) and c["wake_word"] in words]
     negs = manifest["negatives"] if negatives else []
     corpus = str(corpus)
     if jobs <= 1:
@@ -316,5 +321,12 @@ def evaluate_corpus(corpus, listening=None, *, jobs: int = 2, groups=None, negat
 if __name__ == "__main__":  # python -m edgevoice.listening.measure CORPUS_DIR
     import sys
 
-    report = evaluate_corpus(sys.argv[1])
-    print(report.summary())
+    from dataclasses import replace
+
+    from edgevoice.config.listening import BUILTIN_WAKE_WORDS, ListeningConfig, WakeConfig
+
+    config = ListeningConfig()
+    print(evaluate_corpus(sys.argv[1], config).summary())
+    print("\nall four built-in wake words at once, multi group:")
+    config = replace(config, wake=WakeConfig(words=BUILTIN_WAKE_WORDS))
+    print(evaluate_corpus(sys.argv[1], config, groups=("multi",), negatives=False).summary())

@@ -64,6 +64,6 @@ class VoiceActivity:
         return NONE
 
     def reset(self) -> None:
-        """Back to silence (after mute: no speech carries over). """
+        """Back to silence (after mute: no speech carries over)."""
         self.in_speech = self.voiced = False
         self._run = self._quiet = 0

@@ -173,8 +173,11 @@ class _Headers:
     def redact(self, text: str) -> str:
         """``text`` with every header value of four or more characters replaced by ``***``."""
         for name, value in self._items:
-            if name.lower() != "user-agent" and len(value) >= 4:
-                text = text.replace(value, "***")
+            if name.lower() == "user-agent":
+                continue
+            for secret in (value, value.rpartition(" ")[2]):  # "Bearer <token>": the token alone too
+                if len(secret) >= 4:
+                    text = text.replace(secret, "***")
         return text
 
     def __repr__(self) -> str:
@@ -510,7 +513,11 @@ class VoiceLiveSession:
         with self._state_lock:
             cancelled = self._state != _CONNECTING  # close() was called meanwhile
             if not (fired or cancelled or error is not None):
+                assert sock is not None
+                sock.settimeout(None)  # the receive thread blocks; close() and the keep-alive wake it
+                self._connect_ms = (time.monotonic() - started) * 1000.0
                 self._state = _OPEN
+                self._start_threads()  # under the lock, so close() always finds them
         if fired or cancelled or error is not None:
             self._fail_connect()
             if cancelled:
@@ -522,9 +529,11 @@ class VoiceLiveSession:
             assert error is not None
             logger.info("Voice Live connection to %s failed: %s", self._where, error)
             raise error from None
-        assert sock is not None
-        sock.settimeout(None)  # the receive thread blocks; close() and the keep-alive wake it
-        self._connect_ms = (time.monotonic() - started) * 1000.0
+        logger.info(
+            "Voice Live session %s ready at %s in %.0f ms", self._session_id or "?", self._where, self._connect_ms
+        )
+
+    def _start_threads(self) -> None:
         self._rx_thread = threading.Thread(target=self._receive_loop, name="edgevoice-voicelive-rx", daemon=True)
         self._rx_thread.start()
         if self._ping_interval is not None:
@@ -532,9 +541,6 @@ class VoiceLiveSession:
                 target=self._keepalive_loop, name="edgevoice-voicelive-ping", daemon=True
             )
             self._ka_thread.start()
-        logger.info(
-            "Voice Live session %s ready at %s in %.0f ms", self._session_id or "?", self._where, self._connect_ms
-        )
 
     def _await(self, wanted: type[ServerEvent], stage: str, deadline: _Deadline) -> None:
         """Read frames until the ``wanted`` event; queue everything for ``on_event``."""

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,7 +131,8 @@ class Emulator:
         self._stop_event: asyncio.Event | None = None
         self._started = threading.Event()
         self._start_error: BaseException | None = None
-        self._opening: dict[ServerConnection, tuple[FaultPlan, Accepted, int]] = {}
+        # upgrades that passed the checks, until their session starts (weak: websockets may still refuse them)
+        self._opening: weakref.WeakKeyDictionary[ServerConnection, tuple[FaultPlan, Accepted, int]] = weakref.WeakKeyDictionary()
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, **kwargs: Any) -> Emulator:
@@ -306,6 +308,7 @@ class Emulator:
         tasks = [asyncio.create_task(self._read(link)), asyncio.create_task(self._write(link))]
         if plan.expire_after_s is not None:
             tasks.append(asyncio.create_task(self._expire(link, plan.expire_after_s)))
+        failed = False
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -315,8 +318,9 @@ class Emulator:
             for result in results:
                 if isinstance(result, Exception) and not isinstance(result, (ConnectionClosed, _Dropped)):
                     logger.error("session %s failed: %r", record.id, result, exc_info=result)
+                    failed = True
         if not link.record.dropped:
-            await ws.close()
+            await (ws.close(1011, "emulator error") if failed else ws.close())
         with self._changing():
             record.closed = True
             record.close_code = ws.close_code

@@ -1,0 +1,83 @@
+"""``edgevoice demo``: the whole assistant on the embedded default, against the local emulator.
+
+Starts the Voice Live emulator on 127.0.0.1, plays a bundled recording of "okay nabu, what is
+the weather like today?" through the daemon at real-time pace (the same code path a microphone
+takes), and prints what was heard, what was replied and the latency breakdown. The speaker's
+output is written to a WAV file aligned with the input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import secrets
+from importlib import resources
+from pathlib import Path
+
+HELP = "the whole loop on the embedded default: emulator + a bundled recording"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input-wav", metavar="IN", type=Path, help="a recording to use instead of the bundled one")
+    parser.add_argument("--output-wav", metavar="OUT", type=Path, default=Path("out/demo-reply.wav"),
+                        help="where to write what the speaker played (default out/demo-reply.wav)")
+    parser.add_argument("--events", metavar="FILE", type=Path, default=Path("out/demo-events.jsonl"),
+                        help="the events file (default out/demo-events.jsonl)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from edgevoice.commands import run as run_command
+    from edgevoice.config.load import load_default_config
+    from edgevoice.config.secrets import ApiKey
+    from edgevoice.service.journal import setup_logging
+    from edgevoice.voicelive.emulator.server import Emulator
+
+    setup_logging(logging.DEBUG if args.verbose >= 2 else logging.INFO if args.verbose else logging.WARNING)
+    key = secrets.token_urlsafe(24)  # a throwaway key shared by the demo's client and emulator
+    config = load_default_config()
+    with Emulator(api_key=key) as emulator:
+        config = dataclasses.replace(config, voicelive=dataclasses.replace(config.voicelive, endpoint=emulator.url))
+        recording = args.input_wav
+        with resources.as_file(resources.files("edgevoice").joinpath("data", "demo", "okay_nabu_weather.wav")) as bundled:
+            recording = recording or bundled
+            print(f"emulator:  Voice Live emulator at {emulator.url} (model {config.voicelive.model})")
+            print(f"input:     {recording} (played at real-time pace)")
+            args.events.parent.mkdir(parents=True, exist_ok=True)
+            args.events.unlink(missing_ok=True)
+            run_args = argparse.Namespace(input_wav=recording, output_wav=args.output_wav, events=args.events,
+                                          settle_timeout=60.0, verbose=args.verbose)
+            records: list[dict] = []
+            code = run_command.run(config, run_args, credential=ApiKey(key), reload_path=None, on_record=records.append)
+    _report(records)
+    print(f"output:    {args.output_wav} (what the speaker played, aligned with the input)")
+    print(f"events:    {args.events}")
+    if not any(r["event"] == "playback_start" for r in records):
+        print("demo: no reply was played", flush=True)
+        return 1
+    return code
+
+
+def _report(records: list[dict]) -> None:
+    """Print the transcript, the reply and each turn's latency breakdown."""
+    from edgevoice.daemon.telemetry import LATENCIES
+
+    turns = sorted({r["turn"] for r in records if r["turn"] > 0})
+    for turn in turns:
+        mine = [r for r in records if r["turn"] == turn]
+        times: dict[str, float] = {}
+        for r in mine:
+            times.setdefault(r["event"], r["t"])
+        print(f"--- turn {turn}")
+        for r in mine:
+            if r["event"] == "wake":
+                print(f"wake word: {r.get('name', '')}")
+            elif r["event"] == "transcript":
+                print(f"heard:     {r['text']}")
+            elif r["event"] == "reply_text":
+                print(f"reply:     {r['text']}")
+        for name, (start, end) in LATENCIES.items():
+            if start == "wake" and "wake" not in times:
+                start = "gate_open"
+            if start in times and end in times:
+                print(f"  {name.replace('_', ' '):<22} {1000 * (times[end] - times[start]):7.1f} ms")

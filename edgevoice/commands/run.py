@@ -1,0 +1,131 @@
+"""``edgevoice run``: the assistant daemon, on a microphone and speaker or on WAV recordings."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from edgevoice.config.errors import ConfigError
+
+HELP = "run the assistant: listen, wake, talk to Voice Live, play replies"
+
+logger = logging.getLogger("edgevoice.run")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH", help="config file (default: $EDGEVOICE_CONFIG, else /etc/edgevoice/edgevoice.toml)")
+    parser.add_argument("--input-wav", metavar="IN", type=Path, help="listen to this recording (at real-time pace) instead of the microphone")
+    parser.add_argument("--output-wav", metavar="OUT", type=Path,
+                        help="record what the speaker plays to this WAV, aligned with the input, instead of playing it")
+    parser.add_argument("--events", metavar="FILE", type=Path, help="append one JSON object per milestone to FILE")
+    parser.add_argument("--settle-timeout", metavar="S", type=float, default=60.0,
+                        help="with --input-wav: longest wait for the conversation to settle after the input ends (default 60)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from edgevoice.config.load import load_config
+    from edgevoice.service.journal import setup_logging
+
+    redactor = setup_logging(logging.DEBUG if args.verbose >= 2 else logging.INFO)
+    config = load_config(args.config)  # ConfigError -> exit 78 in cli.py
+    from edgevoice.config.secrets import require_credential
+
+    credential = require_credential(config.voicelive)
+    for value in credential.headers().values():
+        redactor.add_secret(value.removeprefix("Bearer "))
+    return run(config, args, credential=credential, reload_path=args.config)
+
+
+def run(config, args: argparse.Namespace, *, credential, reload_path: str | None, on_record=None) -> int:
+    """Build the daemon for ``config`` and run it until stopped (or the input is over)."""
+    from edgevoice.audio.frames import SourceStatus
+    from edgevoice.audio.microphone import Microphone
+    from edgevoice.audio.wav import WavSource
+    from edgevoice.config.load import load_config
+    from edgevoice.daemon.daemon import Daemon, DaemonHooks
+    from edgevoice.daemon.sessions import session_factory
+    from edgevoice.daemon.telemetry import Telemetry
+    from edgevoice.playback.speaker import Speaker
+    from edgevoice.playback.wav import WavSpeaker
+    from edgevoice.service.notify import Notifier
+    from edgevoice.service.signals import SignalRequests
+    from edgevoice.service.watchdog import Heartbeat, Watchdog
+
+    notifier = Notifier()
+
+    def on_source_status(status: SourceStatus) -> None:
+        if status.ok:
+            logger.info("microphone: %s %s", status.state, status.detail)
+        else:
+            logger.error("microphone %s: %s", status.state, status.detail)
+            notifier.status(f"error: microphone {status.state} ({status.detail})"[:200])
+
+    if args.input_wav is not None:
+        source = WavSource(args.input_wav, realtime=True, on_status=on_source_status)
+    else:
+        source = Microphone.from_config(config.audio, on_status=on_source_status)
+    rate = config.voicelive.output_sample_rate
+    if args.output_wav is not None:
+        args.output_wav.parent.mkdir(parents=True, exist_ok=True)
+        speaker = WavSpeaker(args.output_wav, rate=rate, volume=config.assistant.volume)
+    else:
+        speaker = Speaker(config.audio.output_device, rate=rate, volume=config.assistant.volume)
+    telemetry = Telemetry(args.events)
+    if on_record is not None:
+        telemetry.add_listener(on_record)
+
+    capture_alive = Heartbeat(max_age=max(2.0, config.audio.stall_timeout_s))
+    loop_alive = Heartbeat(max_age=5.0)
+    watchdog = Watchdog(notifier)
+    watchdog.add_check("capture", capture_alive)
+    watchdog.add_check("state machine", loop_alive)
+
+    with SignalRequests() as requests:
+
+        def take_reload():
+            if not requests.take_reload():
+                return None
+            notifier.reloading()
+            try:
+                new = load_config(reload_path)
+            except ConfigError as exc:
+                logger.error("reload: the new config is not valid, keeping the old one: %s", exc)
+                notifier.ready(status=f"reload failed: {exc}"[:200])
+                return None
+            notifier.ready()
+            return new
+
+        def sessions(cfg):
+            return session_factory(cfg, credential if cfg == config.voicelive else None)
+
+        hooks = DaemonHooks(
+            on_status=notifier.status,
+            on_ready=lambda: notifier.ready(status="listening"),
+            on_frame=capture_alive.beat,
+            on_loop=loop_alive.beat,
+            should_stop=lambda: requests.stop_requested,
+            take_reload=take_reload,
+        )
+        daemon = Daemon(
+            config,
+            source=source,
+            speaker=speaker,
+            sessions=sessions,
+            telemetry=telemetry,
+            hooks=hooks,
+            finish_with_input=args.input_wav is not None,
+            settle_timeout_s=args.settle_timeout,
+        )
+        watchdog.start()
+        try:
+            code = daemon.run()
+        finally:
+            if requests.stop_requested:
+                notifier.stopping()
+                logger.info("stopping on %s", requests.stop_signal or "request")
+            watchdog.stop()
+            speaker.close()
+            telemetry.close()
+    logger.info("stopped (exit %d)", code)
+    return code

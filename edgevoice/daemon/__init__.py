@@ -1,0 +1,1 @@
+"""The imperative shell around the assistant's pure state machine: devices, session, timers, telemetry."""

@@ -1,0 +1,406 @@
+"""The assistant daemon: microphone -> front-end -> state machine -> Voice Live -> speaker, in one loop.
+
+Everything that decides lives in :func:`edgevoice.assistant.machine.step`; this module only
+carries events to it and its actions out. One thread (the caller's, normally the main thread)
+runs the loop: it processes microphone frames through the listening front-end, steps the
+machine, and executes the actions, so no two pieces of state are ever touched concurrently.
+Other threads only put things on the loop's queue: the capture thread (frames), the session's
+receive thread (server events), the speaker (playback started/finished) and GPIO callbacks (via
+the front-end). Each queued item carries the monotonic time it happened, so telemetry measures
+when things happened, not when the loop got round to them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from edgevoice.assistant import actions as A
+from edgevoice.assistant import events as E
+from edgevoice.assistant import machine
+from edgevoice.assistant.settings import AssistantSettings
+from edgevoice.assistant.state import Context, Playing, State
+from edgevoice.audio.frames import FRAME_BYTES, FRAME_SECONDS, FrameSource, SourceStatus
+from edgevoice.config.schema import Config
+from edgevoice.config.voicelive import VoiceLiveConfig
+from edgevoice.daemon.leds import StatusLeds
+from edgevoice.daemon.link import SessionFactory, SessionLink, Transcript
+from edgevoice.daemon.telemetry import Telemetry
+from edgevoice.daemon.timers import Timers
+from edgevoice.daemon.translate import from_listening
+from edgevoice.listening import events as L
+from edgevoice.listening.buttons import Buttons
+from edgevoice.listening.frontend import ListeningFrontend
+from edgevoice.offline.phrases import PhraseBook
+from edgevoice.playback.output import ReplyOutput
+from edgevoice.playback.sound import Sound, load_chime
+from edgevoice.playback.wav import WavSpeaker
+
+logger = logging.getLogger(__name__)
+
+#: What systemd's STATUS= line (and the log) says in each state.
+STATUS_TEXT = {
+    State.IDLE: "listening for the wake word",
+    State.LISTENING: "listening",
+    State.THINKING: "thinking",
+    State.SPEAKING: "speaking",
+    State.FOLLOW_UP: "listening for a follow-up",
+    State.MUTED: "muted",
+    State.OFFLINE: "offline: cached replies",
+    State.ERROR: "error: credentials rejected",
+}
+
+_END_OF_INPUT = object()
+_SETTLED_STATES = frozenset({State.IDLE, State.FOLLOW_UP, State.OFFLINE, State.ERROR, State.MUTED})
+SESSION_RENEW_MARGIN_S = 120.0  # renew a session this long before it expires, between turns
+
+
+@dataclasses.dataclass
+class DaemonHooks:
+    """Optional connections to the outside: systemd, the watchdog, and whoever wants transcripts."""
+
+    on_status: Callable[[str], None] | None = None  # STATUS= text on each state change
+    on_ready: Callable[[], None] | None = None  # audio is open and the front-end listens
+    on_frame: Callable[[], None] | None = None  # a microphone frame was processed (watchdog)
+    on_loop: Callable[[], None] | None = None  # the loop went round (watchdog: the machine is alive)
+    on_transcript: Callable[[Transcript], None] | None = None
+    should_stop: Callable[[], bool] | None = None  # polled by the loop (signals)
+    take_reload: Callable[[], Config | None] | None = None  # a new config to apply between turns
+
+
+class Daemon:
+    """Runs one assistant: feed it a frame source, a speaker and a way to open Voice Live sessions."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        source: FrameSource,
+        speaker: ReplyOutput,
+        sessions: Callable[[VoiceLiveConfig], SessionFactory],
+        telemetry: Telemetry | None = None,
+        hooks: DaemonHooks | None = None,
+        frontend: ListeningFrontend | None = None,
+        pin_factory: Any = None,
+        finish_with_input: bool = False,
+        settle_timeout_s: float = 60.0,
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.speaker = speaker
+        self.telemetry = telemetry or Telemetry()
+        self.hooks = hooks or DaemonHooks()
+        self.finish_with_input = finish_with_input
+        self.settle_timeout_s = settle_timeout_s
+        self._pin_factory = pin_factory
+        self._queue: queue.SimpleQueue[tuple[object, float]] = queue.SimpleQueue()
+        self._timers = Timers()
+        self._stop = threading.Event()
+        self._input_over_at: float | None = None
+        self._clock_lock = threading.Lock()
+        self._stream_anchor: tuple[float, float] | None = None  # (stream seconds, monotonic) of the last frame
+        self._chimes: dict[A.Chime, Sound] = {}
+        self._sessions = sessions
+        self.frontend = frontend or ListeningFrontend.from_config(config.listening)
+        self.settings = AssistantSettings.from_config(
+            config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none"
+        )
+        self.link = self._make_link(sessions(config.voicelive))
+        self.leds = StatusLeds(config.leds, pin_factory=pin_factory)
+        self.buttons = Buttons.from_config(config.buttons, self.frontend, pin_factory=pin_factory)
+        self.phrases = PhraseBook()
+        self.ctx = Context()
+        self.exit_code = 0
+        speaker.on_start = lambda: self.post(E.PlaybackStarted())
+        speaker.on_finished = lambda: self.post(E.PlaybackFinished())
+        if config.assistant.chimes:
+            self._chimes = {A.Chime(name): load_chime(name) for name in ("wake", "end")}
+
+    # --- wiring ---------------------------------------------------------------------------
+
+    def _make_link(self, session_factory: SessionFactory) -> SessionLink:
+        return SessionLink(
+            session_factory,
+            self.post,
+            output_rate=self.config.voicelive.output_sample_rate,
+            on_audio_sent=lambda: self.telemetry.mark("audio_sent"),
+            on_transcript=self._on_transcript,
+        )
+
+    def post(self, item: object, at: float | None = None) -> None:
+        """Hand an event to the loop from any thread."""
+        self._queue.put((item, time.monotonic() if at is None else at))
+
+    def stop(self) -> None:
+        """Ask the loop to end (from any thread)."""
+        self._stop.set()
+        self.post(None)
+
+    @property
+    def state(self) -> State:
+        return self.ctx.state
+
+    def _on_transcript(self, transcript: Transcript) -> None:
+        event = "transcript" if transcript.role == "user" else "reply_text"
+        self.telemetry.mark(event, text=transcript.text)
+        logger.info("%s: %s", "heard" if transcript.role == "user" else "replied", transcript.text)
+        if self.hooks.on_transcript is not None:
+            self.hooks.on_transcript(transcript)
+
+    # --- the capture thread -----------------------------------------------------------------
+
+    def _capture(self) -> None:
+        """Read frames from the source onto the queue; after a recording ends, a quiet room goes on."""
+        try:
+            for frame in self.source.frames():
+                if self._stop.is_set():
+                    return
+                self._queue.put((frame, time.monotonic()))
+        except Exception:
+            logger.exception("audio input failed")
+        self._queue.put((_END_OF_INPUT, time.monotonic()))
+        if not self.finish_with_input:
+            return
+        # The recording is over but the conversation may not be: keep time going with silence
+        # at real-time pace so replies play out, timers run and the output stays aligned.
+        silence = bytes(FRAME_BYTES)
+        start, sent = time.monotonic(), 0
+        while not self._stop.is_set():
+            sent += 1
+            delay = start + sent * FRAME_SECONDS - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self._queue.put((silence, time.monotonic()))
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Listen and converse until stopped (or, with ``finish_with_input``, until the input is over
+        and the conversation has settled). Returns the process exit status."""
+        capture = threading.Thread(target=self._capture, name="capture", daemon=True)
+        capture.start()
+        self.ctx, actions = machine.start(self.settings)
+        self._execute(actions, time.monotonic())
+        ready_sent = False
+        try:
+            while not self._stop.is_set():
+                if self.hooks.should_stop is not None and self.hooks.should_stop():
+                    break
+                item, at = self._next_item()
+                if item is None:
+                    pass
+                elif isinstance(item, bytes):
+                    self._on_frame(item, at)
+                    if not ready_sent:
+                        ready_sent = True
+                        self._ready()
+                elif isinstance(item, E.Event):
+                    self._step(item, at)
+                elif item is _END_OF_INPUT:
+                    self._input_over_at = time.monotonic()
+                    logger.info("input is over; waiting for the conversation to settle")
+                self._fire_timers()
+                self._maintain()
+                if self.hooks.on_loop is not None:
+                    self.hooks.on_loop()
+                if self._input_over_at is not None and self._finished():
+                    break
+        finally:
+            self._shutdown()
+        return self.exit_code
+
+    def _next_item(self) -> tuple[object, float]:
+        deadline = self._timers.next_deadline()
+        timeout = 0.25 if deadline is None else min(0.25, max(0.0, deadline - time.monotonic()))
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None, time.monotonic()
+
+    def _ready(self) -> None:
+        logger.info("listening (wake words: %s)", ", ".join(self.config.listening.wake.words) or "none")
+        if self.hooks.on_ready is not None:
+            self.hooks.on_ready()
+        self._status(STATUS_TEXT[self.ctx.state])
+
+    def _on_frame(self, frame: bytes, at: float) -> None:
+        frontend = self.frontend
+        for event in frontend.process(frame):
+            if isinstance(event, L.UtteranceAudio):
+                self.link.send_audio(event.pcm)
+                continue
+            translated = from_listening(event)
+            if translated is not None:
+                # Back-date to when it happened in the audio (speech ends are known after the silence).
+                self._step(translated, at - max(0.0, frontend.t - event.t))
+        if isinstance(self.speaker, WavSpeaker):
+            self.speaker.advance_to(frontend.t)
+        if self.hooks.on_frame is not None:
+            self.hooks.on_frame()
+
+    def _step(self, event: E.Event, at: float) -> None:
+        pending: deque[E.Event] = deque([event])
+        while pending:
+            ev = pending.popleft()
+            before = self.ctx
+            self.ctx, actions = machine.step(self.ctx, ev, self.settings)
+            if any(isinstance(a, A.OpenGate) for a in actions):
+                self.telemetry.begin_turn()
+            pending.extend(self._execute(actions, at))
+            if self.ctx.state is not before.state:
+                self._status(STATUS_TEXT[self.ctx.state])
+
+    def _fire_timers(self) -> None:
+        for fired in self._timers.expired(time.monotonic()):
+            self._step(fired, time.monotonic())
+
+    def _maintain(self) -> None:
+        """Between turns: renew a session about to expire, apply a reloaded config."""
+        if self.ctx.state is not State.IDLE or self.ctx.playing is not Playing.NOTHING:
+            return
+        if self.link.expires_soon(SESSION_RENEW_MARGIN_S):
+            logger.info("Voice Live session expires soon; renewing it between turns")
+            self.link.renew()
+        if self.hooks.take_reload is not None:
+            new = self.hooks.take_reload()
+            if new is not None:
+                self.apply_config(new)
+
+    def _finished(self) -> bool:
+        settled = (
+            self.ctx.state in _SETTLED_STATES
+            and self.ctx.playing is Playing.NOTHING
+            and not self.speaker.playing
+            and not self.frontend.gate_open
+            or self.ctx.state is State.MUTED
+        )
+        if settled:
+            return True
+        assert self._input_over_at is not None
+        if time.monotonic() - self._input_over_at > self.settle_timeout_s:
+            logger.error("the conversation did not settle within %.0f s of the end of the input (state %s)",
+                         self.settle_timeout_s, self.ctx.state.value)
+            self.exit_code = 1
+            return True
+        return False
+
+    # --- actions --------------------------------------------------------------------------------
+
+    def _execute(self, actions: list[A.Action], at: float) -> list[E.Event]:
+        """Carry out the machine's actions in order; returns events they caused right away."""
+        follow: list[E.Event] = []
+        link, speaker = self.link, self.speaker
+        for action in actions:
+            if isinstance(action, A.StartStreaming):
+                link.start_streaming()
+            elif isinstance(action, A.OpenGate):
+                preroll = self.frontend.open_gate("wake" if action.pre_roll else "button")
+                self.telemetry.mark("gate_open", at=at)
+                if action.pre_roll:
+                    link.send_audio(preroll)
+            elif isinstance(action, A.CloseGate):
+                self.frontend.close_gate()
+            elif isinstance(action, A.StopStreaming):
+                link.stop_streaming()
+            elif isinstance(action, (A.OpenSession, A.OpenSpareSession)):
+                link.open()
+            elif isinstance(action, A.CloseSession):
+                link.close()
+            elif isinstance(action, A.Commit):
+                link.commit()
+            elif isinstance(action, A.RequestResponse):
+                link.request_response()
+            elif isinstance(action, A.ClearInput):
+                link.clear_input()
+            elif isinstance(action, A.CancelResponse):
+                link.cancel_response(action.response_id)
+            elif isinstance(action, A.Truncate):
+                link.truncate(action.item_id, action.audio_end_ms)
+            elif isinstance(action, A.PlayAudio):
+                speaker.play(action.pcm, self.config.voicelive.output_sample_rate)
+            elif isinstance(action, A.FinishPlayback):
+                speaker.finish()
+            elif isinstance(action, A.StopPlayback):
+                follow.append(E.PlaybackStopped(speaker.stop()))
+            elif isinstance(action, A.PlayCached):
+                sound = self.phrases.get(action.key)
+                speaker.stop()
+                speaker.play(sound.pcm, sound.rate)
+                speaker.finish()
+            elif isinstance(action, A.PlayChime):
+                chime = self._chimes.get(action.name)
+                if chime is not None:
+                    speaker.play_sound(chime.pcm, chime.rate)
+            elif isinstance(action, A.SetLeds):
+                self.leds.show(action.led)
+            elif isinstance(action, A.SetMicrophone):
+                # The microphone stays open while muted: the front-end drops frames unprocessed, so
+                # the switch is noticed at once and the watchdog still sees the capture alive.
+                logger.info("microphone %s", "on" if action.on else "muted")
+            elif isinstance(action, A.StartTimer):
+                self._timers.start(action.name, action.timer_id, action.seconds, time.monotonic())
+            elif isinstance(action, A.CancelTimer):
+                self._timers.cancel(action.name, action.timer_id)
+            elif isinstance(action, A.Telemetry):
+                self._mark(action, at)
+        return follow
+
+    def _mark(self, action: A.Telemetry, at: float) -> None:
+        name = action.name.value
+        detail = dict(action.detail)
+        if action.name in (A.Mark.SPEECH_START, A.Mark.SPEECH_END, A.Mark.WAKE, A.Mark.BARGE_IN):
+            self.telemetry.mark(name, at=at, **detail)
+        else:
+            self.telemetry.mark(name, **detail)
+        if action.name is A.Mark.ERROR:
+            logger.warning("turn %d: %s", self.telemetry.turn, detail.get("message") or detail.get("code"))
+
+    def _status(self, text: str) -> None:
+        logger.info("state: %s", text, extra={"EDGEVOICE_STATE": self.ctx.state.value})
+        if self.hooks.on_status is not None:
+            self.hooks.on_status(text)
+
+    # --- reload and shutdown ---------------------------------------------------------------------
+
+    def apply_config(self, config: Config) -> None:
+        """Use a new config from the next turn on (called between turns)."""
+        if config.audio != self.config.audio:
+            logger.warning("[audio] changes take effect after a restart; the rest is applied now")
+        old_frontend, old_buttons = self.frontend, self.buttons
+        self.frontend = ListeningFrontend.from_config(config.listening)
+        self.buttons.close()
+        self.buttons = Buttons.from_config(config.buttons, self.frontend, pin_factory=self._pin_factory)
+        old_frontend.close()
+        del old_buttons
+        self.leds.close()
+        self.leds = StatusLeds(config.leds, pin_factory=self._pin_factory)
+        factory = self._sessions(config.voicelive)  # a credential problem fails here, before anything changed
+        self.link.close()
+        self.config = config
+        self.settings = AssistantSettings.from_config(
+            config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none"
+        )
+        self.speaker.volume = config.assistant.volume
+        self.link = self._make_link(factory)
+        self._timers.clear()
+        self.ctx, actions = machine.start(self.settings)
+        self._execute(actions, time.monotonic())
+        logger.info("configuration reloaded")
+
+    def _shutdown(self) -> None:
+        self._stop.set()
+        self.link.close()
+        try:
+            self.speaker.stop()
+        except Exception:
+            logger.exception("speaker stop failed")
+        self.source.close()
+        self.buttons.close()
+        self.leds.close()
+        self.frontend.close()

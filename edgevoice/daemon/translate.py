@@ -1,0 +1,47 @@
+"""Turn what the front-end and the session report into the assistant machine's own events (pure)."""
+
+from __future__ import annotations
+
+from edgevoice.assistant import events as E
+from edgevoice.audio.frames import SAMPLE_WIDTH
+from edgevoice.listening import events as L
+from edgevoice.voicelive.protocol import events as V
+
+
+def from_listening(event: L.ListeningEvent) -> E.Event | None:
+    """The machine event for a front-end event; None for audio (the shell streams it itself)."""
+    if isinstance(event, L.WakeWordDetected):
+        return E.Wake(event.name)
+    if isinstance(event, L.SpeechStarted):
+        return E.SpeechStart()
+    if isinstance(event, L.SpeechEnded):
+        return E.SpeechEnd()
+    if isinstance(event, L.UtteranceEnded):
+        return E.UtteranceEnd(E.NO_SPEECH if event.reason == "no_speech" else event.reason)
+    if isinstance(event, L.ButtonPressed):
+        return E.PushToTalk(True)
+    if isinstance(event, L.ButtonReleased):
+        return E.PushToTalk(False)
+    if isinstance(event, L.Muted):
+        return E.MuteChanged(True)
+    if isinstance(event, L.Unmuted):
+        return E.MuteChanged(False)
+    return None
+
+
+def from_server(event: V.ServerEvent, output_rate: int) -> E.Event | None:
+    """The machine event for a server event the machine cares about; None for the rest.
+
+    ``error`` events are not mapped here: whether one fails the turn depends on which client
+    event caused it, which only the session link knows.
+    """
+    if isinstance(event, V.AudioDelta):
+        ms = len(event.pcm) / SAMPLE_WIDTH / output_rate * 1000
+        return E.ReplyAudio(event.response_id, event.item_id, ms, event.pcm)
+    if isinstance(event, V.ResponseDone):
+        return E.ReplyDone(event.response_id, event.status, event.reason or "")
+    if isinstance(event, V.SpeechStarted):
+        return E.ServerSpeechStarted()
+    if isinstance(event, V.SpeechStopped):
+        return E.ServerSpeechStopped()
+    return None

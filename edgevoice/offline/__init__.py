@@ -1,0 +1,1 @@
+"""What the device says by itself when Voice Live cannot answer: cached phrases."""
