@@ -28,7 +28,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from edgevoice.voicelive.emulator import Emulator
-from edgevoice.voicelive.emulator.speech import Speech
+from edgevoice.audio.speech import Speech
 
 KEY = "emulator-test-key"
 MODEL = "gpt-realtime"

@@ -51,7 +51,9 @@ def run_scenario(tmp_path: Path, name: str, *, out: Path | None = None, **args: 
         timeout=60,
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert proc.returncode == 0 and lines, f"scenario {name} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0 and lines, (
+        f"scenario {name} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
+    )
     samples = np.fromfile(out, dtype="<i2") if out.exists() else np.zeros(0, dtype=np.int16)
     return ScenarioResult(json.loads(lines[-1]), samples, proc.stderr)
 

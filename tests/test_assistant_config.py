@@ -44,7 +44,8 @@ def test_bad_assistant_values_name_the_key(text, message):
 
 
 def test_led_pins():
-    cfg = table(LedsConfig, "listening = 17\nthinking = 'GPIO27'\nspeaking = 'BOARD11'\nerror = 17\nactive_high = false", "leds")
+    text = "listening = 17\nthinking = 'GPIO27'\nspeaking = 'BOARD11'\nerror = 17\nactive_high = false"
+    cfg = table(LedsConfig, text, "leds")
     assert cfg.pins() == {"listening": 17, "thinking": "GPIO27", "speaking": "BOARD11", "error": 17}
     assert not cfg.active_high
 

@@ -109,7 +109,9 @@ def test_state_marks_follow_every_change():
         for a in acts
         if isinstance(a, A.Telemetry) and a.name is A.Mark.STATE
     ]
-    assert states == [("idle", "listening"), ("listening", "thinking"), ("thinking", "speaking"), ("speaking", "follow_up")]
+    assert states == [
+        ("idle", "listening"), ("listening", "thinking"), ("thinking", "speaking"), ("speaking", "follow_up")
+    ]
 
 
 def test_audio_said_while_the_session_opens_is_streamed_and_committed_in_order():

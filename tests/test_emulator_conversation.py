@@ -12,7 +12,7 @@ import pytest
 from emulator_helpers import silence, speech_pcm, types
 
 from edgevoice.voicelive.emulator.conversation import Conversation, SpeechRequest
-from edgevoice.voicelive.emulator.speech import Speech
+from edgevoice.audio.speech import Speech
 
 SPEECH = Speech()
 

@@ -12,7 +12,7 @@ from edgevoice.config.errors import ConfigError
 from edgevoice.voicelive.emulator import formats
 from edgevoice.voicelive.emulator.faults import FaultPlan, Scenario, load_scenario
 from edgevoice.voicelive.emulator.handshake import Accepted, Rejection, bearer_tokens, check_request, fault_rejection
-from edgevoice.voicelive.emulator.speech import Speech, chirp, parse_wav
+from edgevoice.audio.speech import Speech, chirp, parse_wav
 from edgevoice.voicelive.emulator.vad import SpeechStarted, SpeechStopped, TurnDetector, VoiceActivity
 
 # --- G.711 -----------------------------------------------------------------------------------

@@ -38,7 +38,8 @@ def test_the_script_reproduces_the_committed_chimes(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "scripts" / "make_chimes.py"), "--out", str(tmp_path)],
                    check=True, capture_output=True)
     for name in CHIMES:
-        assert (tmp_path / f"{name}.wav").read_bytes() == (ROOT / "edgevoice" / "data" / "chimes" / f"{name}.wav").read_bytes()
+        committed = ROOT / "edgevoice" / "data" / "chimes" / f"{name}.wav"
+        assert (tmp_path / f"{name}.wav").read_bytes() == committed.read_bytes()
 
 
 def test_sound_wav_round_trip_and_bad_files(tmp_path):

@@ -394,9 +394,10 @@ class _Step:
         reply = self.ctx.reply
         if reply is not None and reply.response_id != event.response_id:
             return  # a response whose audio we never played
+        server_heard_user = event.status == "cancelled" and event.reason == "turn_detected"
         if event.status == "failed":
             self.service_error(code="response_failed", message=event.reason)
-        elif event.status == "cancelled" and event.reason == "turn_detected" and self.settings.barge_in is not BargeIn.OFF:
+        elif server_heard_user and self.settings.barge_in is not BargeIn.OFF:
             # The server heard the user over the reply and cancelled it: follow it.
             self.barge_in("server", cancel=False)
         elif reply is None:

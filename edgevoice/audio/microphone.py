@@ -1,8 +1,9 @@
 """The microphone as 10 ms frames, reopened whenever it dies, goes quiet or was never there.
 
 A USB microphone can be unplugged, and a stuck driver can keep a stream "open" while no audio
-arrives. Both look the same from here: no frames (or only digital silence) for
-``stall_timeout_s``. The microphone then logs it, says so in ``status``, closes the stream
+arrives, or while it hands out the same stale buffer again and again (ALSA does that when its
+source runs dry). All look the same from here: no frames, only digital silence, or audio that
+repeats itself exactly, for ``stall_timeout_s``. The microphone then logs it, says so in ``status``, closes the stream
 (abandoning it if the driver hangs on close) and reopens with backoff, so the daemon never sits
 silent believing it listens.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -30,6 +32,7 @@ logger = logging.getLogger(__name__)
 _CLOSE_TIMEOUT_S = 1.0  # a driver that takes longer to close a stream is abandoned
 _QUEUE_SECONDS = 2.0  # audio buffered between the device thread and the reader
 _WAKE = object()  # put in the queue by close() to wake a blocked reader
+_RECENT_CHUNKS = 8  # a chunk equal to one of the last few is stale audio replayed by a stuck driver
 
 
 class OpenedInput(Protocol):
@@ -253,8 +256,9 @@ class Microphone:
         opened = self._input
         assert opened is not None
         bytes_per_second = opened.rate * opened.channels * 2
-        silent_s = 0.0
+        deaf_s = 0.0
         healthy_s = 0.0
+        recent: deque[bytes] = deque(maxlen=_RECENT_CHUNKS)
         while not self._closed.is_set():
             try:
                 data = q.get(timeout=self.stall_timeout_s)
@@ -264,24 +268,33 @@ class Microphone:
             if data is _WAKE:
                 return
             seconds = len(data) / bytes_per_second
-            if self.deaf_on_digital_silence:
-                samples = np.frombuffer(data, dtype="<i2", count=len(data) // 2)
-                if samples.size and samples.max() <= 1 and samples.min() >= -1:
-                    silent_s += seconds
-                    if silent_s >= self.stall_timeout_s:
-                        self._fail("deaf", f"only digital silence for {silent_s:.1f} s")
-                        return
-                else:
-                    silent_s = 0.0
+            why = self._deaf(data, recent)
+            recent.append(data)
+            if why:
+                deaf_s += seconds
+                if deaf_s >= self.stall_timeout_s:
+                    self._fail("deaf", f"{why} for {deaf_s:.1f} s")
+                    return
+            else:
+                deaf_s = 0.0
             if self._status.state != "listening":
                 self._set_status("listening", f"{opened.name}: {opened.rate} Hz, {opened.channels} ch")
-            if self._failures and silent_s == 0.0:
+            if self._failures and deaf_s == 0.0:
                 healthy_s += seconds
                 if healthy_s >= self.stall_timeout_s:
                     logger.warning("microphone %r is working again", opened.name)
                     self._failures = 0
             for frame in framer.push(resampler.process(data)):
                 yield frame
+
+    def _deaf(self, data: bytes, recent: deque[bytes]) -> str | None:
+        """Why this chunk is not real microphone audio, or None if it looks like it is."""
+        samples = np.frombuffer(data, dtype="<i2", count=len(data) // 2)
+        if samples.size and samples.max() <= 1 and samples.min() >= -1:
+            return "only digital silence" if self.deaf_on_digital_silence else None
+        if data in recent:
+            return "the same audio repeats"
+        return None
 
 
 def _close_with_timeout(opened: OpenedInput, timeout: float = _CLOSE_TIMEOUT_S) -> None:

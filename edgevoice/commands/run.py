@@ -55,8 +55,8 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
     notifier = Notifier()
 
     def on_source_status(status: SourceStatus) -> None:
-        if status.ok:
-            logger.info("microphone: %s %s", status.state, status.detail)
+        if status.ok or status.state == "finished":
+            logger.info("audio input %s %s", status.state, status.detail)
         else:
             logger.error("microphone %s: %s", status.state, status.detail)
             notifier.status(f"error: microphone {status.state} ({status.detail})"[:200])

@@ -63,7 +63,9 @@ def parse_pin(raw: Any, key: str) -> int | str | None:
 class LedsConfig:
     """One LED (or none) per state; several states may share a pin."""
 
-    listening: int | str | None = setting(None, "LED lit while listening (also during the follow-up window)", parse=parse_pin)
+    listening: int | str | None = setting(
+        None, "LED lit while listening (also during the follow-up window)", parse=parse_pin
+    )
     thinking: int | str | None = setting(None, "LED lit while waiting for the reply", parse=parse_pin)
     speaking: int | str | None = setting(None, "LED lit while the reply plays", parse=parse_pin)
     muted: int | str | None = setting(None, "LED lit while the mute switch is on", parse=parse_pin)

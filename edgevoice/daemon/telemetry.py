@@ -27,6 +27,9 @@ LATENCIES: Mapping[str, tuple[str, str]] = {
     "voice_to_voice": ("speech_end", "playback_start"),
 }
 
+#: Milestones whose last occurrence in a turn counts (the user may pause mid-sentence).
+_LAST_WINS = frozenset({"speech_end"})
+
 Listener = Callable[[dict[str, Any]], None]
 
 
@@ -60,7 +63,10 @@ class Telemetry:
         record: dict[str, Any] = {"t": round(t, 6), "event": event, "turn": self.turn}
         record.update({k: v for k, v in detail.items() if k not in record})
         with self._lock:
-            self._times.setdefault(event, t)
+            if event in _LAST_WINS:
+                self._times[event] = t
+            else:
+                self._times.setdefault(event, t)
             if self._file is not None:
                 self._file.write(json.dumps(record, default=str) + "\n")
         for listener in self._listeners:

@@ -34,7 +34,7 @@ class PhraseBook:
     """Audio for each phrase: rendered locally in the background, looked up instantly when needed."""
 
     def __init__(self, texts: Mapping[Phrase, str] = PHRASE_TEXT, *, rate: int = FALLBACK_RATE) -> None:
-        from edgevoice.voicelive.emulator.speech import Speech  # (moves to edgevoice.audio) numpy/soxr: loaded with the daemon, not by `check`
+        from edgevoice.audio.speech import Speech  # numpy/soxr: loaded with the daemon, not by `check`
 
         self.texts = dict(texts)
         self.rate = rate

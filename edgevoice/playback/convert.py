@@ -48,7 +48,9 @@ class RateConverter:
     def __init__(self, in_rate: int, out_rate: int, *, quality: str = "HQ") -> None:
         self.in_rate = in_rate
         self.out_rate = out_rate
-        self._stream = None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality=quality)
+        self._stream = (
+            None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality=quality)
+        )
 
     def convert(self, samples: np.ndarray) -> np.ndarray:
         """The next piece of output for the next piece of input."""

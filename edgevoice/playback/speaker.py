@@ -117,7 +117,9 @@ class Speaker(ReplyOutput):
         except (DeviceNotFound, OSError) as exc:
             logger.error("speaker: %s; playing into silence until it appears", exc)
             self.format = OutputFormat(None, rate, 1)
-        super().__init__(self.format.rate, volume=volume, jitter_ms=jitter_ms, on_start=on_start, on_finished=on_finished)
+        super().__init__(
+            self.format.rate, volume=volume, jitter_ms=jitter_ms, on_start=on_start, on_finished=on_finished
+        )
         self._period = max(1, int(self.rate * period_ms / 1000))
         self._closing = False
         self._stream: Any = None

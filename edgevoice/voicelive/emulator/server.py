@@ -27,7 +27,7 @@ from edgevoice.voicelive.emulator import catalog, formats
 from edgevoice.voicelive.emulator.conversation import Conversation, SpeechRequest
 from edgevoice.voicelive.emulator.faults import PACINGS, FaultPlan, Scenario
 from edgevoice.voicelive.emulator.handshake import Accepted, Rejection, bearer_tokens, check_request, fault_rejection
-from edgevoice.voicelive.emulator.speech import Speech
+from edgevoice.audio.speech import Speech
 
 logger = logging.getLogger(__name__)
 

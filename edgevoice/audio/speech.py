@@ -1,4 +1,4 @@
-"""Reply audio: real speech from espeak-ng when it is installed, else an obviously synthetic chirp.
+"""Local speech synthesis: real speech from espeak-ng when it is installed, else an obviously synthetic chirp.
 
 Rendered phrases are cached in memory (least recently used first out), so a test that hears the
 same reply many times pays for synthesis once.
