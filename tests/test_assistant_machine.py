@@ -334,6 +334,14 @@ def test_server_cancellation_for_detected_speech_is_followed(settings):
     assert of_type(c.send(E.PlaybackStopped(250)), A.Truncate) == [A.Truncate("item_1", 250)]
 
 
+def test_with_barge_in_off_a_server_cancellation_just_ends_the_reply():
+    c = speaking(dataclasses.replace(DEVICE, barge_in=BargeIn.OFF))
+    acts = c.send(E.ReplyDone("resp_1", "cancelled", "turn_detected"))
+    assert without_telemetry(acts) == [A.FinishPlayback()]  # what arrived still plays out
+    c.send(E.PlaybackFinished())
+    assert c.state is State.FOLLOW_UP
+
+
 def test_push_to_talk_interrupts_even_with_barge_in_off():
     c = speaking(dataclasses.replace(DEVICE, barge_in=BargeIn.OFF))
     acts = c.send(E.PushToTalk(pressed=True))

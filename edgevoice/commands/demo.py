@@ -60,24 +60,15 @@ def main(args: argparse.Namespace) -> int:
 
 def _report(records: list[dict]) -> None:
     """Print the transcript, the reply and each turn's latency breakdown."""
-    from edgevoice.daemon.telemetry import LATENCIES
-
-    turns = sorted({r["turn"] for r in records if r["turn"] > 0})
-    for turn in turns:
-        mine = [r for r in records if r["turn"] == turn]
-        times: dict[str, float] = {}
-        for r in mine:
-            times.setdefault(r["event"], r["t"])
-        print(f"--- turn {turn}")
-        for r in mine:
-            if r["event"] == "wake":
-                print(f"wake word: {r.get('name', '')}")
-            elif r["event"] == "transcript":
-                print(f"heard:     {r['text']}")
-            elif r["event"] == "reply_text":
-                print(f"reply:     {r['text']}")
-        for name, (start, end) in LATENCIES.items():
-            if start == "wake" and "wake" not in times:
-                start = "gate_open"
-            if start in times and end in times:
-                print(f"  {name.replace('_', ' '):<22} {1000 * (times[end] - times[start]):7.1f} ms")
+    for record in records:
+        event = record["event"]
+        if event == "wake":
+            print(f"--- turn {record['turn']}\nwake word: {record.get('name', '')}")
+        elif event == "transcript":
+            print(f"heard:     {record['text']}")
+        elif event == "reply_text":
+            print(f"reply:     {record['text']}")
+        elif event == "turn_latency":
+            for name, value in record.items():
+                if name.endswith("_ms") and value is not None:
+                    print(f"  {name[:-3].replace('_', ' '):<22} {value:7.1f} ms")

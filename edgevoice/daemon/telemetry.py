@@ -91,10 +91,12 @@ class Telemetry:
         return out
 
     def log_breakdown(self) -> None:
-        """Log the turn's latencies (structured fields go to the journal under systemd)."""
+        """Log the turn's latencies (structured fields go to the journal under systemd) and record
+        them as a ``turn_latency`` milestone."""
         latency = self.latencies()
         shown = ", ".join(f"{k} {v:.0f} ms" for k, v in latency.items() if v is not None)
         logger.info("turn %d: %s", self.turn, shown or "no latency figures", extra=turn_fields(self.turn, latency_ms=latency))
+        self.mark("turn_latency", **{f"{k}_ms": v for k, v in latency.items()})
 
     def close(self) -> None:
         with self._lock:

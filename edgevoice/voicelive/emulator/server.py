@@ -31,6 +31,17 @@ from edgevoice.audio.speech import Speech
 
 logger = logging.getLogger(__name__)
 
+
+class _NoHandshakeDebug(logging.Filter):
+    """websockets logs the raw request headers (the api-key among them) at DEBUG: never let those out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+_WEBSOCKETS_LOGGER = logging.getLogger(__name__ + ".websockets")
+_WEBSOCKETS_LOGGER.addFilter(_NoHandshakeDebug())
+
 MAX_RECORDED_EVENTS = 50_000  # per session, so a long-running emulator stays bounded
 MAX_RECORDED_SESSIONS = 1_000
 MAX_MESSAGE_BYTES = 16 * 2**20
@@ -250,6 +261,7 @@ class Emulator:
                 compression=None,
                 max_size=MAX_MESSAGE_BYTES,
                 open_timeout=None,  # so hang_on_connect can hang as long as the client waits
+                logger=_WEBSOCKETS_LOGGER,
             )
         except OSError as exc:
             self._start_error = exc
