@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: test demo bench install-deps venv clean
+.PHONY: test demo bench install install-deps clean
 
 ## test: install system packages (as root), build .venv with the test extra, run the test suite
 test: $(VENV)/.installed-test
@@ -36,3 +36,8 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/.corpus
+
+## install: install edgevoice as a hardened systemd service on this machine (run as root;
+## INSTALL_ARGS=--dry-run shows each step without changing anything)
+install:
+	$(PYTHON) -m edgevoice install-service $(INSTALL_ARGS)

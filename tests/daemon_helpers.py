@@ -1,29 +1,31 @@
-"""End-to-end pieces for the daemon tests: spoken recordings, configs, the CLI, events files, output WAVs.
+"""End-to-end pieces for the daemon tests: spoken recordings, configs, background runs, events, output WAVs.
 
 Recordings are composed from real espeak-ng speech placed at exact times (seconds) over a quiet
 room's noise floor, written once per test session (``recordings`` fixture) and fed to the daemon
 at real-time pace by ``edgevoice run --input-wav`` (or by ``WavSource`` in-process).
 
-Use in a test module::
+Real-time runs are slow one by one, so a test module describes its runs as ``Scenario``s and
+starts them together (``BackgroundRun``: a subprocess and its own emulator each); every test then
+waits for the result of its own run. Use::
 
-    from daemon_helpers import KEY, Say, recordings, run_daemon  # noqa: F401
-
-    def test_x(recordings, make_emulator, tmp_path):
-        scene = recordings.make("turn", 6.0, Say(0.5, "okay nabu"), Say(1.6, "what time is it"))
-        emu = make_emulator(replies=["It is noon."])
-        run = run_daemon(tmp_path, scene, emu)
-        assert run.code == 0 and run.first("commit")
+    scene = recordings.make("turn", 6.0, Say(0.5, "okay nabu"), Say(2.2, "what time is it"))
+    run = BackgroundRun("turn", Scenario(scene, replies=("It is noon.",)), tmp_dir).result()
+    assert run.code == 0, run.explain()
+    in_order(run.events, 1, TURN_MILESTONES)
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import subprocess
 import sys
+import threading
+import time
 import wave
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from edgevoice.audio.speech import Speech
+from edgevoice.voicelive.emulator import Emulator
 from listening_helpers import pcm16, tts
 
 KEY = "daemon-test-key"
@@ -164,6 +168,17 @@ class Output:
         rms = float(np.sqrt(np.mean(seg**2)))
         return 20 * np.log10(rms) if rms > 1e-6 else -120.0
 
+    def spans(self, gap_s: float = 0.3) -> list[tuple[float, float]]:
+        """Where anything at all was played (a speaker writes exact zeros when it plays nothing):
+        (start, end) seconds, to the sample; pauses shorter than ``gap_s`` bridged."""
+        idx = np.flatnonzero(self.samples != 0)
+        if not len(idx):
+            return []
+        breaks = np.flatnonzero(np.diff(idx) > gap_s * self.rate)
+        starts = np.concatenate([[idx[0]], idx[breaks + 1]])
+        ends = np.concatenate([idx[breaks], [idx[-1]]]) + 1
+        return [(a / self.rate, b / self.rate) for a, b in zip(starts, ends)]
+
     def sound_spans(self, threshold_dbfs: float = -45.0, gap_s: float = 0.3) -> list[tuple[float, float]]:
         """Where the output is audible: (start, end) seconds, pauses shorter than ``gap_s`` bridged."""
         w = int(self.window_s * self.rate)
@@ -254,41 +269,135 @@ class Events:
                          for r in self.records)
 
 
-# --- running the CLI ----------------------------------------------------------------------------
+# --- running the CLI in the background ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One ``edgevoice run`` on a recording, against an emulator of its own (or ``edgevoice demo``)."""
+
+    scene: Scene | None
+    replies: tuple[str, ...] = ()
+    pacing: str = "fast"  # the emulator's: "realtime" streams replies at speaking pace, like the service
+    turn_detection: str = "none"
+    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    command: str = "run"  # or "demo"
+    offline: bool = False  # the service cannot be reached: nothing listens on the endpoint's port
 
 
 @dataclass
 class Run:
-    """What one ``edgevoice run`` did."""
+    """What one background run did, read after the process ended."""
 
+    name: str
     code: int
     stdout: str
     stderr: str
     events: Events
     output: Output | None
-    scene: Scene
-    started: float  # time.monotonic() just before the process started (same clock as the events)
-    argv: list[str] = field(default_factory=list)
+    scene: Scene | None
+    started: float  # time.monotonic() just before the process started (the events' clock)
+    sessions: list[Any]  # the emulator's SessionRecords, in connection order
+    opened_at: dict[int, float]  # session index -> monotonic time the emulator saw it open
+    closed_at: dict[int, float]  # session index -> monotonic time the emulator saw it closed
 
     def explain(self) -> str:
-        return f"exit {self.code}\nevents: {self.events.summary()}\nstderr:\n{self.stderr[-6000:]}"
+        """For assertion messages: exit status, the events in short, the end of the log."""
+        return f"[{self.name}] exit {self.code}\nevents: {self.events.summary()}\nlog:\n{self.stderr[-5000:]}"
+
+    def anchor(self, record: dict[str, Any], at_in_input: float) -> float:
+        """The monotonic time of input time 0, given that ``record`` happened ``at_in_input`` s into the input."""
+        return record["t"] - at_in_input
+
+    def client_events(self, kind: str) -> list[dict[str, Any]]:
+        return [e for s in self.sessions for e in s.client_events if e.get("type") == kind]
 
 
-def run_cli(tmp_path: Path, scene: Scene, endpoint: str, *, key: str = KEY, timeout: float = 90.0,
-            extra_args: tuple[str, ...] = (), **config: Any) -> Run:
-    """``edgevoice run --config F --input-wav IN --output-wav OUT --events EV`` in a subprocess."""
-    import time
+class BackgroundRun:
+    """A scenario running in a subprocess, with its emulator in this process; ``result()`` waits for it."""
 
-    cfg = write_config(tmp_path / "edgevoice.toml", endpoint, **config)
-    out, ev = tmp_path / "out.wav", tmp_path / "events.jsonl"
-    argv = [*EDGEVOICE, "run", "--config", str(cfg), "--input-wav", str(scene.path), "--output-wav", str(out),
-            "--events", str(ev), *extra_args]
-    env = {k: v for k, v in os.environ.items() if k not in ("EDGEVOICE_CONFIG", "CREDENTIALS_DIRECTORY")}
-    env["AZURE_VOICELIVE_API_KEY"] = key
-    started = time.monotonic()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
-    return Run(proc.returncode, proc.stdout, proc.stderr, Events.read(ev),
-               Output.read(out) if out.exists() else None, scene, started, argv)
+    def __init__(self, name: str, scenario: Scenario, directory: Path) -> None:
+        self.name = name
+        self.scenario = scenario
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.output_path = directory / "out.wav"
+        self.events_path = directory / "events.jsonl"
+        self.emulator: Emulator | None = None
+        self.opened_at: dict[int, float] = {}
+        self.closed_at: dict[int, float] = {}
+        self._done = threading.Event()
+        self._result: Run | None = None
+        env = {k: v for k, v in os.environ.items() if k not in ("EDGEVOICE_CONFIG", "CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET")}
+        if scenario.command == "run":
+            assert scenario.scene is not None
+            self.emulator = Emulator(api_key=KEY, replies=scenario.replies, pacing=scenario.pacing).start()
+            if scenario.offline:
+                self.emulator.stop()  # its port stays in the config: connections are refused
+            config = write_config(directory / "edgevoice.toml", self.emulator.url,
+                                  turn_detection=scenario.turn_detection, tables=scenario.tables)
+            argv = [*EDGEVOICE, "run", "--config", str(config), "--input-wav", str(scenario.scene.path),
+                    "--output-wav", str(self.output_path), "--events", str(self.events_path)]
+            env["AZURE_VOICELIVE_API_KEY"] = KEY
+            threading.Thread(target=self._watch_sessions, name=f"watch-{name}", daemon=True).start()
+        else:
+            argv = [*EDGEVOICE, "demo", "--output-wav", str(self.output_path), "--events", str(self.events_path)]
+        self._stdout = open(directory / "stdout.txt", "w+")  # noqa: SIM115 - closed in result()
+        self._stderr = open(directory / "stderr.txt", "w+")  # noqa: SIM115
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(argv, env=env, cwd=directory, stdout=self._stdout, stderr=self._stderr, text=True)
+
+    def _watch_sessions(self) -> None:
+        """Note when the emulator saw each session open and close (the daemon's own view is in its log)."""
+        emu = self.emulator
+        assert emu is not None
+
+        def changed(e: Emulator) -> bool:
+            return len(e.sessions) != len(self.opened_at) or sum(s.closed for s in e.sessions) != len(self.closed_at)
+
+        while not self._done.is_set():
+            try:
+                emu.wait_until(changed, timeout=0.2)
+            except TimeoutError:
+                continue
+            now = time.monotonic()
+            for i, record in enumerate(list(emu.sessions)):
+                self.opened_at.setdefault(i, now)
+                if record.closed:
+                    self.closed_at.setdefault(i, now)
+
+    def result(self, timeout: float = 120.0) -> Run:
+        if self._result is None:
+            try:
+                code = self.proc.wait(timeout=timeout)
+            finally:
+                self.close()
+            self._stdout.seek(0)
+            self._stderr.seek(0)
+            sessions = list(self.emulator.sessions) if self.emulator is not None else []
+            self._result = Run(
+                self.name, code, self._stdout.read(), self._stderr.read(), Events.read(self.events_path),
+                Output.read(self.output_path) if self.output_path.exists() else None, self.scenario.scene,
+                self.started, sessions, dict(self.opened_at), dict(self.closed_at),
+            )
+            self._stdout.close()
+            self._stderr.close()
+        return self._result
+
+    def close(self) -> None:
+        """Stop the process (if still running) and the emulator."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.emulator is not None:
+            self.emulator.stop()
+        self._done.set()
+
+
+@functools.cache
+def reply_seconds(text: str, voice: str = "alloy") -> float:
+    """How long the emulator's spoken reply ``text`` lasts (it renders with this same Speech)."""
+    return len(Speech().render(text, RATE, voice)) / 2 / RATE
 
 
 def client_types(session: Any) -> list[str]:
@@ -305,5 +414,12 @@ def collapse(types: list[str]) -> list[str]:
     return out
 
 
-def iter_turns(events: Events) -> Iterator[int]:
-    yield from sorted({r["turn"] for r in events.records if r["turn"] > 0})
+def in_order(events: Events, turn: int, names: tuple[str, ...]) -> list[float]:
+    """The times of ``names`` in ``turn`` (first of each; speech_end: the last, as telemetry counts it),
+    asserting they are all there and in this order."""
+    times = []
+    for name in names:
+        record = events.last(name, turn) if name == "speech_end" else events.first(name, turn)
+        times.append(record["t"])
+    assert times == sorted(times), f"turn {turn} milestones out of order: {list(zip(names, times))}"
+    return times

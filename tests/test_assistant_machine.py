@@ -418,14 +418,16 @@ def test_session_failure_while_talking_answers_from_the_cache_when_the_user_fini
         A.PlayCached(A.Phrase.OFFLINE),
         A.SetLeds(Led.OFFLINE),
         A.CancelTimer(Timer.LISTEN, 1),
-        A.StartTimer(Timer.RETRY, 30.0, 2),
     ]
     assert marks(acts) == ["offline_reply"]
     assert not of_type(acts, A.Commit, A.ClearInput)
 
+    c.send(E.PlaybackStarted())
+    assert marks(c.last) == ["cached_playback_start"]
     c.send(E.PlaybackFinished())
     assert c.ctx.playing is Playing.NOTHING
-    c.fire(Timer.RETRY)
+    assert c.timers == {}  # offline lasts until the service is back, not for a fixed time
+    c.send(E.ServiceBack())
     assert c.state is State.IDLE and c.led is Led.OFF
 
 
@@ -447,13 +449,27 @@ def test_session_lost_while_thinking_answers_from_the_cache_at_once():
     assert c.state is State.LISTENING
 
 
-def test_session_lost_while_speaking_stops_the_reply_and_says_so():
+def test_session_lost_mid_reply_plays_what_arrived_then_the_error_phrase():
     c = speaking()
-    acts = c.send(E.SessionFailed(E.FailureKind.OFFLINE))
+    acts = c.send(E.SessionFailed(E.FailureKind.OFFLINE, "connection lost", lost=True))
     assert of_type(acts, A.StopPlayback, A.PlayCached, A.Truncate, A.CancelResponse) == [
-        A.StopPlayback(), A.PlayCached(A.Phrase.OFFLINE)
+        A.PlayCached(A.Phrase.SERVICE_ERROR, after_reply=True)
     ]
-    assert without_telemetry(c.send(E.PlaybackStopped(300), chunk(ms=100))) == []
+    assert marks(acts) == ["error", "offline_reply"]
+    assert c.state is State.OFFLINE
+    assert without_telemetry(c.send(chunk(ms=100))) == []  # late audio of the dead reply is dropped
+    c.send(E.PlaybackFinished())
+    assert c.ctx.playing is Playing.NOTHING
+
+
+def test_session_lost_after_the_whole_reply_arrived_lets_it_finish():
+    c = speaking()
+    c.send(E.ReplyDone("resp_1"))
+    acts = c.send(E.SessionFailed(E.FailureKind.OFFLINE, "connection lost", lost=True))
+    assert without_telemetry(acts) == [] and c.state is State.SPEAKING
+    c.send(E.PlaybackFinished())
+    assert c.state is State.FOLLOW_UP
+    assert of_type(c.send(E.SpeechStart()), A.OpenSession) == [A.OpenSession()]
 
 
 def test_throttled_session_says_busy():
@@ -499,22 +515,24 @@ def test_auth_failure_of_a_spare_session_shows_the_error():
 def test_a_lost_spare_session_is_reopened_after_a_pause_quietly():
     c = Conversation(dataclasses.replace(DEVICE, prewarm=True))
     c.send(E.SessionReady())
-    acts = c.send(E.SessionFailed(E.FailureKind.OFFLINE, "closed by the server"))
+    acts = c.send(E.SessionFailed(E.FailureKind.OFFLINE, "closed by the server", lost=True))
     assert c.state is State.IDLE and without_telemetry(acts) == [A.StartTimer(Timer.SPARE, 30.0, 1)]
     assert without_telemetry(c.fire(Timer.SPARE)) == [A.OpenSpareSession()]
-    c.send(E.SessionFailed(E.FailureKind.OFFLINE))
-    # A wake meanwhile does not wait for the pause: it opens a session at once.
+    # The reopened spare cannot connect: the service is unreachable, the device shows it is offline.
+    acts = c.send(E.SessionFailed(E.FailureKind.OFFLINE))
+    assert c.state is State.OFFLINE and c.led is Led.OFFLINE and not of_type(acts, A.PlayCached)
+    # A wake meanwhile does not wait for the service to come back: it tries a session at once.
     acts = c.send(E.Wake())
-    assert of_type(acts, A.OpenSession, A.CancelTimer) == [A.OpenSession(), A.CancelTimer(Timer.SPARE, 2)]
+    assert of_type(acts, A.OpenSession) == [A.OpenSession()] and c.state is State.LISTENING
 
 
-def test_prewarm_reopens_a_spare_after_offline_and_after_unmute():
+def test_prewarm_reopens_a_spare_when_the_service_is_back_and_after_unmute():
     c = Conversation(dataclasses.replace(DEVICE, prewarm=True))
     c.send(E.Wake(), E.SpeechStart(), E.SessionFailed(E.FailureKind.OFFLINE), E.UtteranceEnd())
     assert c.state is State.OFFLINE and Timer.SPARE not in c.timers
-    c.fire(Timer.RETRY)
-    assert c.state is State.IDLE and Timer.SPARE in c.timers
-    assert of_type(c.fire(Timer.SPARE), A.OpenSpareSession) == [A.OpenSpareSession()]
+    acts = c.send(E.ServiceBack())
+    assert c.state is State.IDLE and of_type(acts, A.OpenSpareSession) == [A.OpenSpareSession()]
+    c.send(E.SessionReady())
     c.send(E.MuteChanged(True))
     acts = c.send(E.MuteChanged(False))
     assert without_telemetry(acts) == [A.SetMicrophone(True), A.OpenSpareSession(), A.SetLeds(Led.OFF)]
@@ -666,7 +684,8 @@ PLAIN_EVENTS = st.one_of(
     st.just(E.SpeechEnd()),
     st.builds(E.UtteranceEnd, st.sampled_from(["silence", E.NO_SPEECH, "max_length"])),
     st.just(E.SessionReady()),
-    st.builds(E.SessionFailed, st.sampled_from(list(E.FailureKind))),
+    st.builds(E.SessionFailed, st.sampled_from(list(E.FailureKind)), lost=st.booleans()),
+    st.just(E.ServiceBack()),
     st.just(E.ServerSpeechStarted()),
     st.just(E.ServerSpeechStopped()),
     st.builds(E.ReplyAudio, RESPONSES, ITEMS, st.floats(0, 2000)),
@@ -696,7 +715,7 @@ def _likely_events(c: Conversation) -> list[E.Event]:
                          E.ReplyDone(response, "cancelled", "turn_detected")],
         State.FOLLOW_UP: [E.SpeechStart(), E.ServerSpeechStarted(), E.Wake("okay_nabu")],
         State.MUTED: [E.MuteChanged(False)],
-        State.OFFLINE: [E.PlaybackFinished(), E.Wake("okay_nabu")],
+        State.OFFLINE: [E.PlaybackFinished(), E.Wake("okay_nabu"), E.ServiceBack()],
         State.ERROR: [E.PlaybackFinished(), E.Wake("okay_nabu")],
     }
     likely = by_state[c.state]
@@ -742,10 +761,13 @@ def _check_step(before: State, event: E.Event, acts: list[A.Action], c: Conversa
 
 
 def _drain(c: Conversation) -> None:
-    """What time and the speaker do on their own: timers run out, replies end and finish playing."""
+    """What time and the speaker do on their own: timers run out, replies end and finish playing,
+    and the service comes back (the background check finds it)."""
     for _ in range(12):
         if c.state is State.IDLE:
             return
+        if c.state is State.OFFLINE:
+            c.send(E.ServiceBack())
         if c.ctx.reply is not None and c.ctx.reply.active:
             c.send(E.ReplyDone(c.ctx.reply.response_id))
         if c.ctx.playing is not Playing.NOTHING:

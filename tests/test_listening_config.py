@@ -53,8 +53,15 @@ def test_a_full_listening_config_loads():
 
 
 def test_custom_model_file_is_accepted(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    import pymicro_wakeword
+
+    models = Path(pymicro_wakeword.__file__).parent / "models"
+    shutil.copy(models / "alexa.tflite", tmp_path / "hey_kiosk.tflite")
     model = tmp_path / "hey_kiosk.json"
-    model.write_text(json.dumps({"model": "hey_kiosk.tflite"}))
+    model.write_text(json.dumps({**json.loads((models / "alexa.json").read_text()), "model": "hey_kiosk.tflite"}))
     c = load(f'[listening.wake]\nwords = []\nmodel_files = ["{model}"]\n')
     assert c.listening.wake.model_files == (str(model),)
 
@@ -66,6 +73,7 @@ def test_custom_model_file_is_accepted(tmp_path):
         ('[listening.wake]\nwords = ["alexa", "alexa"]', "listening.wake.words", ["twice"]),
         ('[listening.wake]\nmodel_files = ["/nowhere/x.json"]', "listening.wake.model_files", ["/nowhere/x.json", "does not exist"]),
         ('[listening.wake]\nmodel_files = ["/nowhere/x.tflite"]', "listening.wake.model_files", ["JSON"]),
+        ('[listening.wake]\nmodel_files = ["/etc/hostname.json"]', "listening.wake.model_files", ["hostname.json"]),
         ("[listening.wake]\nprobability_cutoff = 1.5", "listening.wake.probability_cutoff", ["1.5"]),
         ("[listening.noise]\nsuppression = 5", "listening.noise.suppression", ["5", "0 to 4"]),
         ("[listening.noise]\nauto_gain_dbfs = 40", "listening.noise.auto_gain_dbfs", ["40"]),

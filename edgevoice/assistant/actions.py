@@ -19,11 +19,13 @@ from edgevoice.assistant.state import Led, Timer
 
 
 class Phrase(StrEnum):
-    """Keys of the cached phrases played when the service cannot answer (issue 5 fills the cache)."""
+    """Keys of the cached phrases the assistant plays by itself (texts: [offline] phrases)."""
 
     OFFLINE = "offline"  # "I can't reach the internet right now."
     BUSY = "busy"  # "I'm a bit busy, please try again in a minute."
     SERVICE_ERROR = "service_error"  # "Sorry, something went wrong."
+    NOT_HEARD = "not_heard"  # "Sorry, I didn't catch that."
+    MUTED = "muted"  # "My microphone is switched off."
 
 
 class Chime(StrEnum):
@@ -46,6 +48,7 @@ class Mark(StrEnum):
     PLAYBACK_END = "playback_end"
     BARGE_IN = "barge_in"
     OFFLINE_REPLY = "offline_reply"
+    CACHED_PLAYBACK_START = "cached_playback_start"  # a cached phrase became audible
     STATE = "state"
     ERROR = "error"
 
@@ -149,9 +152,14 @@ class StopPlayback(Action):
 
 @dataclass(frozen=True, slots=True)
 class PlayCached(Action):
-    """Play a cached phrase instead of a live reply; report PlaybackFinished when done."""
+    """Play a cached phrase instead of a live reply; report PlaybackFinished when done.
+
+    ``after_reply``: queue it after the reply audio already received (a reply cut off mid-way
+    ends with the phrase, not with silence) instead of cutting what is playing.
+    """
 
     key: Phrase
+    after_reply: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,10 @@ NO_SPEECH = "no_speech"  # UtteranceEnd.reason when the gate opened and nobody s
 class FailureKind(StrEnum):
     """Why the session could not be had."""
 
-    OFFLINE = "offline"  # network down, DNS, TLS, connection dropped, 5xx
+    OFFLINE = "offline"  # network down, DNS, TLS, no answer in time, connection dropped
     AUTH = "auth"  # 401/403: the key or token is refused; retrying soon will not help
     THROTTLED = "throttled"  # 429 or quota: try again later
+    SERVICE = "service"  # the service answers but fails: 5xx, a broken handshake, the session refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +80,17 @@ class SessionReady(Event):
 
 @dataclass(frozen=True, slots=True)
 class SessionFailed(Event):
-    """The session could not be opened, or was lost."""
+    """The session could not be opened (the service is unreachable), or an open one was ``lost``."""
 
     kind: FailureKind = FailureKind.OFFLINE
     detail: str = ""
+    retry_after: float | None = None  # seconds the service asked us to wait (HTTP 429/503 Retry-After)
+    lost: bool = False  # an open session ended (dropped, went silent), rather than a connect failing
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceBack(Event):
+    """The background check reached the service again after it could not be reached."""
 
 
 @dataclass(frozen=True, slots=True)

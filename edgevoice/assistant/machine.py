@@ -38,6 +38,7 @@ _FAILURE_PHRASE = MappingProxyType(
         E.FailureKind.OFFLINE: A.Phrase.OFFLINE,
         E.FailureKind.THROTTLED: A.Phrase.BUSY,
         E.FailureKind.AUTH: A.Phrase.SERVICE_ERROR,
+        E.FailureKind.SERVICE: A.Phrase.SERVICE_ERROR,
     }
 )
 
@@ -87,8 +88,7 @@ _STATE_TIMER = MappingProxyType(
         State.LISTENING: Timer.LISTEN,
         State.THINKING: Timer.REPLY,
         State.FOLLOW_UP: Timer.FOLLOW_UP,
-        State.OFFLINE: Timer.RETRY,
-        State.ERROR: Timer.RETRY,
+        State.ERROR: Timer.RETRY,  # OFFLINE ends when the service is back (SessionReady, ServiceBack)
     }
 )
 
@@ -211,23 +211,42 @@ class _Step:
         if not heard:
             if self.ctx.session is not SessionStatus.CLOSED:
                 self.do(A.ClearInput())
-            self.set(state=State.IDLE, turn=Turn())
+            if turn.trigger == "button" and self.ctx.playing is Playing.NOTHING:
+                self.do(A.PlayCached(A.Phrase.NOT_HEARD))  # the button was pressed on purpose: say so
+                self.set(playing=Playing.CACHED)
+            self.set(state=self.resting_state, turn=Turn())
+            return
+        if self.ctx.outage and self.ctx.session is not SessionStatus.READY:
+            # The service is known to be unreachable and this turn's connect has not got through
+            # yet: answer from the cache now rather than wait for the connect deadline.
+            if self.ctx.session is SessionStatus.OPENING:
+                self.do(A.CloseSession())
+                self.set(session=SessionStatus.CLOSED, session_used=False)
+            self.fail_turn(E.FailureKind(self.ctx.outage), speak=True)
             return
         self.do(A.Commit(), A.RequestResponse())
         self.mark(A.Mark.COMMIT, by="device")
         self.set(state=State.THINKING, turn=dataclasses.replace(turn, button_held=False))
 
-    def fail_turn(self, kind: E.FailureKind, *, speak: bool) -> None:
-        """The session cannot serve this turn: stand in with a cached phrase, show offline or error."""
+    def fail_turn(self, kind: E.FailureKind, *, speak: bool, after_reply: bool = False) -> None:
+        """The session cannot serve this turn: stand in with a cached phrase, show offline or error.
+
+        ``after_reply``: the reply died mid-way; what arrived of it plays out, then the error phrase.
+        """
         self.close_gate()
-        self.stop_playback(truncate=False)
+        if not after_reply:
+            self.stop_playback(truncate=False)
         self.set(reply=None, turn=Turn(), pending_truncate=None)
         if speak:
-            self.do(A.PlayCached(_FAILURE_PHRASE[kind]))
+            phrase = A.Phrase.SERVICE_ERROR if after_reply else _FAILURE_PHRASE[kind]
+            self.do(A.PlayCached(phrase, after_reply=after_reply))
             self.set(playing=Playing.CACHED)
             if kind is not E.FailureKind.AUTH:
-                self.mark(A.Mark.OFFLINE_REPLY, kind=kind.value)
-        self.set(state=State.ERROR if kind is E.FailureKind.AUTH else State.OFFLINE)
+                self.mark(A.Mark.OFFLINE_REPLY, kind=kind.value, phrase=phrase.value)
+        if kind is E.FailureKind.AUTH:
+            self.set(state=State.ERROR)
+        else:
+            self.set(state=State.OFFLINE, outage=kind.value)
 
     def service_error(self, code: str, message: str = "") -> None:
         """The service failed this turn: apologise with a cached phrase and go back to idle."""
@@ -237,12 +256,19 @@ class _Step:
         if self.state is State.LISTENING and self.ctx.session is not SessionStatus.CLOSED:
             self.do(A.ClearInput())
         self.abandon_reply(cancel=True)
-        self.do(A.PlayCached(A.Phrase.SERVICE_ERROR))
-        self.set(playing=Playing.CACHED, state=State.IDLE, turn=Turn(), pending_truncate=None)
+        # An empty commit means the service heard nothing it could use: ask again, not "went wrong".
+        phrase = A.Phrase.NOT_HEARD if code == "input_audio_buffer_commit_empty" else A.Phrase.SERVICE_ERROR
+        self.do(A.PlayCached(phrase))
+        self.set(playing=Playing.CACHED, state=self.resting_state, turn=Turn(), pending_truncate=None)
+
+    @property
+    def resting_state(self) -> State:
+        """Where a turn ends up when it is over: offline while the service is known to be unreachable."""
+        return State.OFFLINE if self.ctx.outage else State.IDLE
 
     def to_idle(self) -> None:
         self.close_gate()
-        self.set(state=State.IDLE, turn=Turn())
+        self.set(state=self.resting_state, turn=Turn())
 
     # --- the front-end -------------------------------------------------------------------
 
@@ -278,6 +304,8 @@ class _Step:
             self.set_turn(button_held=True)
         elif self.state is State.ERROR:
             self.say_still_broken()
+        elif self.state is State.MUTED:
+            self.do(A.PlayCached(A.Phrase.MUTED))  # nobody hears the button while muted: say so
 
     def on_mute_changed(self, event: E.MuteChanged) -> None:
         if event.muted and self.state is not State.MUTED:
@@ -285,7 +313,7 @@ class _Step:
             self.stop_playback(truncate=False)
             if self.ctx.session is not SessionStatus.CLOSED:
                 self.do(A.CloseSession())
-            self.do(A.SetMicrophone(False))
+            self.do(A.SetMicrophone(False), A.PlayCached(A.Phrase.MUTED))
             # Forget the conversation but keep the timers, so settle() can cancel them.
             self.ctx = Context(state=State.MUTED, timers=self.ctx.timers, next_timer_id=self.ctx.next_timer_id)
         elif not event.muted and self.state is State.MUTED:
@@ -315,35 +343,74 @@ class _Step:
     def on_utterance_end(self, event: E.UtteranceEnd) -> None:
         if self.state is not State.LISTENING or self.ctx.turn.button_held:
             return
+        if event.reason != E.NO_SPEECH and not self.ctx.turn.heard_speech:
+            # The endpointer heard the user even without a SpeechStart in this turn: the words ran on
+            # from the wake word in one breath ("okay nabu, what time is it"), so speech began before
+            # the gate opened.
+            self.set_turn(heard_speech=True)
         turn = self.ctx.turn
-        if self.device_endpointing or turn.failure:
+        known_down = bool(self.ctx.outage) and self.ctx.session is not SessionStatus.READY
+        if self.device_endpointing or turn.failure or known_down:
             self.end_utterance()
         elif event.reason == E.NO_SPEECH and not turn.server_heard:
             # Server endpointing, but nobody spoke: do not wait for a server that heard nothing.
             self.set_turn(heard_speech=False)
             self.end_utterance()
-        # Otherwise the server's speech_stopped ends the utterance.
+        else:
+            # The server's speech_stopped ends the utterance; if the session fails first, answer then.
+            self.set_turn(device_ended=True)
 
     # --- the session ---------------------------------------------------------------------
 
     def on_session_ready(self, _event: E.SessionReady) -> None:
         if self.ctx.session is SessionStatus.OPENING:
             self.set(session=SessionStatus.READY)
+            self.service_back()
+
+    def on_service_back(self, _event: E.ServiceBack) -> None:
+        self.service_back()
+
+    def service_back(self) -> None:
+        """The service can be reached again: leave OFFLINE; the next wake (or a spare) uses it."""
+        if not self.ctx.outage:
+            return
+        self.set(outage="")
+        if self.state is State.OFFLINE:
+            self.set(state=State.IDLE)
+            if self.settings.prewarm and self.ctx.session is SessionStatus.CLOSED:
+                self.do(A.OpenSpareSession())
+                self.set(session=SessionStatus.OPENING, session_used=False)
 
     def on_session_failed(self, event: E.SessionFailed) -> None:
         if self.state is State.MUTED or self.ctx.session is SessionStatus.CLOSED:
             return
         self.mark(A.Mark.ERROR, code=f"session_{event.kind.value}", message=event.detail, state=self.state.value)
         self.set(session=SessionStatus.CLOSED, session_used=False)
+        # A connect that failed (not an open session that ended) means the service cannot be reached.
+        unreachable = not event.lost and event.kind is not E.FailureKind.AUTH
+        if unreachable:
+            self.set(outage=event.kind.value)
+        reply = self.ctx.reply
         if self.state is State.LISTENING and not self.ctx.turn.failure:
             # The user is still talking: stop streaming, answer when they finish.
             self.close_gate()
             self.set_turn(failure=event.kind.value)
-        elif self.state in (State.THINKING, State.SPEAKING):
+            if self.ctx.turn.device_ended:  # ... or they already have (server endpointing): answer now
+                self.end_utterance()
+        elif self.state is State.THINKING:
             self.abandon_reply(cancel=False)
             self.fail_turn(event.kind, speak=True)
+        elif self.state is State.SPEAKING and reply is not None and not reply.active:
+            pass  # the whole reply is here: let it play out; the next turn opens a new session
+        elif self.state is State.SPEAKING:
+            # The reply died mid-stream: what arrived plays out, then the cached error phrase.
+            self.abandon_reply(cancel=False)
+            self.fail_turn(event.kind, speak=True, after_reply=True)
         elif event.kind is E.FailureKind.AUTH and self.state is not State.LISTENING:
             self.fail_turn(event.kind, speak=False)
+        elif unreachable and self.state in (State.IDLE, State.FOLLOW_UP, State.OFFLINE):
+            self.close_gate()  # a spare session could not open: offline, quietly (nobody asked anything)
+            self.set(state=State.OFFLINE, turn=Turn())
         elif self.state is State.FOLLOW_UP:
             self.to_idle()
 
@@ -426,6 +493,8 @@ class _Step:
     def on_playback_started(self, _event: E.PlaybackStarted) -> None:
         if self.ctx.playing is Playing.REPLY:
             self.mark(A.Mark.PLAYBACK_START)
+        elif self.ctx.playing is Playing.CACHED:
+            self.mark(A.Mark.CACHED_PLAYBACK_START)
 
     def on_playback_progress(self, event: E.PlaybackProgress) -> None:
         if self.ctx.playing is Playing.REPLY:
@@ -473,7 +542,7 @@ class _Step:
             if self.settings.prewarm:
                 self.do(A.OpenSpareSession())
                 self.set(session=SessionStatus.OPENING)
-        elif event.name is Timer.RETRY and self.state in (State.OFFLINE, State.ERROR):
+        elif event.name is Timer.RETRY and self.state is State.ERROR:
             self.set(state=State.IDLE)
         elif event.name is Timer.SPARE and self.state is State.IDLE and self.ctx.session is SessionStatus.CLOSED:
             self.do(A.OpenSpareSession())
@@ -521,6 +590,7 @@ _HANDLERS: MappingProxyType[type[E.Event], Callable[[_Step, E.Event], None]] = M
         E.UtteranceEnd: _Step.on_utterance_end,
         E.SessionReady: _Step.on_session_ready,
         E.SessionFailed: _Step.on_session_failed,
+        E.ServiceBack: _Step.on_service_back,
         E.ServerSpeechStarted: _Step.on_server_speech_started,
         E.ServerSpeechStopped: _Step.on_server_speech_stopped,
         E.ReplyAudio: _Step.on_reply_audio,

@@ -21,7 +21,7 @@ class State(StrEnum):
     SPEAKING = "speaking"  # the reply is playing
     FOLLOW_UP = "follow_up"  # just replied; speech (no wake word) starts the next turn
     MUTED = "muted"  # the mute switch is on: microphone, gate and session closed
-    OFFLINE = "offline"  # the service could not be reached; a cached reply stands in
+    OFFLINE = "offline"  # the service cannot be reached; cached replies stand in until it is back
     ERROR = "error"  # the service refused us (bad key); waiting before trying again
 
 
@@ -60,7 +60,7 @@ class Timer(StrEnum):
     REPLY = "reply"  # longest wait for the first audio of a reply
     FOLLOW_UP = "follow_up"  # the follow-up window after a reply
     IDLE = "idle"  # quiet time after which the session is closed
-    RETRY = "retry"  # how long OFFLINE / ERROR last before trying the service again
+    RETRY = "retry"  # how long ERROR lasts before trying the service again
     SPARE = "spare"  # wait before reopening a lost spare session (prewarm)
 
 
@@ -87,6 +87,7 @@ class Turn:
     server_heard: bool = False  # the server's VAD reported speech_started
     button_held: bool = False  # push-to-talk is down: the release ends the utterance
     failure: str = ""  # a SessionFailed kind that arrived while the user was still talking
+    device_ended: bool = False  # the device's endpointer ended it; the server's has not yet (server mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,5 +125,6 @@ class Context:
     pending_truncate: PendingTruncate | None = None
     stale_responses: tuple[str, ...] = ()  # responses whose late audio is dropped
     playing: Playing = Playing.NOTHING
+    outage: str = ""  # a FailureKind value while the service is known to be unreachable ("" = reachable)
     timers: tuple[tuple[Timer, int], ...] = ()  # running timers as (name, id)
     next_timer_id: int = 1

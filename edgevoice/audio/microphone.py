@@ -297,8 +297,9 @@ class Microphone:
         return None
 
 
-def _close_with_timeout(opened: OpenedInput, timeout: float = _CLOSE_TIMEOUT_S) -> None:
+def _close_with_timeout(opened: OpenedInput, timeout: float | None = None) -> None:
     """Close a stream; a driver stuck in a read can block that forever, so give up after ``timeout``."""
+    timeout = _CLOSE_TIMEOUT_S if timeout is None else timeout
     done = threading.Event()
 
     def run() -> None:

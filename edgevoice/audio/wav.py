@@ -22,6 +22,7 @@ _PCM = 1
 _FLOAT = 3
 _EXTENSIBLE = 0xFFFE
 _CHUNK_FRAMES = 4096  # sample frames read per step
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # data chunk sizes a streaming writer puts in the header
 
 
 class WavError(ValueError):
@@ -50,13 +51,16 @@ def read_wav_format(f: BinaryIO, name: str = "file") -> WavFormat:
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         raise WavError(f"{name} is not a WAV file (no RIFF/WAVE header)")
     fmt: tuple[int, int, int, int] | None = None
+    offset = 12  # counted, not asked with tell(): a pipe cannot say where it is
     while True:
         chunk = f.read(8)
         if len(chunk) < 8:
             raise WavError(f"{name} has no audio data chunk")
+        offset += 8
         cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
         if cid == b"fmt ":
             body = f.read(size + (size & 1))
+            offset += len(body)
             if len(body) < 16:
                 raise WavError(f"{name} has a truncated format chunk")
             tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
@@ -76,9 +80,20 @@ def read_wav_format(f: BinaryIO, name: str = "file") -> WavFormat:
                                "use PCM 8/16/24/32-bit or 32-bit float")
             if channels < 1 or rate < 1000:
                 raise WavError(f"{name}: implausible format ({channels} channels, {rate} Hz)")
-            return WavFormat(rate, channels, bits // 8, is_float, f.tell(), size)
+            return WavFormat(rate, channels, bits // 8, is_float, offset, size)
         else:
-            f.seek(size + (size & 1), 1)
+            offset += _skip(f, size + (size & 1))
+
+
+def _skip(f: BinaryIO, n: int) -> int:
+    """Skip ``n`` bytes of ``f`` (by reading, if it is a pipe); returns how many were skipped."""
+    if f.seekable():
+        f.seek(n, 1)
+        return n
+    skipped = 0
+    while skipped < n and (got := len(f.read(min(n - skipped, 65536)))):
+        skipped += got
+    return skipped
 
 
 def _to_int16(raw: bytes, fmt: WavFormat) -> np.ndarray:
@@ -102,6 +117,11 @@ class WavSource:
 
     ``realtime=True`` paces frames like a microphone (one every 10 ms); otherwise they come as
     fast as the reader takes them (analysis, tests). The last partial frame is padded with silence.
+
+    The path may also be a FIFO (or another pipe) carrying a WAV stream: it is opened once, here
+    (which waits for a writer), and read as the audio arrives, until the data chunk's size or the
+    end of the stream; a size of 0 or 0xFFFFFFFF (a streaming writer's "unknown") means the end of
+    the stream. A stream can be read by ``frames()`` only once.
     """
 
     def __init__(self, path: str | Path, *, realtime: bool = False, on_status: StatusCallback | None = None) -> None:
@@ -109,11 +129,25 @@ class WavSource:
         self.realtime = realtime
         self._on_status = on_status
         self._closed = threading.Event()
+        self._stream: BinaryIO | None = None  # a pipe, kept open from the header on
         try:
-            with open(self.path, "rb") as f:
-                self.format = read_wav_format(f, str(self.path))
+            f = open(self.path, "rb")  # noqa: SIM115 - kept open when it is a pipe
         except OSError as exc:
             raise WavError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+        try:
+            self.format = read_wav_format(f, str(self.path))
+        except OSError as exc:
+            f.close()
+            raise WavError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+        except BaseException:
+            f.close()
+            raise
+        #: True when the path is a pipe (a FIFO), read as it arrives rather than from a file.
+        self.is_stream = not f.seekable()
+        if self.is_stream:
+            self._stream = f
+        else:
+            f.close()
         self._status = SourceStatus("opening", device=str(self.path))
 
     @property
@@ -136,18 +170,31 @@ class WavSource:
         resampler = Resampler(fmt.rate, fmt.channels)
         framer = Framer()
         block = fmt.channels * fmt.sample_width
-        remaining = fmt.data_bytes
+        remaining: float = fmt.data_bytes
+        if self.is_stream:
+            if self._stream is None:
+                raise WavError(f"{self.path} is a stream and can be read only once")
+            f, self._stream = self._stream, None
+            read = f.read1  # type: ignore[attr-defined]  # whatever has arrived: a pipe may pause mid-chunk
+            if fmt.data_bytes in _UNKNOWN_SIZES:
+                remaining = float("inf")
+        else:
+            f = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
+            f.seek(fmt.data_offset)
+            read = f.read
         sent = 0
         start = time.monotonic()
         self._set_status("listening")
-        with open(self.path, "rb") as f:
-            f.seek(fmt.data_offset)
+        partial = b""  # the start of a sample frame a pipe delivered without its end
+        with f:
             while remaining > 0 and not self._closed.is_set():
-                raw = f.read(min(remaining, _CHUNK_FRAMES * block))
+                raw = read(int(min(remaining, _CHUNK_FRAMES * block)))
                 if not raw:
                     break  # truncated file: the header promised more than there is
                 remaining -= len(raw)
-                raw = raw[: len(raw) - len(raw) % block]
+                raw = partial + raw
+                whole = len(raw) - len(raw) % block
+                raw, partial = raw[:whole], raw[whole:]
                 pcm = raw if (fmt.sample_width == 2 and not fmt.is_float) else _to_int16(raw, fmt).tobytes()
                 out = resampler.process(pcm, last=remaining <= 0)
                 for frame in framer.push(out):
@@ -172,8 +219,11 @@ class WavSource:
             self._closed.wait(delay)
 
     def close(self) -> None:
-        """Stop ``frames()`` (from any thread)."""
+        """Stop ``frames()`` (from any thread; a read waiting on a silent pipe stays blocked)."""
         self._closed.set()
+        stream, self._stream = self._stream, None
+        if stream is not None:  # a pipe that frames() never took
+            stream.close()
 
 
 def read_wav_16k(path: str | Path) -> bytes:

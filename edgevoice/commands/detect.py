@@ -44,8 +44,8 @@ def _listening_config(args: argparse.Namespace):
     if args.wake_word:
         from edgevoice.config.listening import BUILTIN_WAKE_WORDS
 
-        words = tuple(w for w in args.wake_word if w in BUILTIN_WAKE_WORDS)
-        files = tuple(w for w in args.wake_word if w not in BUILTIN_WAKE_WORDS)
+        files = tuple(w for w in args.wake_word if w not in BUILTIN_WAKE_WORDS and w.endswith(".json"))
+        words = tuple(w for w in args.wake_word if w not in files)  # unknown names: check() lists the built-in ones
         wake = dataclasses.replace(wake, words=words, model_files=files)
     if args.cutoff is not None:
         wake = dataclasses.replace(wake, probability_cutoff=args.cutoff)

@@ -55,7 +55,7 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
     notifier = Notifier()
 
     def on_source_status(status: SourceStatus) -> None:
-        if status.ok or status.state == "finished":
+        if status.ok or status.state in ("finished", "closed"):
             logger.info("audio input %s %s", status.state, status.detail)
         else:
             logger.error("microphone %s: %s", status.state, status.detail)
@@ -99,9 +99,15 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
         def sessions(cfg):
             return session_factory(cfg, credential if cfg == config.voicelive else None)
 
+        def on_ready() -> None:
+            # systemd arms its watchdog at READY=1; the checks pass from here on (frames flow).
+            notifier.ready()
+            loop_alive.beat()  # the loop itself calls this
+            watchdog.start()
+
         hooks = DaemonHooks(
-            on_status=notifier.status,
-            on_ready=lambda: notifier.ready(status="listening"),
+            on_status=notifier.status,  # the state follows READY=1 at once
+            on_ready=on_ready,
             on_frame=capture_alive.beat,
             on_loop=loop_alive.beat,
             should_stop=lambda: requests.stop_requested,
@@ -117,7 +123,6 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
             finish_with_input=args.input_wav is not None,
             settle_timeout_s=args.settle_timeout,
         )
-        watchdog.start()
         try:
             code = daemon.run()
         finally:

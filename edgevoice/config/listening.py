@@ -6,6 +6,7 @@ of the built-in wake words are repeated below (a test keeps them equal to pymicr
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,38 @@ from edgevoice.config.fields import setting
 
 #: The wake word models that ship with pymicro-wakeword (``pymicro_wakeword.Model``).
 BUILTIN_WAKE_WORDS: tuple[str, ...] = ("okay_nabu", "hey_jarvis", "alexa", "hey_mycroft")
+
+
+def model_file_problem(path: str | Path) -> str | None:
+    """What is wrong with a microWakeWord model JSON (and the .tflite it names), or None.
+
+    Checked before TensorFlow Lite sees the file: it crashes the process on a model it cannot load.
+    """
+    path = Path(path)
+    if path.suffix != ".json":
+        return "not a microWakeWord model JSON file (the .json next to the .tflite)"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    except ValueError as exc:
+        return f"not valid JSON ({exc})"
+    micro = config.get("micro") if isinstance(config, dict) else None
+    if (not isinstance(micro, dict) or not isinstance(config.get("model"), str) or "wake_word" not in config
+            or "probability_cutoff" not in micro or "sliding_window_size" not in micro):
+        return ("not a microWakeWord model file (needs model, wake_word, micro.probability_cutoff and "
+                "micro.sliding_window_size)")
+    tflite = path.parent / config["model"]
+    try:
+        with open(tflite, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        return f"its model file {str(tflite)!r}: {exc.strerror or exc}"
+    if len(head) < 8 or head[4:8] != b"TFL3":
+        return f"{str(tflite)!r} is not a TensorFlow Lite model"
+    return None
 
 
 def parse_device(raw: Any, key: str) -> str | int:
@@ -142,14 +175,9 @@ class WakeConfig:
         if len(set(self.words)) != len(self.words):
             raise ConfigError("listening.wake.words", f"{list(self.words)!r} names a wake word twice")
         for path in self.model_files:
-            p = Path(path)
-            if p.suffix != ".json":
-                raise ConfigError(
-                    "listening.wake.model_files",
-                    f"{path!r} is not a microWakeWord model JSON file (the .json next to the .tflite)",
-                )
-            if not p.is_file():
-                raise ConfigError("listening.wake.model_files", f"{path!r} does not exist")
+            problem = model_file_problem(path)
+            if problem:
+                raise ConfigError("listening.wake.model_files", f"{path!r}: {problem}")
 
 
 @dataclass(frozen=True)

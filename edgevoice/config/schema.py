@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from edgevoice.config.assistant import AssistantConfig, LedsConfig
 from edgevoice.config.fields import setting
 from edgevoice.config.listening import AudioConfig, ButtonsConfig, ListeningConfig
+from edgevoice.config.offline import OfflineConfig
 from edgevoice.config.voicelive import VoiceLiveConfig
 
 
@@ -20,3 +21,4 @@ class Config:
     buttons: ButtonsConfig = setting(default_factory=ButtonsConfig, doc="push-to-talk and mute switch")
     assistant: AssistantConfig = setting(default_factory=AssistantConfig, doc="conversation flow, barge-in, chimes")
     leds: LedsConfig = setting(default_factory=LedsConfig, doc="status LEDs")
+    offline: OfflineConfig = setting(default_factory=OfflineConfig, doc="cached replies and finding the service again")

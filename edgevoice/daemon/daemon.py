@@ -27,6 +27,7 @@ from edgevoice.assistant import machine
 from edgevoice.assistant.settings import AssistantSettings
 from edgevoice.assistant.state import Context, Playing, State
 from edgevoice.audio.frames import FRAME_BYTES, FRAME_SECONDS, FrameSource, SourceStatus
+from edgevoice.config.errors import ConfigError
 from edgevoice.config.schema import Config
 from edgevoice.config.voicelive import VoiceLiveConfig
 from edgevoice.daemon.leds import StatusLeds
@@ -250,11 +251,28 @@ class Daemon:
             ev = pending.popleft()
             before = self.ctx
             self.ctx, actions = machine.step(self.ctx, ev, self.settings)
-            if any(isinstance(a, A.OpenGate) for a in actions):
+            if self.ctx.state is State.LISTENING and before.state is not State.LISTENING:
+                # A new turn (wake, button, follow-up, barge-in), whether or not the gate was already open.
                 self.telemetry.begin_turn()
             pending.extend(self._execute(actions, at))
             if self.ctx.state is not before.state:
                 self._status(STATUS_TEXT[self.ctx.state])
+        self._sync_gate()
+
+    def _sync_gate(self) -> None:
+        """Keep the front-end's gate open exactly while the machine listens to the user.
+
+        The front-end closes its gate by itself when its endpointer ends an utterance; the machine
+        may still want the audio (server endpointing, a pause with push-to-talk held) or the
+        endpointing (the session failed while the user talks: they are answered when they finish,
+        with nothing streamed). The link sends audio only while the machine streams.
+        """
+        frontend = self.frontend
+        wanted = self.ctx.gate_open or self.ctx.state is State.LISTENING
+        if wanted and not frontend.gate_open:
+            self.link.send_audio(frontend.open_gate("continue"))
+        elif not wanted and frontend.gate_open:
+            frontend.close_gate()
 
     def _fire_timers(self) -> None:
         for fired in self._timers.expired(time.monotonic()):
@@ -270,7 +288,12 @@ class Daemon:
         if self.hooks.take_reload is not None:
             new = self.hooks.take_reload()
             if new is not None:
-                self.apply_config(new)
+                try:
+                    self.apply_config(new)
+                except ConfigError as exc:  # e.g. a wake word model that does not load
+                    logger.error("reload: cannot apply the new config, keeping the old one: %s", exc)
+                    if self.hooks.on_status is not None:
+                        self.hooks.on_status(f"reload failed: {exc}"[:200])
 
     def _finished(self) -> bool:
         settled = (
@@ -305,7 +328,8 @@ class Daemon:
                 if action.pre_roll:
                     link.send_audio(preroll)
             elif isinstance(action, A.CloseGate):
-                self.frontend.close_gate()
+                if self.ctx.state is not State.LISTENING:  # else: see _sync_gate
+                    self.frontend.close_gate()
             elif isinstance(action, A.StopStreaming):
                 link.stop_streaming()
             elif isinstance(action, (A.OpenSession, A.OpenSpareSession)):
@@ -369,18 +393,27 @@ class Daemon:
     # --- reload and shutdown ---------------------------------------------------------------------
 
     def apply_config(self, config: Config) -> None:
-        """Use a new config from the next turn on (called between turns)."""
+        """Use a new config from the next turn on (called between turns).
+
+        Raises ConfigError, with nothing changed, when the config cannot be used (a wake word
+        model that does not load, no credential for the new endpoint).
+        """
+        # What a config can fail on is built first, so a failure leaves the old one in place.
+        frontend = ListeningFrontend.from_config(config.listening)
+        try:
+            factory = self._sessions(config.voicelive)
+        except BaseException:
+            frontend.close()
+            raise
         if config.audio != self.config.audio:
             logger.warning("[audio] changes take effect after a restart; the rest is applied now")
-        old_frontend, old_buttons = self.frontend, self.buttons
-        self.frontend = ListeningFrontend.from_config(config.listening)
+        old_frontend = self.frontend
         self.buttons.close()
+        self.frontend = frontend
         self.buttons = Buttons.from_config(config.buttons, self.frontend, pin_factory=self._pin_factory)
         old_frontend.close()
-        del old_buttons
         self.leds.close()
         self.leds = StatusLeds(config.leds, pin_factory=self._pin_factory)
-        factory = self._sessions(config.voicelive)  # a credential problem fails here, before anything changed
         self.link.close()
         self.config = config
         self.settings = AssistantSettings.from_config(
@@ -392,6 +425,7 @@ class Daemon:
         self.ctx, actions = machine.start(self.settings)
         self._execute(actions, time.monotonic())
         logger.info("configuration reloaded")
+        self._status(STATUS_TEXT[self.ctx.state])  # replaces a "reload failed" STATUS from before
 
     def _shutdown(self) -> None:
         self._stop.set()

@@ -12,7 +12,10 @@ the link does it over a :class:`~edgevoice.voicelive.session.VoiceLiveSession`:
   since been replaced never reach the machine;
 - server events become machine events (posted to the shell's queue); an ``error`` event fails
   the turn only when it answers the commit or response request of this turn, or is a server
-  error while a reply is awaited; other errors (a late truncate, say) are logged.
+  error while a reply is awaited; other errors (a late truncate, say) are logged;
+- a session that says nothing within ``answer_timeout_s`` of a commit or response request is
+  taken for dead (a connection that went silent without closing: TCP may take minutes to notice),
+  dropped and reported as lost, so the machine answers from the cache instead of waiting.
 """
 
 from __future__ import annotations
@@ -29,7 +32,16 @@ from edgevoice.config.errors import ConfigError
 from edgevoice.daemon.translate import from_server
 from edgevoice.voicelive.protocol import client_events
 from edgevoice.voicelive.protocol import events as V
-from edgevoice.voicelive.session import AuthRejected, SessionClosed, SessionError, Throttled, VoiceLiveSession
+from edgevoice.voicelive.session import (
+    AuthRejected,
+    ProtocolFailure,
+    ServiceError,
+    SessionClosed,
+    SessionError,
+    SessionRejected,
+    Throttled,
+    VoiceLiveSession,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +68,7 @@ class _Outbox:
     events: list[Mapping[str, Any]] = field(default_factory=list)
     audio_bytes: int = 0
     report_audio_sent: bool = False  # the turn's first audio is in here
+    expects_answer: bool = False  # a commit or response request is in here
 
 
 def failure_kind(exc: BaseException) -> E.FailureKind:
@@ -64,7 +77,15 @@ def failure_kind(exc: BaseException) -> E.FailureKind:
         return E.FailureKind.AUTH
     if isinstance(exc, Throttled):
         return E.FailureKind.THROTTLED
+    if isinstance(exc, (ServiceError, SessionRejected, ProtocolFailure)):
+        return E.FailureKind.SERVICE  # it answered, but not with a working session
     return E.FailureKind.OFFLINE
+
+
+def session_failed(exc: SessionError) -> E.SessionFailed:
+    """The machine event for a connect that failed with ``exc`` (with the server's Retry-After, if any)."""
+    retry_after = getattr(exc, "retry_after", None)
+    return E.SessionFailed(failure_kind(exc), str(exc), retry_after=retry_after)
 
 
 class SessionLink:
@@ -78,12 +99,15 @@ class SessionLink:
         output_rate: int,
         on_audio_sent: Callable[[], None] | None = None,
         on_transcript: Callable[[Transcript], None] | None = None,
+        answer_timeout_s: float | None = None,
     ) -> None:
         self._factory = factory
         self._post = post
         self._output_rate = output_rate
         self._on_audio_sent = on_audio_sent
         self._on_transcript = on_transcript
+        self._answer_timeout_s = answer_timeout_s
+        self._answer_timer: threading.Timer | None = None  # running while a request awaits any answer
         self._lock = threading.RLock()
         self._generation = 0
         self._session: VoiceLiveSession | None = None
@@ -154,6 +178,7 @@ class SessionLink:
 
     def _drop_session(self) -> None:
         self._generation += 1
+        self._cancel_answer_timer()
         session, self._session = self._session, None
         self._ready = False
         self._outbox = _Outbox()
@@ -176,7 +201,7 @@ class SessionLink:
                 self._batch.clear()
                 self.failures += 1
             logger.warning("Voice Live session failed to open: %s", exc)
-            self._post(E.SessionFailed(failure_kind(exc), str(exc)))
+            self._post(session_failed(exc))
             return
         except Exception as exc:  # a bug must not leave the machine waiting forever
             logger.exception("Voice Live session failed to open")
@@ -199,6 +224,8 @@ class SessionLink:
                     self._write(event)
                 if outbox.report_audio_sent:
                     self._audio_sent()
+                if outbox.expects_answer:
+                    self._expect_answer()
             except SessionClosed:
                 pass  # on_close reports the drop
         logger.info("Voice Live session ready in %.0f ms (%d events were waiting)", self.last_connect_ms, len(outbox.events))
@@ -251,7 +278,41 @@ class SessionLink:
     def _send_request(self, event: Mapping[str, Any]) -> None:
         with self._lock:
             self._turn_requests.add(str(event.get("event_id", "")))
-        self._send(event)
+            self._send(event)
+            if self._session is None:
+                return
+            if self._ready:
+                self._expect_answer()
+            else:
+                self._outbox.expects_answer = True  # the deadline starts when the outbox goes out
+
+    # --- a session that went silent --------------------------------------------------------
+
+    def _expect_answer(self) -> None:
+        """The server must say something (anything) within the answer timeout (call with the lock held)."""
+        if self._answer_timeout_s is None or self._answer_timer is not None:
+            return
+        timer = threading.Timer(self._answer_timeout_s, self._no_answer, args=(self._generation,))
+        timer.daemon = True
+        timer.name = "voicelive-answer-deadline"
+        self._answer_timer = timer
+        timer.start()
+
+    def _cancel_answer_timer(self) -> None:
+        timer, self._answer_timer = self._answer_timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _no_answer(self, generation: int) -> None:
+        with self._lock:
+            if generation != self._generation or self._answer_timer is None:
+                return
+            self._answer_timer = None
+            self._drop_session()
+            self.failures += 1
+        detail = f"Voice Live did not answer within {self._answer_timeout_s:g} s; the connection seems dead"
+        logger.warning("%s: dropping the session", detail)
+        self._post(E.SessionFailed(E.FailureKind.OFFLINE, detail, lost=True))
 
     def _send(self, event: Mapping[str, Any]) -> None:
         with self._lock:
@@ -306,6 +367,7 @@ class SessionLink:
         with self._lock:
             if generation != self._generation:
                 return
+            self._cancel_answer_timer()  # it is alive
         if isinstance(event, V.Error):
             self._on_error(event)
             return
@@ -344,10 +406,11 @@ class SessionLink:
             if generation != self._generation:
                 return
             self._generation += 1
+            self._cancel_answer_timer()
             self._session = None
             self._ready = False
             self._outbox = _Outbox()
             self._batch.clear()
             self.failures += 1
         logger.warning("Voice Live connection lost (close code %s%s)", code, f": {reason}" if reason else "")
-        self._post(E.SessionFailed(E.FailureKind.OFFLINE, f"connection lost (close code {code})"))
+        self._post(E.SessionFailed(E.FailureKind.OFFLINE, f"connection lost (close code {code})", lost=True))

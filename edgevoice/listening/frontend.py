@@ -167,7 +167,7 @@ class ListeningFrontend:
         return events
 
     def _apply_requests(self, events: list[ListeningEvent]) -> None:
-        t = self.frames * FRAME_SECONDS - FRAME_SECONDS  # they happened before this frame
+        t = (self.frames - 1) * FRAME_SECONDS  # they happened before this frame
         while self._requests:
             request = self._requests.popleft()
             if request == _MUTE and not self.muted:

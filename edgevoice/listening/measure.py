@@ -132,7 +132,8 @@ class ClipResult:
     detected: bool
     detection_latency_s: float | None  # detection time - end of the wake word
     other_detections: int  # wrong word, or outside the wake word's window
-    end_reason: str | None  # how the utterance ended (None: never opened)
+    end_reason: str | None  # how the utterance ended (None: not within the clip)
+    utterance_end_s: float | None  # when the gate closed itself
     endpoint_error_s: float | None  # detected end of speech - true end of the command (silence endings)
     preroll_covers_command: bool | None  # the audio sent starts before the command does
 
@@ -168,6 +169,7 @@ def evaluate_clip(corpus: str, clip: dict, listening) -> ClipResult:
     opened_at = None
     speech_end = None
     end_reason = None
+    end_t = None
     try:
         for i in range(0, len(pcm), FRAME_BYTES):
             for e in frontend.process(pcm[i : i + FRAME_BYTES]):
@@ -183,7 +185,7 @@ def evaluate_clip(corpus: str, clip: dict, listening) -> ClipResult:
                 elif isinstance(e, ev.SpeechEnded):
                     speech_end = e.t
                 elif isinstance(e, ev.UtteranceEnded) and end_reason is None:
-                    end_reason = e.reason
+                    end_reason, end_t = e.reason, e.t
                     if e.reason != "silence":
                         speech_end = None
     finally:
@@ -198,6 +200,7 @@ def evaluate_clip(corpus: str, clip: dict, listening) -> ClipResult:
         detection_latency_s=None if detected_at is None else detected_at - clip["wake_end_s"],
         other_detections=others,
         end_reason=end_reason,
+        utterance_end_s=end_t,
         endpoint_error_s=endpoint_error,
         preroll_covers_command=None if opened_at is None else opened_at <= clip["command_start_s"],
     )
@@ -283,7 +286,7 @@ class AccuracyReport:
             if n.false_accepts:
                 lines.append(f"  {n.file}: {list(n.detections)}")
         cut = [c.file for c in self.clips if c.preroll_covers_command is False]
-        lines.append(f"utterances whose audio missed the start of the command: {len(cut)}")
+        lines.append(f"utterances whose audio missed the start of the command: {len(cut)} {cut if cut else ''}")
         return "\n".join(lines)
 
 

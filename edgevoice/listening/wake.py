@@ -21,6 +21,7 @@ from pymicro_features import MicroFrontend
 from pymicro_wakeword import MicroWakeWord, Model
 
 from edgevoice.audio.frames import FRAME_BYTES, FRAME_SAMPLES
+from edgevoice.config.listening import model_file_problem
 from edgevoice.listening.events import WakeWordDetected
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,13 @@ FEATURES = 40  # MicroFrontend output channels
 
 class WakeWordError(ValueError):
     """A wake word model that cannot be loaded; the message names it and why."""
+
+
+def check_model_file(path: Path) -> None:
+    """Refuse a model JSON that would crash TensorFlow Lite (it dereferences a model it failed to load)."""
+    problem = model_file_problem(path)
+    if problem:
+        raise WakeWordError(f"cannot load wake word model {str(path)!r}: {problem}")
 
 
 def load_model(name_or_path: str | Path) -> MicroWakeWord:
@@ -44,6 +52,7 @@ def load_model(name_or_path: str | Path) -> MicroWakeWord:
             raise WakeWordError(
                 f"{key!r} is neither a built-in wake word ({', '.join(builtin)}) nor a model .json file"
             )
+        check_model_file(path)
         return MicroWakeWord.from_config(path)
     except WakeWordError:
         raise

@@ -1,9 +1,10 @@
 """The cached phrases the assistant plays when the service cannot answer, and where their audio comes from.
 
-Until replies rendered in the assistant's own voice are cached (``edgevoice cache warm``), a
-packaged fallback stands in: espeak-ng speech when it is installed, else a clear tone pattern,
-so a fresh device that has never been online still answers. Everything is rendered once, in
-the background at start-up, so an offline reply starts at once.
+Each phrase's audio is, in order of preference: the phrase rendered in the assistant's own voice
+through Voice Live (read from the phrase cache, checksum verified), else a packaged fallback:
+espeak-ng speech when it is installed, else a clear tone pattern, so a fresh device that has never
+been online still answers. Everything is loaded or rendered once, in the background at start-up,
+so an offline reply starts at once; ``reload()`` picks up phrases rendered later (``warm``).
 """
 
 from __future__ import annotations
@@ -11,62 +12,103 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from types import MappingProxyType
 
-from edgevoice.assistant.actions import Phrase
+from edgevoice.config.offline import DEFAULT_PHRASES
+from edgevoice.offline.cache import CacheError, PhraseCache, VoiceKey
 from edgevoice.playback.sound import Sound
 
 logger = logging.getLogger(__name__)
 
-#: What each phrase says.
-PHRASE_TEXT: Mapping[Phrase, str] = MappingProxyType(
-    {
-        Phrase.OFFLINE: "Sorry, I can't reach the internet right now. Please try again in a moment.",
-        Phrase.BUSY: "I'm a bit busy right now. Please try again in a minute.",
-        Phrase.SERVICE_ERROR: "Sorry, something went wrong. Please try again.",
-    }
-)
+#: What each phrase says unless the [offline] table says otherwise.
+PHRASE_TEXT: Mapping[str, str] = DEFAULT_PHRASES
 
 FALLBACK_RATE = 16000
+CACHED = "cache"  # PhraseBook.source_of(): the assistant's own voice
 
 
 class PhraseBook:
-    """Audio for each phrase: rendered locally in the background, looked up instantly when needed."""
+    """Audio for each phrase, looked up instantly: the assistant's voice if cached, else a local voice.
 
-    def __init__(self, texts: Mapping[Phrase, str] = PHRASE_TEXT, *, rate: int = FALLBACK_RATE) -> None:
+    ``cache`` and ``voice`` name where rendered phrases are kept and which voice they must be in;
+    without them only the local voice is used.
+    """
+
+    def __init__(
+        self,
+        texts: Mapping[str, str] = PHRASE_TEXT,
+        *,
+        cache: PhraseCache | None = None,
+        voice: VoiceKey | None = None,
+        rate: int = FALLBACK_RATE,
+    ) -> None:
         from edgevoice.audio.speech import Speech  # numpy/soxr: loaded with the daemon, not by `check`
 
-        self.texts = dict(texts)
+        self.texts = {str(k): v for k, v in texts.items()}
         self.rate = rate
+        self.cache = cache if voice is not None else None
+        self.voice = voice
         self._speech = Speech()
-        self._sounds: dict[Phrase, Sound] = {}
+        self._sounds: dict[str, Sound] = {}
+        self._cached: set[str] = set()  # phrases whose sound is the assistant's own voice
         self._lock = threading.Lock()
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._render_all, name="phrases", daemon=True)
+        self._thread = threading.Thread(target=self._prepare_all, name="phrases", daemon=True)
         self._thread.start()
 
     @property
-    def source(self) -> str:
-        """Where the fallback audio comes from: "espeak-ng" or "tones"."""
+    def fallback(self) -> str:
+        """Where the local audio comes from: "espeak-ng" or "tones"."""
         return "espeak-ng" if self._speech.real else "tones"
 
-    def _render_all(self) -> None:
+    def source_of(self, phrase: str) -> str:
+        """"cache" (the assistant's voice) or the fallback ("espeak-ng", "tones") for one phrase."""
+        with self._lock:
+            return CACHED if phrase in self._cached else self.fallback
+
+    def missing(self) -> list[str]:
+        """Phrases not (yet) available in the assistant's own voice."""
+        with self._lock:
+            return [name for name in self.texts if name not in self._cached]
+
+    def _prepare_all(self) -> None:
+        self.reload()
         for phrase in self.texts:
             self.get(phrase)
         self._ready.set()
-        logger.debug("cached phrases ready (%s)", self.source)
+        logger.debug("cached phrases ready (%d in the assistant's voice, the rest %s)", len(self._cached), self.fallback)
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         return self._ready.wait(timeout)
 
-    def get(self, phrase: Phrase) -> Sound:
-        """The phrase's audio (rendered now if the background pass has not reached it yet)."""
+    def reload(self) -> int:
+        """Read the phrases the cache holds for this voice (after a warm-up); returns how many there are."""
+        if self.cache is None or self.voice is None:
+            return 0
+        found = 0
+        for name, text in self.texts.items():
+            try:
+                sound = self.cache.load(name, text, self.voice)
+            except CacheError as exc:
+                logger.warning("phrase cache unusable, using the local voice: %s", exc)
+                return found
+            if sound is not None:
+                self.put(name, sound)
+                found += 1
+        return found
+
+    def put(self, phrase: str, sound: Sound) -> None:
+        """Use ``sound`` (rendered in the assistant's voice) for ``phrase`` from now on."""
+        with self._lock:
+            self._sounds[phrase] = sound
+            self._cached.add(phrase)
+
+    def get(self, phrase: str) -> Sound:
+        """The phrase's audio (rendered now, locally, if the background pass has not reached it yet)."""
         with self._lock:
             sound = self._sounds.get(phrase)
         if sound is not None:
             return sound
-        text = self.texts.get(phrase, PHRASE_TEXT.get(phrase, "Sorry."))
+        text = self.texts.get(phrase) or PHRASE_TEXT.get(phrase) or "Sorry."
         sound = Sound(self._speech.render(text, self.rate), self.rate)
         with self._lock:
-            self._sounds.setdefault(phrase, sound)
-        return sound
+            return self._sounds.setdefault(phrase, sound)

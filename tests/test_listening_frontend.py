@@ -1,0 +1,202 @@
+"""The whole front-end on real speech: wake word, pre-roll, utterance, endpoint, mute, buttons."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import numpy as np
+import pytest
+
+from edgevoice.config.listening import ListeningConfig, NoiseConfig, VadConfig
+from edgevoice.listening import events as ev
+from edgevoice.listening.frontend import ListeningFrontend
+from edgevoice.listening.noise import NoiseFilter
+
+from listening_helpers import frames_of, pcm16, scene, tts
+
+WAKE = tts("okay nabu")
+COMMAND = tts("what time is it in tokyo")
+
+
+def make(**vad) -> ListeningFrontend:
+    config = ListeningConfig()
+    if vad:
+        config = dataclasses.replace(config, vad=dataclasses.replace(config.vad, **vad))
+    return ListeningFrontend.from_config(config)
+
+
+class Daemonish:
+    """Drives a front-end the way the daemon does: open the gate on the wake word, collect the utterance."""
+
+    def __init__(self, frontend: ListeningFrontend) -> None:
+        self.frontend = frontend
+        self.events: list = []
+        self.sent = bytearray()
+        self.opened_at: float | None = None
+
+    def feed(self, pcm: bytes) -> None:
+        for frame in frames_of(pcm):
+            for e in self.frontend.process(frame):
+                self.events.append(e)
+                if isinstance(e, ev.WakeWordDetected) and self.opened_at is None:
+                    pre = self.frontend.open_gate("wake")
+                    self.opened_at = e.t - len(pre) / 32000
+                    self.sent += pre
+                elif isinstance(e, ev.UtteranceAudio):
+                    self.sent += e.pcm
+
+    def kinds(self) -> list[str]:
+        return [type(e).__name__ for e in self.events if not isinstance(e, ev.UtteranceAudio)]
+
+    def first(self, kind):
+        return next(e for e in self.events if isinstance(e, kind))
+
+
+def test_a_full_turn_hands_over_exactly_the_words_after_the_gate():
+    x = scene(0.5, WAKE, 0.15, COMMAND, 1.5)
+    pcm = pcm16(x)
+    d = Daemonish(make())
+    d.feed(pcm)
+    wake = d.first(ev.WakeWordDetected)
+    end = d.first(ev.UtteranceEnded)
+    assert d.kinds() == ["SpeechStarted", "WakeWordDetected", "SpeechEnded", "UtteranceEnded"]
+    assert wake.name == "okay_nabu" and wake.probability > 0.85
+    wake_end, command_start = 0.5 + len(WAKE) / 16000, 0.65 + len(WAKE) / 16000
+    command_end = command_start + len(COMMAND) / 16000
+    assert wake_end <= wake.t <= wake_end + 0.5
+    assert end.reason == "silence" and end.t == pytest.approx(d.first(ev.SpeechEnded).t + 0.6, abs=0.011)
+    assert abs(d.first(ev.SpeechEnded).t - command_end) < 0.2
+    # What was sent is the raw microphone audio from 300 ms before the gate opened to the endpoint:
+    start = round(d.opened_at * 16000) * 2
+    assert bytes(d.sent) == pcm[start : start + len(d.sent)]
+    assert d.opened_at == pytest.approx(wake.t - 0.3)
+    assert d.opened_at < command_start  # the first syllable after the wake word is included
+    assert not any(isinstance(e, ev.UtteranceAudio) and e.t <= wake.t for e in d.events)  # nothing before the gate
+
+
+def test_a_pause_after_the_wake_word_does_not_end_the_utterance():
+    x = scene(0.5, WAKE, 1.2, COMMAND, 1.5)
+    d = Daemonish(make())
+    d.feed(pcm16(x))
+    end = d.first(ev.UtteranceEnded)
+    command_end = 0.5 + len(WAKE) / 16000 + 1.2 + len(COMMAND) / 16000
+    assert end.reason == "silence" and end.t > command_end  # the wake word's own end was not the endpoint
+    assert d.kinds().count("SpeechEnded") == 2
+
+
+def test_nobody_speaks_after_the_wake_word():
+    d = Daemonish(make(no_speech_timeout_s=2.0))
+    d.feed(pcm16(scene(0.5, WAKE, 4.0)))
+    end = d.first(ev.UtteranceEnded)
+    assert end.reason == "no_speech"
+    assert end.t == pytest.approx(d.first(ev.WakeWordDetected).t + 2.0, abs=0.011)
+
+
+def test_an_utterance_that_goes_on_is_cut_at_max_length():
+    talk = tts("and then we walked along the river and talked about the weather and the garden and the trains for a long time")
+    d = Daemonish(make(max_utterance_s=2.0, no_speech_timeout_s=1.0))
+    d.feed(pcm16(scene(0.5, WAKE, 0.1, talk, 1.0)))
+    end = d.first(ev.UtteranceEnded)
+    assert end.reason == "max_length"
+    assert end.t == pytest.approx(d.first(ev.WakeWordDetected).t + 2.0, abs=0.011)
+    assert len(d.sent) == pytest.approx((0.3 + 2.0) * 32000, abs=640)
+
+
+def test_the_same_recording_gives_the_same_events():
+    pcm = pcm16(scene(0.5, WAKE, 0.2, COMMAND, 1.0))
+    a, b = Daemonish(make()), Daemonish(make())
+    a.feed(pcm)
+    b.feed(pcm)
+    assert a.events == b.events and a.sent == b.sent
+
+
+def test_send_processed_sends_the_cleaned_audio():
+    config = dataclasses.replace(ListeningConfig(), noise=NoiseConfig(suppression=4, send_processed=True))
+    pcm = pcm16(scene(0.5, WAKE, 0.2, COMMAND, 1.0))
+    d = Daemonish(ListeningFrontend.from_config(config))
+    d.feed(pcm)
+    start = round(d.opened_at * 16000) * 2
+    assert d.sent and bytes(d.sent) != pcm[start : start + len(d.sent)]
+
+
+class CountingNoise(NoiseFilter):
+    calls = 0
+
+    def process(self, frame):
+        CountingNoise.calls += 1
+        return super().process(frame)
+
+
+def test_muted_means_nothing_is_processed_and_the_gate_stays_shut():
+    base = make()
+    fe = ListeningFrontend(noise=CountingNoise(2, 0), vad=base.vad, wake=base.wake, gate=base.gate,
+                           endpointer=base.endpointer)
+    silence = frames_of(pcm16(scene(0.5)))
+    wake_word = frames_of(pcm16(scene(0.3, WAKE, 0.8)))
+    fe.process(silence[0])
+    fe.set_muted(True)
+    events = fe.process(silence[1])
+    assert events == [ev.Muted(0.01)]
+    before = CountingNoise.calls
+    assert fe.open_gate("button") == b"" and not fe.gate_open
+    fe.press_button()
+    heard = [e for f in wake_word for e in fe.process(f)]
+    assert heard == [] and CountingNoise.calls == before  # no noise/VAD/wake work at all
+    fe.set_muted(False)
+    heard = [e for f in wake_word for e in fe.process(f)]
+    assert type(heard[0]) is ev.Unmuted
+    assert any(isinstance(e, ev.WakeWordDetected) for e in heard)  # listening again
+    assert fe.t == pytest.approx(0.02 + 2 * len(wake_word) * 0.01)  # stream time ran on while muted
+
+
+def test_mute_while_the_gate_is_open_closes_it_and_forgets_the_preroll():
+    fe = make()
+    for f in frames_of(pcm16(scene(0.5, COMMAND))):
+        fe.process(f)
+    assert fe.open_gate("button")
+    fe.set_muted(True)
+    fe.process(bytes(320))
+    assert not fe.gate_open
+    fe.set_muted(False)
+    fe.process(frames_of(pcm16(scene(0.05)))[0])
+    assert len(fe.open_gate("button")) == 320  # only what was heard after unmuting
+
+
+def test_button_events_arrive_in_stream_order_from_another_thread():
+    fe = make()
+    frame = frames_of(pcm16(scene(0.1)))[0]
+    fe.process(frame)
+    t = threading.Thread(target=lambda: (fe.press_button(), fe.release_button()))
+    t.start()
+    t.join()
+    assert fe.process(frame) == [ev.ButtonPressed(0.01), ev.ButtonReleased(0.01)]
+    assert fe.process(frame) == []
+
+
+def test_frames_must_be_10_ms():
+    with pytest.raises(ValueError, match="320 bytes"):
+        make().process(bytes(640))
+
+
+def test_no_wake_word_configured_is_push_to_talk_only():
+    config = dataclasses.replace(ListeningConfig(), wake=dataclasses.replace(ListeningConfig().wake, words=()))
+    fe = ListeningFrontend.from_config(config)
+    assert fe.wake is None
+    events = [e for f in frames_of(pcm16(scene(0.5, WAKE, 1.0))) for e in fe.process(f)]
+    assert not any(isinstance(e, ev.WakeWordDetected) for e in events)
+    assert any(isinstance(e, ev.SpeechStarted) for e in events)
+
+
+def test_vad_events_come_even_with_the_gate_shut():
+    # barge-in by voice needs to know someone speaks while the reply plays (gate closed)
+    fe = make()
+    events = [e for f in frames_of(pcm16(scene(0.5, COMMAND, 1.0))) for e in fe.process(f)]
+    assert [type(e) for e in events] == [ev.SpeechStarted, ev.SpeechEnded]
+    assert events[0].t == pytest.approx(0.5, abs=0.06)
+
+
+def test_vad_config_reaches_the_parts():
+    fe = ListeningFrontend.from_config(dataclasses.replace(ListeningConfig(), vad=VadConfig(aggressiveness=1, silence_ms=300, preroll_ms=500)))
+    assert fe.vad.aggressiveness == 1 and fe.vad.silence_frames == 30 and fe.gate.preroll_frames == 50
+    assert np.isclose(fe.t, 0.0)
