@@ -159,15 +159,6 @@ class Output:
     def duration(self) -> float:
         return len(self.samples) / self.rate
 
-    def rms_dbfs(self, start: float, end: float) -> float:
-        """RMS level of ``start``..``end`` seconds in dBFS (-120 for digital silence)."""
-        a, b = int(start * self.rate), int(end * self.rate)
-        seg = self.samples[max(0, a) : max(0, b)].astype(np.float64)
-        if not len(seg):
-            return -120.0
-        rms = float(np.sqrt(np.mean(seg**2)))
-        return 20 * np.log10(rms) if rms > 1e-6 else -120.0
-
     def spans(self, gap_s: float = 0.3) -> list[tuple[float, float]]:
         """Where anything at all was played (a speaker writes exact zeros when it plays nothing):
         (start, end) seconds, to the sample; pauses shorter than ``gap_s`` bridged."""
@@ -178,21 +169,6 @@ class Output:
         starts = np.concatenate([[idx[0]], idx[breaks + 1]])
         ends = np.concatenate([idx[breaks], [idx[-1]]]) + 1
         return [(a / self.rate, b / self.rate) for a, b in zip(starts, ends)]
-
-    def sound_spans(self, threshold_dbfs: float = -45.0, gap_s: float = 0.3) -> list[tuple[float, float]]:
-        """Where the output is audible: (start, end) seconds, pauses shorter than ``gap_s`` bridged."""
-        w = int(self.window_s * self.rate)
-        n = len(self.samples) // w
-        frames = self.samples[: n * w].reshape(n, w).astype(np.float64)
-        loud = 20 * np.log10(np.sqrt(np.mean(frames**2, axis=1)) + 1e-9) > threshold_dbfs
-        spans: list[tuple[float, float]] = []
-        for i in np.flatnonzero(loud):
-            t0, t1 = i * self.window_s, (i + 1) * self.window_s
-            if spans and t0 - spans[-1][1] <= gap_s:
-                spans[-1] = (spans[-1][0], t1)
-            else:
-                spans.append((t0, t1))
-        return spans
 
 
 # --- configs ------------------------------------------------------------------------------------
@@ -218,6 +194,9 @@ def config_text(endpoint: str, *, turn_detection: str = "none", tables: Mapping[
         "voicelive.turn_detection": {"type": turn_detection},
         "voicelive.transcription": {"model": "azure-speech"},
         "assistant": {"chimes": False, "follow_up_s": 1.5},
+        # No background warm-up of the phrase cache: the emulator sees only the conversation's
+        # sessions, and a test never writes the machine's cache directory.
+        "offline": {"warm": False},
     }
     for table, keys in tables.items():
         base.setdefault(table, {}).update(keys)
@@ -305,10 +284,6 @@ class Run:
         """For assertion messages: exit status, the events in short, the end of the log."""
         return f"[{self.name}] exit {self.code}\nevents: {self.events.summary()}\nlog:\n{self.stderr[-5000:]}"
 
-    def anchor(self, record: dict[str, Any], at_in_input: float) -> float:
-        """The monotonic time of input time 0, given that ``record`` happened ``at_in_input`` s into the input."""
-        return record["t"] - at_in_input
-
     def client_events(self, kind: str) -> list[dict[str, Any]]:
         return [e for s in self.sessions for e in s.client_events if e.get("type") == kind]
 
@@ -394,10 +369,15 @@ class BackgroundRun:
         self._done.set()
 
 
+def reply_pcm(text: str, voice: str = "alloy") -> np.ndarray:
+    """The emulator's spoken reply ``text`` as int16 samples (the same renderer, voice and rate)."""
+    return np.frombuffer(Speech().render(text, RATE, voice), "<i2")
+
+
 @functools.cache
-def reply_seconds(text: str, voice: str = "alloy") -> float:
-    """How long the emulator's spoken reply ``text`` lasts (it renders with this same Speech)."""
-    return len(Speech().render(text, RATE, voice)) / 2 / RATE
+def reply_seconds(text: str) -> float:
+    """How long the emulator's spoken reply ``text`` lasts."""
+    return len(reply_pcm(text)) / RATE
 
 
 def client_types(session: Any) -> list[str]:

@@ -10,11 +10,9 @@ and runs meanwhile.
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,10 +32,10 @@ from daemon_helpers import (
     client_types,
     in_order,
     recordings,  # noqa: F401 - fixture
+    reply_pcm,
     reply_seconds,
     write_config,
 )
-from edgevoice.audio.speech import Speech
 from edgevoice.audio.wav import WavSource
 from edgevoice.config.load import load_config
 from edgevoice.config.secrets import ApiKey
@@ -128,22 +126,23 @@ def runs(request: pytest.FixtureRequest, recordings: Recordings,  # noqa: F811
             background.close()
 
 
-def output_clock(run, record: dict[str, Any], at_in_input: float) -> Callable[[dict[str, Any]], float]:
+def output_clock(record: dict[str, Any], at_in_input: float) -> Callable[[dict[str, Any]], float]:
     """Maps events to input (= output) seconds, anchored on ``record`` happening ``at_in_input`` s in."""
     zero = record["t"] - at_in_input
     return lambda r: r["t"] - zero
 
 
-def reply_pcm(text: str) -> np.ndarray:
-    """The emulator's spoken reply as int16 samples (the same renderer, voice and rate)."""
-    return np.frombuffer(Speech().render(text, RATE, "alloy"), "<i2")
+def heard_of(reply: np.ndarray, played: np.ndarray) -> int:
+    """How much of ``reply`` (samples from its start, up to its last sound heard) ``played`` holds.
 
-
-@functools.cache
-def reply_extent(text: str) -> float:
-    """Seconds from the first to the last sound of the emulator's spoken reply."""
-    nonzero = np.flatnonzero(reply_pcm(text))
-    return (nonzero[-1] + 1 - nonzero[0]) / RATE
+    Asserts that the sounds played are exactly the reply's, in order, from its beginning; silences
+    between them may differ (a speaker fills an underrun with silence).
+    """
+    sounds = played[played != 0]
+    where = np.flatnonzero(reply)
+    assert len(sounds) <= len(where), "more was played than the reply holds"
+    assert np.array_equal(sounds, reply[where[: len(sounds)]]), "what was played is not the reply"
+    return int(where[len(sounds) - 1]) + 1 if len(sounds) else 0
 
 
 def int16(output: Output) -> np.ndarray:
@@ -269,6 +268,7 @@ def test_full_turn_through_the_cli(runs):
                          "playback_start", "playback_end"))
     assert events.first("commit", 1)["by"] == "device"
     assert events.states()[:4] == ["listening", "thinking", "speaking", "follow_up"]
+    assert "turn 1: wake_to_audio" in run.stderr  # the latency breakdown is logged too
     latency = events.first("turn_latency", 1)
     assert all(latency[f"{name}_ms"] is not None for name in
                ("wake_to_audio", "speech_end_to_commit", "commit_to_reply", "reply_to_playback", "voice_to_voice"))
@@ -286,15 +286,13 @@ def test_full_turn_through_the_cli(runs):
     # input's clock, and is the reply exactly as the emulator spoke it.
     output = run.output
     assert output.duration == pytest.approx(scene.duration, abs=0.015)
-    clock = output_clock(run, events.first("speech_start", 1), scene.utterance(QUESTION).start)
+    clock = output_clock(events.first("speech_start", 1), scene.utterance(QUESTION).start)
     ((start, end),) = output.spans()
     assert start >= clock(events.first("commit", 1)) - 0.03
-    assert start == pytest.approx(clock(events.first("playback_start", 1)), abs=0.06)
-    assert start == pytest.approx(scene.utterance(QUESTION).end + VAD_SILENCE_S, abs=0.15)
+    assert start == pytest.approx(clock(events.first("playback_start", 1)), abs=0.1)
+    assert start >= scene.utterance(QUESTION).end + VAD_SILENCE_S - 0.1  # after the device's endpoint
     reply = reply_pcm(NOON)
-    lead = int(np.flatnonzero(reply)[0])
-    at = round(start * RATE) - lead
-    assert np.array_equal(int16(output)[at : at + len(reply)], reply)
+    assert heard_of(reply, int16(output)) == np.flatnonzero(reply)[-1] + 1  # all of it, exactly as sent
 
 
 # --- 2. the same turn with server endpointing ---------------------------------------------------
@@ -319,7 +317,8 @@ def test_full_turn_with_server_endpointing(runs):
     output = run.output
     ((start, end),) = output.spans()
     assert start > scene.utterance(QUESTION).end  # the reply comes after the question, not over it
-    assert end - start == pytest.approx(reply_extent(NOON), abs=0.02)
+    reply = reply_pcm(NOON)
+    assert heard_of(reply, int16(output)) == np.flatnonzero(reply)[-1] + 1
 
 
 # --- 3. a follow-up question without the wake word ----------------------------------------------
@@ -351,7 +350,9 @@ def test_follow_up_question_needs_no_wake_word(runs, mode):
 
     spans = run.output.spans()
     assert len(spans) == 2 and spans[1][0] > scene.utterance(FOLLOW).end
-    assert spans[1][1] - spans[1][0] == pytest.approx(reply_extent(RAIN), abs=0.02)
+    second = int16(run.output)[round(spans[1][0] * RATE):]
+    reply = reply_pcm(RAIN)
+    assert heard_of(reply, second) == np.flatnonzero(reply)[-1] + 1
 
 
 # --- 4. barge-in ---------------------------------------------------------------------------------
@@ -392,16 +393,20 @@ def test_barge_in_stops_the_reply_and_truncates_it_to_what_was_heard(runs, mode)
 
     # The output: the reply up to the interruption, then quiet until the answer to it.
     interrupted = scene.utterance(STOP)
-    played = np.flatnonzero(int16(run.output)) / RATE
-    reply_start = played[0]
-    reply_end = played[played < interrupted.start + 0.5][-1]
-    answer_start = played[played > interrupted.start + 0.5][0]
-    print(f"{mode}: reply {reply_start:.3f}..{reply_end:.3f}, user from {interrupted.start:.3f}, "
-          f"truncate {truncate['audio_end_ms']} ms, events say {heard_ms:.0f} ms heard")
-    assert reply_start < interrupted.start
-    assert reply_end <= interrupted.start + 0.3, "the reply went on playing over the user"
-    assert reply_end - reply_start <= truncate["audio_end_ms"] / 1000 + 0.01  # nothing played past the truncation
-    assert answer_start > interrupted.end
+    samples = int16(run.output)
+    sound = np.flatnonzero(samples)
+    cut = round((interrupted.start + 0.5) * RATE)
+    reply_start, reply_end = sound[0], sound[sound < cut][-1] + 1
+    answer_start = sound[sound >= cut][0]
+    assert reply_start / RATE < interrupted.start
+    assert reply_end / RATE <= interrupted.start + 0.3, "the reply went on playing over the user"
+    assert answer_start / RATE > interrupted.end
+    # What the output holds of the reply is exactly what the truncate says was heard (to the ms).
+    reply = reply_pcm(LONG)
+    heard = heard_of(reply, samples[reply_start:reply_end])
+    told = truncate["audio_end_ms"] * RATE // 1000
+    assert heard <= told + RATE // 1000, "the reply played on past the truncation point"
+    assert np.count_nonzero(reply[:told]) <= np.count_nonzero(samples[reply_start:reply_end])
 
 
 # --- 5. the session is replaced after the idle timeout -------------------------------------------
@@ -442,7 +447,8 @@ def test_unreachable_service_is_answered_from_the_cache_as_soon_as_the_user_fini
     assert events.first("offline_reply", 1)["kind"] == "offline"
     assert not events.named("commit")
     ((start, _),) = run.output.spans()
-    assert start == pytest.approx(scene.utterance(QUESTION).end + VAD_SILENCE_S, abs=0.15)
+    # Right after the device's endpoint, not when max_listen_s (30 s) gives up on the utterance.
+    assert scene.utterance(QUESTION).end + VAD_SILENCE_S - 0.1 <= start <= scene.utterance(QUESTION).end + 2.5
 
 
 # --- 7. the demo --------------------------------------------------------------------------------

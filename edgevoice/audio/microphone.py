@@ -185,6 +185,11 @@ class Microphone:
             log("microphone %r cannot be opened (attempt %d): %s", self.device, self._failures, exc)
             self._set_status("missing", str(exc))
             return None
+        except Exception as exc:  # an audio library failing in a way nobody foresaw: retry, do not die
+            self._failures += 1
+            logger.exception("microphone %r failed to open (attempt %d)", self.device, self._failures)
+            self._set_status("missing", f"{type(exc).__name__}: {exc}")
+            return None
         with self._lock:
             if self._closed.is_set():
                 _close_with_timeout(opened)

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from edgevoice.audio.frames import FRAME_BYTES, FRAME_SECONDS, Framer, SourceStatus, StatusCallback
+from edgevoice.audio.frames import FRAME_SECONDS, Framer, SourceStatus, StatusCallback
 from edgevoice.audio.resample import Resampler
 
 logger = logging.getLogger(__name__)
@@ -242,4 +242,4 @@ def write_wav(path: str | Path, pcm: bytes, rate: int = 16000, channels: int = 1
         w.writeframes(pcm)
 
 
-__all__ = ["WavError", "WavFormat", "WavSource", "read_wav_16k", "write_wav", "FRAME_BYTES"]
+__all__ = ["WavError", "WavFormat", "WavSource", "read_wav_16k", "write_wav"]

@@ -91,7 +91,8 @@ class AudioConfig:
     buffer_ms: int = setting(20, "audio delivered per device callback, in ms (more = less CPU, more latency)",
                              min=10, max=200)
     stall_timeout_s: float = setting(
-        2.0, "a microphone that delivers nothing (or only digital silence) this long is reopened",
+        2.0, "a microphone that delivers nothing, only digital silence, or the same stale buffer over and over "
+        "this long is logged and reopened",
         min=0.2, max=60.0
     )
     reopen_backoff_s: float = setting(0.5, "first wait before reopening a failed microphone; doubles each try",

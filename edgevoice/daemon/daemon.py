@@ -38,7 +38,7 @@ from edgevoice.daemon.translate import from_listening
 from edgevoice.listening import events as L
 from edgevoice.listening.buttons import Buttons
 from edgevoice.listening.frontend import ListeningFrontend
-from edgevoice.offline.phrases import PhraseBook
+from edgevoice.offline.support import OfflineSupport
 from edgevoice.playback.output import ReplyOutput
 from edgevoice.playback.sound import Sound, load_chime
 from edgevoice.playback.wav import WavSpeaker
@@ -59,6 +59,7 @@ STATUS_TEXT = {
 
 _END_OF_INPUT = object()
 _SETTLED_STATES = frozenset({State.IDLE, State.FOLLOW_UP, State.OFFLINE, State.ERROR, State.MUTED})
+_BETWEEN_TURNS = frozenset({State.IDLE, State.OFFLINE, State.ERROR})  # nobody is talking to the assistant
 SESSION_RENEW_MARGIN_S = 120.0  # renew a session this long before it expires, between turns
 
 
@@ -112,10 +113,13 @@ class Daemon:
         self.settings = AssistantSettings.from_config(
             config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none"
         )
-        self.link = self._make_link(sessions(config.voicelive))
+        factory = sessions(config.voicelive)
+        self.link = self._make_link(factory)
         self.leds = StatusLeds(config.leds, pin_factory=pin_factory)
         self.buttons = Buttons.from_config(config.buttons, self.frontend, pin_factory=pin_factory)
-        self.phrases = PhraseBook()
+        # Cached replies, connectivity, background checks and warming the cache (edgevoice.offline).
+        self.offline = OfflineSupport(config, post=self.post, factory=factory)
+        self.phrases = self.offline.phrases
         self.ctx = Context()
         self.exit_code = 0
         speaker.on_start = lambda: self.post(E.PlaybackStarted())
@@ -132,6 +136,7 @@ class Daemon:
             output_rate=self.config.voicelive.output_sample_rate,
             on_audio_sent=lambda: self.telemetry.mark("audio_sent"),
             on_transcript=self._on_transcript,
+            answer_timeout_s=self.config.voicelive.connect_timeout_s,  # a silent session is a dead one
         )
 
     def post(self, item: object, at: float | None = None) -> None:
@@ -250,6 +255,7 @@ class Daemon:
         while pending:
             ev = pending.popleft()
             before = self.ctx
+            self.offline.observe(ev)
             self.ctx, actions = machine.step(self.ctx, ev, self.settings)
             if self.ctx.state is State.LISTENING and before.state is not State.LISTENING:
                 # A new turn (wake, button, follow-up, barge-in), whether or not the gate was already open.
@@ -279,8 +285,12 @@ class Daemon:
             self._step(fired, time.monotonic())
 
     def _maintain(self) -> None:
-        """Between turns: renew a session about to expire, apply a reloaded config."""
-        if self.ctx.state is not State.IDLE or self.ctx.playing is not Playing.NOTHING:
+        """Between turns: renew a session about to expire, apply a reloaded config.
+        Always: look for an unreachable service, warm the phrase cache while nobody talks."""
+        between_turns = self.ctx.state in _BETWEEN_TURNS and self.ctx.playing is Playing.NOTHING
+        for event in self.offline.tick(idle=between_turns and not self.speaker.playing):
+            self._step(event, time.monotonic())
+        if not between_turns:
             return
         if self.link.expires_soon(SESSION_RENEW_MARGIN_S):
             logger.info("Voice Live session expires soon; renewing it between turns")
@@ -333,7 +343,14 @@ class Daemon:
             elif isinstance(action, A.StopStreaming):
                 link.stop_streaming()
             elif isinstance(action, (A.OpenSession, A.OpenSpareSession)):
-                link.open()
+                # Not before the service's Retry-After; a spare also waits out the offline backoff.
+                refused = None
+                if not (link.is_open or link.is_opening):
+                    refused = self.offline.hold_off(time.monotonic(), spare=isinstance(action, A.OpenSpareSession))
+                if refused is not None:
+                    follow.append(refused)
+                else:
+                    link.open()
             elif isinstance(action, A.CloseSession):
                 link.close()
             elif isinstance(action, A.Commit):
@@ -354,7 +371,8 @@ class Daemon:
                 follow.append(E.PlaybackStopped(speaker.stop()))
             elif isinstance(action, A.PlayCached):
                 sound = self.phrases.get(action.key)
-                speaker.stop()
+                if not action.after_reply:  # else: it follows what arrived of a reply that died
+                    speaker.stop()
                 speaker.play(sound.pcm, sound.rate)
                 speaker.finish()
             elif isinstance(action, A.PlayChime):
@@ -421,6 +439,9 @@ class Daemon:
         )
         self.speaker.volume = config.assistant.volume
         self.link = self._make_link(factory)
+        self.offline.close()
+        self.offline = OfflineSupport(config, post=self.post, factory=factory)  # new phrases or voice: warm again
+        self.phrases = self.offline.phrases
         self._timers.clear()
         self.ctx, actions = machine.start(self.settings)
         self._execute(actions, time.monotonic())
@@ -429,6 +450,7 @@ class Daemon:
 
     def _shutdown(self) -> None:
         self._stop.set()
+        self.offline.close()
         self.link.close()
         try:
             self.speaker.stop()

@@ -1,11 +1,16 @@
-"""How much CPU the front-end costs, against the bare library calls on the same audio.
+"""Measurements for ``edgevoice bench`` and the tests: CPU overhead, and accuracy on the corpus.
 
-``measure_overhead(pcm, listening)`` is meant for ``edgevoice bench`` and the tests: it runs
-the audio through ``ListeningFrontend`` (the always-on path: gate closed) and through the
-plain library calls a minimal script would make for the same configuration
+``measure_overhead(pcm, listening)`` runs the audio through ``ListeningFrontend`` (the always-on
+path: gate closed) and through the plain library calls a minimal script would make for the same
+configuration
 (``AudioProcessor.Process10ms``, ``webrtcvad.Vad.is_speech``,
 ``MicroWakeWordFeatures.process_streaming`` and ``MicroWakeWord.process_streaming_prob``
 per model), and compares CPU time. Target: ratio <= 1.15.
+
+``evaluate_corpus(dir, listening)`` runs a corpus made by ``scripts/make_corpus.py`` the way the
+daemon would (gate opened on the wake word) and reports detection per noise condition, false
+accepts per hour of negative speech and endpoint timing; ``python -m edgevoice.listening.measure DIR``
+prints it.
 """
 
 from __future__ import annotations

@@ -154,6 +154,12 @@ class PhraseCache:
     def __repr__(self) -> str:
         return f"<PhraseCache {self.directory}>"
 
+    @property
+    def writable(self) -> bool:
+        """The directory exists and phrases can be stored in it (the daemon never creates it: the
+        service's CacheDirectory= or ``edgevoice cache warm`` does)."""
+        return self.directory.is_dir() and os.access(self.directory, os.W_OK | os.X_OK)
+
     # --- reading -------------------------------------------------------------------------
 
     def load(self, name: str, text: str, voice: VoiceKey) -> Sound | None:

@@ -78,6 +78,7 @@ class Connectivity:
     not_before: float = 0.0  # no connection at all before this (the server's Retry-After)
     next_probe: float | None = None  # when to check next; None: no check scheduled
     probing: bool = False  # a check is under way
+    kind: str = ""  # the last failure's kind (a FailureKind value: offline, throttled, service)
     detail: str = ""  # the last failure, for logs and `edgevoice` status lines
 
     # --- outcomes ------------------------------------------------------------------------------
@@ -97,7 +98,7 @@ class Connectivity:
             status = Reach.DEGRADED
         else:
             status = Reach.OFFLINE
-        return self._failed(now, status, jitter, retry_after, detail)
+        return dataclasses.replace(self._failed(now, status, jitter, retry_after, detail), kind=kind)
 
     def probe_started(self) -> Connectivity:
         """A background check is under way (none is started twice)."""
@@ -112,7 +113,7 @@ class Connectivity:
 
     def probe_failed(self, now: float, *, jitter: float, detail: str = "") -> Connectivity:
         """The endpoint did not answer: still offline; wait longer before the next check."""
-        return self._failed(now, Reach.OFFLINE, jitter, None, detail)
+        return dataclasses.replace(self._failed(now, Reach.OFFLINE, jitter, None, detail), kind="offline")
 
     def _failed(self, now: float, status: Reach, jitter: float, retry_after: float | None, detail: str) -> Connectivity:
         failures = self.failures + 1

@@ -1,0 +1,94 @@
+"""``edgevoice cache warm|list``: the phrases the device says by itself when Voice Live cannot answer.
+
+``list`` shows each configured phrase and whether it is cached in the assistant's own voice (for
+the configured voice, model and output format), stale (rendered for another voice or text),
+missing or corrupt; no credential is needed. ``warm`` renders what is not cached now, through a
+real Voice Live session with the configured credential (``--force``: everything again). Exit
+status: 0 when every phrase is cached, 1 when some are not (list) or could not be rendered (warm).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+
+HELP = "render (warm) or list the cached phrases spoken when Voice Live cannot answer"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("warm", "list"), help="warm: render missing phrases now; list: show the cache")
+    parser.add_argument("--config", metavar="PATH", help="config file (default: $EDGEVOICE_CONFIG or /etc/edgevoice/edgevoice.toml)")
+    parser.add_argument("--force", action="store_true", help="warm: render every phrase again, even those cached")
+
+
+def main(args: argparse.Namespace) -> int:
+    from edgevoice.config.load import config_path, load_config
+    from edgevoice.offline.cache import CacheError, PhraseCache, VoiceKey
+
+    path, _ = config_path(args.config, environ=os.environ)
+    config = load_config(args.config, environ=os.environ)
+    cache = PhraseCache(config.offline.cache_dir)
+    voice = VoiceKey.from_config(config.voicelive)
+    print(f"config:  {path}")
+    print(f"cache:   {cache.directory}")
+    print(f"voice:   {voice.describe()}")
+    try:
+        if args.action == "list":
+            return _list(cache, config.offline.phrases, voice)
+        return _warm(config, cache, voice, force=args.force, verbose=args.verbose)
+    except CacheError as exc:
+        print(f"edgevoice: {exc}", file=sys.stderr)
+        return 1
+
+
+def _list(cache, phrases, voice) -> int:
+    from edgevoice.offline.cache import Status
+
+    states = cache.states(phrases, voice)
+    width = max(len(s.name) for s in states)
+    for state in states:
+        line = f"  {state.name:<{width}}  {state.status.value:<7}"
+        if state.status is Status.CACHED and state.entry is not None:
+            line += f"  {state.entry.duration_s:4.1f} s  {state.entry.rendered_at}"
+        elif state.status is Status.STALE and state.entry is not None:
+            was = "other text" if state.entry.text != state.text else f"{state.entry.voice}, {state.entry.model}"
+            line += f"  (rendered for {was})"
+        print(f"{line}  {state.text!r}")
+    missing = [s for s in states if s.status is not Status.CACHED]
+    fallback = "espeak-ng" if shutil.which("espeak-ng") else "a tone pattern"
+    if missing:
+        print(f"{len(missing)} of {len(states)} not cached in the assistant's voice: {fallback} stands in until "
+              "they are rendered (`edgevoice cache warm`, or by the daemon once online)")
+        return 1
+    print(f"all {len(states)} phrases cached")
+    return 0
+
+
+def _warm(config, cache, voice, *, force: bool, verbose: int) -> int:
+    from edgevoice.config.secrets import require_credential
+    from edgevoice.daemon.sessions import session_factory
+    from edgevoice.offline.render import warm
+    from edgevoice.service.journal import setup_logging
+
+    redactor = setup_logging(logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
+    credential = require_credential(config.voicelive)  # ConfigError -> exit 78 with how to set one
+    for value in credential.headers().values():
+        redactor.add_secret(value.removeprefix("Bearer "))
+    factory = session_factory(config.voicelive, credential)
+    phrases = config.offline.phrases
+
+    def rendered(name: str, sound) -> None:
+        print(f"  {name:<14} rendered  {sound.duration_ms / 1000:4.1f} s  {phrases[name]!r}", flush=True)
+
+    report = warm(cache, phrases, voice, factory, rate=config.voicelive.output_sample_rate, force=force, on_rendered=rendered)
+    for name in report.cached:
+        print(f"  {name:<14} cached already")
+    for name, why in report.failed.items():
+        print(f"  {name:<14} FAILED: {why}")
+    print(f"warm: {report}")
+    if report.error:
+        print(f"edgevoice: {report.error}", file=sys.stderr)
+    return 0 if report.complete else 1
