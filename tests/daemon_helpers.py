@@ -144,11 +144,10 @@ def read_wav(path: Path) -> tuple[int, np.ndarray]:
 
 @dataclass(frozen=True)
 class Output:
-    """An output WAV as windows of RMS level, for "sound here, silence there" checks."""
+    """An output WAV (what the speaker played), for "sound here, silence there" checks."""
 
     rate: int
-    samples: np.ndarray
-    window_s: float = 0.02
+    samples: np.ndarray  # float, -1..1
 
     @classmethod
     def read(cls, path: Path) -> Output:

@@ -185,3 +185,17 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, step: float =
             return False
         time.sleep(step)
     return True
+
+
+def audible_spans(output: Output, gap_s: float = 0.3) -> list[tuple[float, float]]:
+    """Where the speaker played anything (it writes exact zeros when it plays nothing): (start, end)
+    seconds on the input's clock, pauses shorter than ``gap_s`` bridged."""
+    import numpy as np
+
+    idx = np.flatnonzero(output.samples != 0)
+    if not len(idx):
+        return []
+    breaks = np.flatnonzero(np.diff(idx) > gap_s * output.rate)
+    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
+    ends = np.concatenate([idx[breaks], [idx[-1]]]) + 1
+    return [(a / output.rate, b / output.rate) for a, b in zip(starts, ends)]

@@ -27,7 +27,8 @@ from edgevoice.offline.connectivity import Reach
 from edgevoice.offline.measure import OfflineLatency, measure_offline_latency
 from edgevoice.voicelive.emulator import Emulator, FaultPlan
 from edgevoice.voicelive.session import AuthRejected, ConnectTimeout, NetworkError, Throttled
-from offline_helpers import KEY, PHRASES, OfflineRun, closed_port_url, wait_for
+from edgevoice.assistant.state import State
+from offline_helpers import KEY, PHRASES, OfflineRun, audible_spans, closed_port_url, wait_for
 
 WAKE = "okay nabu"  # about 0.8 s of espeak-ng speech
 QUESTION = "what time is it"  # about 0.9 s
@@ -35,6 +36,7 @@ NOON = "It is noon."
 LONG = ("Here is the whole forecast for the week: tomorrow will be sunny in the morning and cloudy in "
         "the afternoon, with a little rain in the evening.")
 RETRY_AFTER_S = 3
+STORM_ENDS_AT = 6.0  # seconds into the recording: the service stops throttling
 
 
 def turn(at: float) -> tuple[Say, Say]:
@@ -65,8 +67,8 @@ class Runs:
         self.add("hang", one, hang.url, base, tables={"assistant": {"prewarm": False}})
         drop = self.emulator(pacing="realtime", replies=[LONG], faults=FaultPlan(drop_after_audio_deltas=4, connections=1))
         self.add("drop", one, drop.url, base)
-        storm = self.emulator(replies=[NOON], faults=FaultPlan(reject_status=429, retry_after_s=RETRY_AFTER_S, connections=3))
-        self.add("storm", two, storm.url, base)
+        storm = self.emulator(replies=[NOON], faults=FaultPlan(reject_status=429, retry_after_s=RETRY_AFTER_S))
+        self.add("storm", two, storm.url, base, during=functools.partial(self._end_storm, storm))
         auth = self.emulator()
         self.add("auth", one, auth.url, base, key="not-the-key")
         warm = self.emulator(replies=[NOON])
@@ -88,12 +90,16 @@ class Runs:
     def add(self, name: str, scene, endpoint: str, base: Path, **kwargs) -> None:
         self.runs[name] = OfflineRun(name, scene, endpoint, base / name, **kwargs)
 
+    @staticmethod
+    def _end_storm(emu: Emulator, daemon) -> None:
+        """Every connection is throttled until STORM_ENDS_AT; then the service is fine again."""
+        wait_for(lambda: daemon.frontend.t >= STORM_ENDS_AT, timeout=30)
+        emu.set_faults(FaultPlan())
+
     def _cut_after_warm(self, relay: BlackholeRelay, emu: Emulator, daemon) -> None:
-        """Once the phrases are rendered and cached (after turn 1), the network silently dies."""
-        started = time.monotonic()
-        if wait_for(lambda: len(emu.sessions) >= 2, timeout=8.0):
-            self.warm_log["render_session_seen"] = time.monotonic()
-        wait_for(lambda: not daemon.phrases.missing(), timeout=max(0.1, 8.0 - (time.monotonic() - started)))
+        """Once the phrases are cached and turn 1 is over, the network silently dies."""
+        wait_for(lambda: not daemon.phrases.missing() and daemon.telemetry.turn >= 1 and daemon.state is State.IDLE
+                 and not daemon.speaker.playing, timeout=8.0)
         self.warm_log["cut"] = time.monotonic()
         relay.cut()
 
@@ -154,7 +160,7 @@ def test_an_unreachable_service_is_answered_from_the_cache(runs: Runs, name: str
     assert why in result.events.first("error", 1)["message"]
     # The phrase is heard after the question, not before.
     question = runs.runs[name].scene.utterance(QUESTION)
-    spans = result.output.sound_spans()
+    spans = audible_spans(result.output)
     assert spans and spans[0][0] >= question.end, spans
     assert spans[0][1] - spans[0][0] == pytest.approx(phrase_seconds(PHRASES["offline"]), abs=0.3)
     # While offline the device looks for the service in the background (a check, not a session).
@@ -185,11 +191,12 @@ def test_a_reply_cut_off_mid_stream_ends_with_the_cached_error_phrase(runs: Runs
     assert not events.named("playback_end", 1), "the live reply never finished"
     assert runs.by_name["drop"].session(0).dropped
     # What arrived of the reply (4 deltas of 100 ms) played, then the phrase followed without a gap.
-    spans = result.output.sound_spans()
+    spans = audible_spans(result.output)
     assert spans and spans[0][0] > runs.runs["drop"].scene.utterance(QUESTION).end
     heard = spans[0][1] - spans[0][0]
     assert heard == pytest.approx(0.4 + phrase_seconds(PHRASES["service_error"]), abs=0.35), spans
-    assert "offline" in events.states()
+    # A lost connection is no proof of an outage: the background check found the service, so not offline.
+    assert "offline" not in events.states() and result.daemon.offline.probes >= 1
 
 
 def test_a_429_storm_is_waited_out_and_the_next_wake_uses_the_service(runs: Runs) -> None:
@@ -204,7 +211,7 @@ def test_a_429_storm_is_waited_out_and_the_next_wake_uses_the_service(runs: Runs
             assert before.error.retry_after == RETRY_AFTER_S
             assert after.started >= before.ended + RETRY_AFTER_S, result.explain()
     throttled = [a for a in attempts if isinstance(a.error, Throttled)]
-    assert 1 <= len(throttled) <= 2 and len(attempts) <= 4, result.explain()
+    assert 1 <= len(throttled) <= 3 and len(attempts) <= 5, result.explain()
     assert attempts[-1].error is None, result.explain()
     # Recovery without a restart: turn 2 goes to the service and its reply is played.
     events = result.events
@@ -236,9 +243,8 @@ def test_the_cache_is_warmed_after_a_turn_and_speaks_when_the_network_dies(runs:
     assert result.code == 0, result.explain()
     events = result.events
     emu = runs.by_name["warm"]
-    # Turn 1 online; then, between turns, one more session renders every phrase as a pre-generated message.
+    # Once the first session opened, one more session rendered every phrase as a pre-generated message.
     assert events.first("playback_end", 1)
-    assert runs.warm_log["render_session_seen"] > events.first("playback_end", 1)["t"]
     render = emu.sessions[1]
     texts = [e["response"]["pre_generated_assistant_message"]["content"][0]["text"] for e in render.events("response.create")]
     phrases = result.daemon.phrases.texts
@@ -251,10 +257,12 @@ def test_the_cache_is_warmed_after_a_turn_and_speaks_when_the_network_dies(runs:
     answered = events.first("offline_reply", 2)
     assert answered["phrase"] == "offline" and events.first("commit", 2)["t"] < answered["t"]
     assert result.daemon.phrases.source_of("offline") == "cache"
+    # What the speaker played after the second question is, sample for sample, the cached phrase.
     cached = np.frombuffer(cache.load("offline", phrases["offline"], voice).pcm, "<i2")
     out = (result.output.samples * 32768).astype(np.int16)
-    start = int(runs.runs["warm"].scene.utterance(QUESTION).end * 16000) + 16000  # the phrase starts after this
-    first = start + int(np.flatnonzero(out[start:])[0])
+    second_question = [p for p in runs.runs["warm"].scene.said if p.text == QUESTION][-1]
+    after = int(second_question.end * 16000)
+    first = after + int(np.flatnonzero(out[after:])[0]) - int(np.flatnonzero(cached)[0])
     assert np.array_equal(out[first : first + len(cached)], cached)
 
 

@@ -62,6 +62,7 @@ def daemons():
     yield start
     for proc in started:
         proc.kill()
+        print(f"--- stderr of {' '.join(proc.argv[2:])}\n{proc.stderr}")  # shown when the test fails
 
 
 def write_config(path: Path, endpoint: str, **tables: dict) -> Path:

@@ -94,6 +94,14 @@ class ServiceBack(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceUnreachable(Event):
+    """The background check could not reach the service (after a session was lost, say)."""
+
+    kind: FailureKind = FailureKind.OFFLINE
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ServerSpeechStarted(Event):
     """Server turn detection heard speech begin (input_audio_buffer.speech_started)."""
 

@@ -246,7 +246,9 @@ class _Step:
         if kind is E.FailureKind.AUTH:
             self.set(state=State.ERROR)
         else:
-            self.set(state=State.OFFLINE, outage=kind.value)
+            # Offline when a connect failed (the outage is known); after a lost session, idle until
+            # the background check says whether the service can be reached.
+            self.set(state=self.resting_state)
 
     def service_error(self, code: str, message: str = "") -> None:
         """The service failed this turn: apologise with a cached phrase and go back to idle."""
@@ -369,6 +371,13 @@ class _Step:
 
     def on_service_back(self, _event: E.ServiceBack) -> None:
         self.service_back()
+
+    def on_service_unreachable(self, event: E.ServiceUnreachable) -> None:
+        if self.state is State.MUTED or event.kind is E.FailureKind.AUTH:
+            return
+        self.set(outage=self.ctx.outage or event.kind.value)
+        if self.state is State.IDLE:
+            self.set(state=State.OFFLINE)  # nobody is talking: show it; a turn in progress ends offline
 
     def service_back(self) -> None:
         """The service can be reached again: leave OFFLINE; the next wake (or a spare) uses it."""
@@ -591,6 +600,7 @@ _HANDLERS: MappingProxyType[type[E.Event], Callable[[_Step, E.Event], None]] = M
         E.SessionReady: _Step.on_session_ready,
         E.SessionFailed: _Step.on_session_failed,
         E.ServiceBack: _Step.on_service_back,
+        E.ServiceUnreachable: _Step.on_service_unreachable,
         E.ServerSpeechStarted: _Step.on_server_speech_started,
         E.ServerSpeechStopped: _Step.on_server_speech_stopped,
         E.ReplyAudio: _Step.on_reply_audio,

@@ -151,13 +151,15 @@ class OfflineSupport:
         return events
 
     def _probed(self, result: ProbeResult, now: float) -> list[E.Event]:
+        if self.connectivity.online:
+            return []  # a session opened while the check ran: that says more
         if result.ok:
             logger.info("Voice Live endpoint answers again (%s in %.0f ms)", result.detail, result.ms)
             self.connectivity = self.connectivity.probe_succeeded()
             return [E.ServiceBack()]
         self.connectivity = self.connectivity.probe_failed(now, jitter=self._jitter(), detail=result.detail)
         logger.info("Voice Live still unreachable: %s", self.connectivity.describe(now))
-        return []
+        return [E.ServiceUnreachable(E.FailureKind.OFFLINE, result.detail)]
 
     def _start_probe(self) -> None:
         self.connectivity = self.connectivity.probe_started()
