@@ -39,6 +39,11 @@ from listening_helpers import pcm16, tts
 
 KEY = "daemon-test-key"
 RATE = 16000
+VOICE = "alloy"  # the voice the test configs ask for
+
+#: One renderer for every emulator of these tests: the replies are rendered before a run starts, so
+#: how long espeak-ng takes on a busy machine never shifts a reply on the recording's timeline.
+SPEECH = Speech(cache_size=256)
 EDGEVOICE = [sys.executable, "-m", "edgevoice"]
 
 #: The milestones every answered turn writes to the events file, in the order they happen.
@@ -188,7 +193,7 @@ def _toml_value(value: Any) -> str:
 def config_text(endpoint: str, *, turn_detection: str = "none", tables: Mapping[str, Mapping[str, Any]] = {}) -> str:
     """A complete config for the emulator at ``endpoint``; ``tables`` adds or overrides keys per table."""
     base: dict[str, dict[str, Any]] = {
-        "voicelive": {"endpoint": endpoint, "model": "gpt-realtime", "voice": "alloy",
+        "voicelive": {"endpoint": endpoint, "model": "gpt-realtime", "voice": VOICE,
                       "output_audio_format": "pcm16_16000hz"},
         "voicelive.turn_detection": {"type": turn_detection},
         "voicelive.transcription": {"model": "azure-speech"},
@@ -305,7 +310,8 @@ class BackgroundRun:
         env = {k: v for k, v in os.environ.items() if k not in ("EDGEVOICE_CONFIG", "CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET")}
         if scenario.command == "run":
             assert scenario.scene is not None
-            self.emulator = Emulator(api_key=KEY, replies=scenario.replies, pacing=scenario.pacing).start()
+            ready_replies(scenario.replies)
+            self.emulator = Emulator(api_key=KEY, replies=scenario.replies, pacing=scenario.pacing, speech=SPEECH).start()
             if scenario.offline:
                 self.emulator.stop()  # its port stays in the config: connections are refused
             config = write_config(directory / "edgevoice.toml", self.emulator.url,
@@ -368,9 +374,15 @@ class BackgroundRun:
         self._done.set()
 
 
-def reply_pcm(text: str, voice: str = "alloy") -> np.ndarray:
+def ready_replies(texts: Any) -> None:
+    """Render the emulator's replies now (into ``SPEECH``'s cache), before the conversation needs them."""
+    for text in texts:
+        SPEECH.render(text, RATE, VOICE)
+
+
+def reply_pcm(text: str) -> np.ndarray:
     """The emulator's spoken reply ``text`` as int16 samples (the same renderer, voice and rate)."""
-    return np.frombuffer(Speech().render(text, RATE, voice), "<i2")
+    return np.frombuffer(SPEECH.render(text, RATE, VOICE), "<i2")
 
 
 @functools.cache

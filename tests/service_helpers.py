@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import wave
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -218,6 +219,17 @@ class DaemonProcess:
             self.proc.kill()
             self.proc.wait()
         self._reader.join(timeout=5)
+
+
+def audible_seconds(path: Path, threshold_dbfs: float = -45.0) -> tuple[float, float]:
+    """How much of a 16-bit mono WAV is audible (20 ms windows above ``threshold_dbfs``), and its length."""
+    with wave.open(str(path), "rb") as w:
+        rate = w.getframerate()
+        x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float64) / 32768.0
+    n = int(rate * 0.02)
+    windows = x[: len(x) // n * n].reshape(-1, n)
+    loud = 20 * np.log10(np.sqrt(np.mean(windows**2, axis=1)) + 1e-9) > threshold_dbfs
+    return float(loud.sum()) * 0.02, len(x) / rate
 
 
 # --- a live microphone stand-in: a WAV stream written into a FIFO ------------------------------

@@ -57,8 +57,9 @@ def test_the_key_covers_text_voice_model_and_format_so_a_config_change_renders_a
         VoiceKey("echo", "gpt-realtime", "pcm16_16000hz").key(TEXT),
         VoiceKey("alloy", "gpt-realtime-mini", "pcm16_16000hz").key(TEXT),
         VoiceKey("alloy", "gpt-realtime", "pcm16").key(TEXT),
+        VoiceKey("alloy", "gpt-realtime", "pcm16_16000hz", "http://127.0.0.1:8765").key(TEXT),  # the emulator
     }
-    assert len(keys) == 5
+    assert len(keys) == 6
     cache = PhraseCache(tmp_path)
     cache.store("offline", TEXT, ALLOY, tone())
     phrases = {"offline": TEXT, "busy": "Busy."}
@@ -184,6 +185,15 @@ def test_a_fresh_device_answers_in_the_local_voice(tmp_path):
         assert sound.rate == 16000 and sound.duration_ms > 500
         assert book.source_of(name) == book.fallback == "espeak-ng"
     assert not (tmp_path / "none").exists()
+
+
+def test_without_espeak_ng_a_clear_tone_pattern_stands_in():
+    from edgevoice.audio.speech import Speech
+
+    book = PhraseBook({"offline": TEXT}, speech=Speech(espeak=None))
+    assert book.wait_ready(10) and book.fallback == "tones" and book.source_of("offline") == "tones"
+    samples = np.frombuffer(book.get("offline").pcm, "<i2").astype(float)
+    assert len(samples) / 16000 > 1.0 and np.sqrt(np.mean(samples**2)) > 1000  # audible, as long as the words
 
 
 def test_cached_phrases_are_used_in_the_assistants_voice_and_picked_up_after_a_warm_up(tmp_path):

@@ -140,7 +140,7 @@ def answered_from_cache(result, turn: int = 1, kind: str = "offline", phrase: st
     """The turn was answered by a cached phrase that was then heard; returns its offline_reply record."""
     reply = result.events.first("offline_reply", turn)
     assert (reply["kind"], reply["phrase"]) == (kind, phrase), result.explain()
-    assert result.events.first("cached_playback_start", turn)["t"] >= reply["t"]
+    assert result.events.first("cached_playback_start", turn)["t"] > result.events.first("gate_open", turn)["t"]
     assert not result.events.named("commit", turn), "nothing was sent"
     return reply
 
@@ -164,8 +164,9 @@ def test_an_unreachable_service_is_answered_from_the_cache(runs: Runs, name: str
     assert spans and spans[0][0] >= question.end, spans
     assert spans[0][1] - spans[0][0] == pytest.approx(phrase_seconds(PHRASES["offline"]), abs=0.3)
     # While offline the device looks for the service in the background (a check, not a session).
-    assert result.daemon.offline.probes >= 1
-    assert result.daemon.offline.connectivity.status is Reach.OFFLINE
+    offline = result.daemon.offline
+    assert offline.connectivity.status is Reach.OFFLINE
+    assert offline.probes >= 1 or offline.connectivity.next_probe is not None
 
 
 def test_a_server_that_accepts_tcp_and_never_answers_fails_at_the_connect_deadline(runs: Runs) -> None:
@@ -195,8 +196,10 @@ def test_a_reply_cut_off_mid_stream_ends_with_the_cached_error_phrase(runs: Runs
     assert spans and spans[0][0] > runs.runs["drop"].scene.utterance(QUESTION).end
     heard = spans[0][1] - spans[0][0]
     assert heard == pytest.approx(0.4 + phrase_seconds(PHRASES["service_error"]), abs=0.35), spans
-    # A lost connection is no proof of an outage: the background check found the service, so not offline.
-    assert "offline" not in events.states() and result.daemon.offline.probes >= 1
+    # A lost connection is no proof of an outage: the device is not shown offline; a check is due.
+    assert "offline" not in events.states()
+    offline = result.daemon.offline
+    assert offline.connectivity.status is Reach.DEGRADED or offline.probes >= 1
 
 
 def test_a_429_storm_is_waited_out_and_the_next_wake_uses_the_service(runs: Runs) -> None:

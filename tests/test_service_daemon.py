@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from daemon_helpers import Output, Say, compose, config_text, recordings  # noqa: F401
+from daemon_helpers import Say, compose, config_text, recordings  # noqa: F401
 from emulator_helpers import make_emulator  # noqa: F401
 from edgevoice.audio.frames import FRAME_BYTES
 from edgevoice.audio.wav import WavSource, write_wav
 from listening_helpers import pcm16
-from service_helpers import DaemonProcess, NotifyLog, WavStream, daemon_environment, fields, room_noise
+from service_helpers import (DaemonProcess, NotifyLog, WavStream, audible_seconds, daemon_environment, fields,
+                             room_noise)
 
 KEY = "service-daemon-test-key"
 REPLY = "It is noon."
@@ -119,7 +120,8 @@ def test_ready_status_and_watchdog_through_a_turn(tmp_path, recordings, make_emu
     # The turn was real: the emulator answered it and the reply went to the speaker.
     session = emu.session(-1) if emu.session(-1).events("input_audio_buffer.commit") else emu.session(0)
     assert session.events("input_audio_buffer.commit") and session.events("response.create")
-    assert Output.read(tmp_path / "out.wav").sound_spans()
+    played, length = audible_seconds(tmp_path / "out.wav")
+    assert played > 0.5 and length > 5.0, (played, length)
 
 
 # --- the watchdog when capture stalls ------------------------------------------------------------
@@ -140,6 +142,7 @@ def test_watchdog_stops_while_capture_stalls_and_resumes_after(tmp_path, make_em
         stalled = proc.wait_for_log("watchdog: not pinging systemd while checks fail")
         line = proc.lines[stalled]
         assert "capture: no sign of life for" in line and "state machine" not in line  # the loop still runs
+        time.sleep(0.5)  # a ping sent just before the check failed may still be on its way to us
         mark = len(notify)
         time.sleep(1.25)  # five ping intervals
         assert proc.alive
@@ -258,7 +261,8 @@ def test_sigterm_mid_reply_exits_0_within_2_s(tmp_path, recordings, make_emulato
     # The session was closed (not dropped), the speaker closed its recording, audio input released.
     emu.wait_until(lambda e: answering.closed, timeout=5)
     assert not answering.dropped
-    assert Output.read(out).duration > 0
+    played, _ = audible_seconds(out)  # a readable recording of the reply's start
+    assert played > 0.2, played
 
 
 # --- a broken config: exit 78, one line -----------------------------------------------------------------
@@ -297,6 +301,15 @@ def test_broken_config_exits_78_with_one_line(tmp_path, notify, daemons, text, k
     assert not any(is_ready(m) for m in notify.texts())  # systemd never hears it was ready
 
 
+def test_an_unreadable_input_wav_exits_66_with_one_line(tmp_path, notify, daemons):
+    cfg = write_config(tmp_path / "edgevoice.toml", "http://127.0.0.1:9")
+    env = daemon_environment(notify.path, key=KEY, watchdog_usec=None)
+    proc = daemons(["--config", str(cfg), "--input-wav", str(tmp_path / "missing.wav")], env)
+    assert proc.wait(timeout=30) == 66  # EX_NOINPUT
+    lines = [line for line in proc.lines if line.strip()]
+    assert len(lines) == 1 and "cannot read" in lines[0] and "missing.wav" in lines[0], lines
+
+
 # --- the journal fields of a real turn, in-process ------------------------------------------------------
 
 
@@ -311,7 +324,8 @@ def test_a_real_turn_logs_its_breakdown_as_journal_fields(tmp_path, recordings, 
 
     scene = recordings.make("service-turn", 5.5, Say(0.3, "okay nabu"), Say(1.9, "what time is it"))
     emu = make_emulator(api_key=KEY, replies=[REPLY])
-    cfg = write_config(tmp_path / "edgevoice.toml", emu.url)
+    cfg = write_config(tmp_path / "edgevoice.toml", emu.url, buttons={"push_to_talk_pin": 17, "mute_pin": 27},
+                       leds={"listening": 22, "speaking": 23})  # gpiozero's mock pins
     monkeypatch.setenv("AZURE_VOICELIVE_API_KEY", KEY)
 
     handler = journal_handler(logging.INFO)
@@ -331,6 +345,11 @@ def test_a_real_turn_logs_its_breakdown_as_journal_fields(tmp_path, recordings, 
         root.removeHandler(handler)
         root.setLevel(level)
     assert code == 0
+    # GPIO was released on the way out: every pin can be claimed again (GPIOPinInUse otherwise).
+    from gpiozero import LED, Button
+
+    for device in [Button(17), Button(27), LED(22), LED(23)]:
+        device.close()
 
     assert all(f["SYSLOG_IDENTIFIER"] == SYSLOG_IDENTIFIER for _, f in sent)
     states = [f["EDGEVOICE_STATE"] for _, f in sent if "EDGEVOICE_STATE" in f]
@@ -340,9 +359,12 @@ def test_a_real_turn_logs_its_breakdown_as_journal_fields(tmp_path, recordings, 
     message, turn = turns[0]
     assert turn["EDGEVOICE_TURN"] == "1" and message.startswith("turn 1:")
     figures = {k: v for k, v in turn.items() if k.startswith("EDGEVOICE_") and k.endswith("_MS")}
-    assert set(figures) == {"EDGEVOICE_WAKE_TO_AUDIO_MS", "EDGEVOICE_SPEECH_END_TO_COMMIT_MS",
-                            "EDGEVOICE_COMMIT_TO_REPLY_MS", "EDGEVOICE_REPLY_TO_PLAYBACK_MS",
-                            "EDGEVOICE_VOICE_TO_VOICE_MS"}, turn
+    # reply_to_playback is left out when, on a loaded machine, the speaker's start (dated by the
+    # input frame it played against) comes out before the reply's arrival (dated when handled).
+    assert {"EDGEVOICE_WAKE_TO_AUDIO_MS", "EDGEVOICE_SPEECH_END_TO_COMMIT_MS", "EDGEVOICE_COMMIT_TO_REPLY_MS",
+            "EDGEVOICE_VOICE_TO_VOICE_MS"} <= set(figures) <= {
+            "EDGEVOICE_WAKE_TO_AUDIO_MS", "EDGEVOICE_SPEECH_END_TO_COMMIT_MS", "EDGEVOICE_COMMIT_TO_REPLY_MS",
+            "EDGEVOICE_REPLY_TO_PLAYBACK_MS", "EDGEVOICE_VOICE_TO_VOICE_MS"}, turn
     assert all(isinstance(v, str) and v.lstrip("-").isdigit() for v in figures.values()), figures
     assert int(figures["EDGEVOICE_VOICE_TO_VOICE_MS"]) >= int(figures["EDGEVOICE_SPEECH_END_TO_COMMIT_MS"])
     # Nothing carries the key: not a message, not a field.

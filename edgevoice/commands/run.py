@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from edgevoice.config.errors import ConfigError
@@ -41,7 +42,7 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
     """Build the daemon for ``config`` and run it until stopped (or the input is over)."""
     from edgevoice.audio.frames import SourceStatus
     from edgevoice.audio.microphone import Microphone
-    from edgevoice.audio.wav import WavSource
+    from edgevoice.audio.wav import WavError, WavSource
     from edgevoice.config.load import load_config
     from edgevoice.daemon.daemon import Daemon, DaemonHooks
     from edgevoice.daemon.sessions import session_factory
@@ -62,7 +63,11 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
             notifier.status(f"error: microphone {status.state} ({status.detail})"[:200])
 
     if args.input_wav is not None:
-        source = WavSource(args.input_wav, realtime=True, on_status=on_source_status)
+        try:
+            source = WavSource(args.input_wav, realtime=True, on_status=on_source_status)
+        except WavError as exc:  # no such file, not a WAV: say so, no traceback
+            logger.error("%s", exc)
+            return os.EX_NOINPUT
     else:
         source = Microphone.from_config(config.audio, on_status=on_source_status)
     rate = config.voicelive.output_sample_rate

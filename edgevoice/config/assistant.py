@@ -33,7 +33,9 @@ class AssistantConfig:
     reply_timeout_s: float = setting(
         15.0, "longest wait for a reply to start before apologising with a cached phrase", min=2, max=120
     )
-    offline_retry_s: float = setting(30.0, "after the service was unreachable, show offline this long", min=1, max=3600)
+    offline_retry_s: float = setting(
+        30.0, "after a spare session was lost, wait this long before opening another", min=1, max=3600
+    )
     error_retry_s: float = setting(
         300.0, "after the service refused the credentials, wait this long before trying again", min=10, max=86400
     )

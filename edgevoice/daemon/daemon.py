@@ -60,6 +60,11 @@ STATUS_TEXT = {
 _END_OF_INPUT = object()
 _SETTLED_STATES = frozenset({State.IDLE, State.FOLLOW_UP, State.OFFLINE, State.ERROR, State.MUTED})
 _BETWEEN_TURNS = frozenset({State.IDLE, State.OFFLINE, State.ERROR})  # nobody is talking to the assistant
+# Milestones stamped with when their event happened (in the audio, at the speaker, from the server),
+# not when the loop got round to it; the others (commit, state, ...) are stamped when done.
+_DATED_MARKS = frozenset({A.Mark.SPEECH_START, A.Mark.SPEECH_END, A.Mark.WAKE, A.Mark.BARGE_IN,
+                          A.Mark.REPLY_AUDIO_FIRST, A.Mark.PLAYBACK_START, A.Mark.PLAYBACK_END,
+                          A.Mark.CACHED_PLAYBACK_START})
 SESSION_RENEW_MARGIN_S = 120.0  # renew a session this long before it expires, between turns
 
 
@@ -122,8 +127,9 @@ class Daemon:
         self.phrases = self.offline.phrases
         self.ctx = Context()
         self.exit_code = 0
-        speaker.on_start = lambda: self.post(E.PlaybackStarted())
-        speaker.on_finished = lambda: self.post(E.PlaybackFinished())
+        self._speaker_at: float | None = None  # while a WavSpeaker renders: when its input frame was heard
+        speaker.on_start = lambda: self.post(E.PlaybackStarted(), self._speaker_at)
+        speaker.on_finished = lambda: self.post(E.PlaybackFinished(), self._speaker_at)
         if config.assistant.chimes:
             self._chimes = {A.Chime(name): load_chime(name) for name in ("wake", "end")}
 
@@ -246,7 +252,13 @@ class Daemon:
                 # Back-date to when it happened in the audio (speech ends are known after the silence).
                 self._step(translated, at - max(0.0, frontend.t - event.t))
         if isinstance(self.speaker, WavSpeaker):
-            self.speaker.advance_to(frontend.t)
+            # Its callbacks come from in here: they happened when this frame was heard, on the input's
+            # clock, not when a busy loop got round to it.
+            self._speaker_at = at
+            try:
+                self.speaker.advance_to(frontend.t)
+            finally:
+                self._speaker_at = None
         if self.hooks.on_frame is not None:
             self.hooks.on_frame()
 
@@ -396,7 +408,7 @@ class Daemon:
     def _mark(self, action: A.Telemetry, at: float) -> None:
         name = action.name.value
         detail = dict(action.detail)
-        if action.name in (A.Mark.SPEECH_START, A.Mark.SPEECH_END, A.Mark.WAKE, A.Mark.BARGE_IN):
+        if action.name in _DATED_MARKS:
             self.telemetry.mark(name, at=at, **detail)
         else:
             self.telemetry.mark(name, **detail)

@@ -292,7 +292,9 @@ class SessionLink:
         """The server must say something (anything) within the answer timeout (call with the lock held)."""
         if self._answer_timeout_s is None or self._answer_timer is not None:
             return
-        timer = threading.Timer(self._answer_timeout_s, self._no_answer, args=(self._generation,))
+        token: list[threading.Timer] = []
+        timer = threading.Timer(self._answer_timeout_s, lambda: self._no_answer(token[0]))
+        token.append(timer)
         timer.daemon = True
         timer.name = "voicelive-answer-deadline"
         self._answer_timer = timer
@@ -303,10 +305,10 @@ class SessionLink:
         if timer is not None:
             timer.cancel()
 
-    def _no_answer(self, generation: int) -> None:
+    def _no_answer(self, timer: threading.Timer) -> None:
         with self._lock:
-            if generation != self._generation or self._answer_timer is None:
-                return
+            if self._answer_timer is not timer:
+                return  # answered (or the session replaced) while this timer was firing
             self._answer_timer = None
             self._drop_session()
             self.failures += 1

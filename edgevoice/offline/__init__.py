@@ -1,1 +1,10 @@
-"""What the device says by itself when Voice Live cannot answer: cached phrases."""
+"""What the device says by itself when Voice Live cannot answer, and how it finds the service again.
+
+- :mod:`~edgevoice.offline.connectivity`: online / degraded / offline and when to check again (pure).
+- :mod:`~edgevoice.offline.probe`: the cheap check (DNS, TCP, TLS, one HTTP answer) under the connect deadline.
+- :mod:`~edgevoice.offline.cache`: phrases rendered in the assistant's voice, on disk, checksummed.
+- :mod:`~edgevoice.offline.render`: rendering them through a real Voice Live session; ``warm()``.
+- :mod:`~edgevoice.offline.phrases`: the PhraseBook the daemon plays from (cache, else a local voice).
+- :mod:`~edgevoice.offline.support`: the daemon's offline shell tying these together.
+- :mod:`~edgevoice.offline.measure` and :mod:`~edgevoice.offline.blackhole`: the two offline latencies, measured.
+"""

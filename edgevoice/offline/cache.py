@@ -7,7 +7,8 @@ Layout of the cache directory (default /var/cache/edgevoice, the service's Cache
     phrase-KEY.wav         one mono 16-bit WAV per entry
 
 KEY is the SHA-256 of the text together with the voice, model and output format it was rendered
-with, so changing any of them (in the config) makes the old audio stale and it is rendered again.
+with (and the service that rendered it, so the local emulator's stand-in voice is never taken for
+the real one), so changing any of them in the config makes the old audio stale: it is rendered again.
 Every file is written to a temporary file in the same directory and moved into place with
 ``os.replace``, so a crash or power cut leaves the old file or the new one, never half of one.
 Each WAV's SHA-256 is checked before use; a file that does not match, or a manifest that cannot
@@ -53,31 +54,38 @@ class VoiceKey:
 
     ``voice`` is the session's voice as sent on the wire (a name, or a JSON object for Azure voices
     with their rate, pitch and style), so any change to how the assistant sounds changes the key.
+    ``service`` is the endpoint's scheme, host and port.
     """
 
     voice: str
     model: str
     output_audio_format: str
+    service: str = ""
 
     @classmethod
     def from_config(cls, cfg: Any) -> VoiceKey:
         """The key of a [voicelive] config (``VoiceLiveConfig``)."""
+        from urllib.parse import urlsplit
+
         from edgevoice.voicelive.protocol.session_config import voice_payload
 
         payload = voice_payload(cfg.effective_voice)
         voice = payload if isinstance(payload, str) else json.dumps(payload, sort_keys=True, separators=(",", ":"))
-        return cls(voice, cfg.model, cfg.output_audio_format)
+        url = urlsplit(cfg.endpoint)
+        return cls(voice, cfg.model, cfg.output_audio_format, f"{url.scheme}://{url.netloc.rpartition('@')[2]}".lower())
 
     def key(self, text: str) -> str:
-        """The cache key of ``text`` spoken with this voice, model and format."""
+        """The cache key of ``text`` spoken with this voice, model and format by this service."""
         blob = json.dumps(
-            {"text": text, "voice": self.voice, "model": self.model, "output_audio_format": self.output_audio_format},
+            {"text": text, "voice": self.voice, "model": self.model, "output_audio_format": self.output_audio_format,
+             "service": self.service},
             sort_keys=True, separators=(",", ":"), ensure_ascii=False,
         )
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def describe(self) -> str:
-        return f"voice {self.voice}, model {self.model}, {self.output_audio_format}"
+        where = f" at {self.service}" if self.service else ""
+        return f"voice {self.voice}, model {self.model}, {self.output_audio_format}{where}"
 
 
 class Status(StrEnum):
@@ -99,6 +107,7 @@ class Entry:
     voice: str
     model: str
     output_audio_format: str
+    service: str
     file: str
     sha256: str
     rate: int
@@ -112,7 +121,7 @@ class Entry:
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "text": self.text, "voice": self.voice, "model": self.model,
-            "output_audio_format": self.output_audio_format, "file": self.file, "sha256": self.sha256,
+            "output_audio_format": self.output_audio_format, "service": self.service, "file": self.file, "sha256": self.sha256,
             "rate": self.rate, "bytes": self.bytes, "rendered_at": self.rendered_at,
         }
 
@@ -123,7 +132,8 @@ class Entry:
             raise ValueError("entry is not an object")
         entry = cls(
             key=key, name=_str(data, "name"), text=_str(data, "text"), voice=_str(data, "voice"),
-            model=_str(data, "model"), output_audio_format=_str(data, "output_audio_format"), file=_str(data, "file"),
+            model=_str(data, "model"), output_audio_format=_str(data, "output_audio_format"),
+            service=_str(data, "service"), file=_str(data, "file"),
             sha256=_str(data, "sha256"), rate=_int(data, "rate"), bytes=_int(data, "bytes"),
             rendered_at=_str(data, "rendered_at"),
         )
@@ -214,7 +224,7 @@ class PhraseCache:
         data = _wav_bytes(sound)
         entry = Entry(
             key=key, name=name, text=text, voice=voice.voice, model=voice.model,
-            output_audio_format=voice.output_audio_format, file=_file_name(key),
+            output_audio_format=voice.output_audio_format, service=voice.service, file=_file_name(key),
             sha256=hashlib.sha256(data).hexdigest(), rate=sound.rate, bytes=len(sound.pcm),
             rendered_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         )

@@ -14,9 +14,10 @@ daemon on a spoken recording at real-time pace against the local Voice Live emul
 
 "The end of the utterance" is the moment the device's endpointer ends it (where an online turn
 commits: the ``commit`` milestone, or ``offline_reply`` when the device answers at once); "the
-reply starts" is the ``cached_playback_start`` milestone, written when the speaker starts playing
-the phrase. The speaker is a WAV recorder on the input's clock, so the figures include the
-daemon's own queueing and 10 ms output blocks, but no sound card.
+reply starts" is the ``cached_playback_start`` milestone, reported when the speaker starts playing
+the phrase. Both are timed when the daemon's loop writes them (one clock, whatever time each
+milestone records for itself), so the figures include the loop's own queueing. The speaker is a
+WAV recorder on the input's clock (10 ms blocks), not a sound card.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def _measure(workdir: Path, connect_timeout_s: float, phrases: Mapping[str, str]
     with Emulator(api_key=key) as emulator, BlackholeRelay(emulator.port) as relay:
         config = parse_config(_config_text(relay.url, workdir / "cache", connect_timeout_s, phrases), "<measure>")
         telemetry = Telemetry(events_path)
-        telemetry.add_listener(records.append)
+        telemetry.add_listener(lambda record: records.append({**record, "written": time.monotonic()}))
         speaker = WavSpeaker(workdir / "out.wav", rate=config.voicelive.output_sample_rate)
         daemon = Daemon(
             config,
@@ -178,8 +179,8 @@ def _latencies(records: list[dict[str, Any]], connect_timeout_s: float) -> Offli
         raise MeasureError("the first question was not sent: the device knew it was offline too early")
     if any(r["turn"] == second and r["event"] == "commit" for r in records):
         raise MeasureError("the second question was sent: the device did not know it was offline")
-    unknown = first_of(first, "cached_playback_start")["t"] - first_of(first, "commit")["t"]
-    known = first_of(second, "cached_playback_start")["t"] - first_of(second, "commit", "offline_reply")["t"]
+    unknown = first_of(first, "cached_playback_start")["written"] - first_of(first, "commit")["written"]
+    known = first_of(second, "cached_playback_start")["written"] - first_of(second, "commit", "offline_reply")["written"]
     return OfflineLatency(round(known * 1000, 1), round(unknown * 1000, 1), connect_timeout_s)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from typing import Any
 
 from edgevoice.config.offline import DEFAULT_PHRASES
 from edgevoice.offline.cache import CacheError, PhraseCache, VoiceKey
@@ -40,6 +41,7 @@ class PhraseBook:
         cache: PhraseCache | None = None,
         voice: VoiceKey | None = None,
         rate: int = FALLBACK_RATE,
+        speech: Any = None,
     ) -> None:
         from edgevoice.audio.speech import Speech  # numpy/soxr: loaded with the daemon, not by `check`
 
@@ -47,7 +49,7 @@ class PhraseBook:
         self.rate = rate
         self.cache = cache if voice is not None else None
         self.voice = voice
-        self._speech = Speech()
+        self._speech = speech if speech is not None else Speech()  # espeak-ng if installed, else tones
         self._sounds: dict[str, Sound] = {}
         self._cached: set[str] = set()  # phrases whose sound is the assistant's own voice
         self._lock = threading.Lock()

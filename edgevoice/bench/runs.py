@@ -1,0 +1,254 @@
+"""``edgevoice run`` in a subprocess on a recording, against an emulator in the bench's process.
+
+The daemon runs as its own process so that its CPU time and peak memory are its own: the bench
+acts as systemd would (a notify socket tells it when the daemon listens), reads the process's
+CPU time from /proc at chosen moments of the recording, and takes the peak resident memory from
+``wait4`` when it exits. What the daemon did is read afterwards from its events file and its
+output WAV (the speaker's sound, sample-aligned with the input).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgevoice.bench.audio import BenchError, Recording, read_output
+
+#: Environment variables of a systemd service or a user's setup that must not leak into a bench run.
+_CLEARED_ENV = ("EDGEVOICE_CONFIG", "CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+                "INVOCATION_ID", "JOURNAL_STREAM", "AZURE_VOICELIVE_API_KEY")
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One daemon run: a recording, the emulator's replies, and the config changes it needs."""
+
+    name: str
+    recording: Recording
+    replies: tuple[str, ...] = ()
+    pacing: str = "fast"  # the emulator's: "realtime" streams replies at speaking pace, like the service
+    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # config overrides per table
+    cpu_window: tuple[float, float] | None = None  # seconds of the recording over which to read the CPU time
+
+
+@dataclass
+class RunResult:
+    """What one daemon run did, read after the process ended."""
+
+    plan: RunPlan
+    code: int
+    events: list[dict[str, Any]]
+    output_rate: int
+    output: np.ndarray  # int16 samples the speaker played, aligned with the input
+    peak_rss_kb: int  # wait4's ru_maxrss: the process's peak resident memory
+    cpu_s: float | None  # CPU seconds (user + system) spent over the plan's cpu_window
+    cpu_wall_s: float | None  # how long that window really lasted
+    config: Mapping[str, Any]
+    log_tail: str
+
+    def named(self, event: str) -> list[dict[str, Any]]:
+        return [r for r in self.events if r["event"] == event]
+
+    def explain(self) -> str:
+        """For error messages: the exit status, the milestones in short and the end of the log."""
+        brief = ", ".join(f"{r['event']}({r['turn']})" for r in self.events if r["event"] not in ("state", "turn_latency"))
+        return f"[{self.plan.name}] exit {self.code}; events: {brief[:1500]}\nlog:\n{self.log_tail[-2000:]}"
+
+
+def bench_config(endpoint: str, cache_dir: Path, tables: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The bundled default config (the emulator demo's) aimed at ``endpoint``, with the bench's changes.
+
+    Chimes are off (they would sound in the output WAV that barge-in is measured on), the phrase
+    cache lives in the run's directory and is not warmed through the service (the emulator would
+    see sessions nobody asked for), and there is no follow-up window (each turn starts with the
+    wake word) unless ``tables`` says otherwise.
+    """
+    from edgevoice.config.load import BUNDLED_DEFAULT
+
+    config = tomllib.loads(resources.files("edgevoice").joinpath(BUNDLED_DEFAULT).read_text(encoding="utf-8"))
+    config["voicelive"]["endpoint"] = endpoint
+    config.setdefault("assistant", {}).update({"chimes": False, "follow_up_s": 0.0})
+    config.setdefault("offline", {}).update({"warm": False, "cache_dir": str(cache_dir)})
+    for table, keys in tables.items():
+        node = config
+        for part in table.split("."):
+            node = node.setdefault(part, {})
+        node.update(keys)
+    return config
+
+
+def toml_text(config: Mapping[str, Any]) -> str:
+    """TOML for a nested dict of tables holding strings, numbers, booleans and lists of them."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        raise TypeError(f"no TOML for {v!r}")
+
+    lines: list[str] = []
+
+    def table(name: str, keys: Mapping[str, Any]) -> None:
+        plain = {k: v for k, v in keys.items() if not isinstance(v, Mapping)}
+        if plain or not name:
+            if name:
+                lines.append(f"[{name}]")
+            lines.extend(f"{k} = {value(v)}" for k, v in plain.items())
+            lines.append("")
+        for k, v in keys.items():
+            if isinstance(v, Mapping):
+                table(f"{name}.{k}" if name else k, v)
+
+    table("", config)
+    return "\n".join(lines)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used so far (from /proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        stat = f.read().decode()
+    fields = stat[stat.rindex(")") + 2 :].split()  # the command name may contain spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class DaemonRun:
+    """Starts ``edgevoice run`` on the plan's recording with an emulator of its own; ``result()`` waits."""
+
+    def __init__(self, plan: RunPlan, workdir: Path, *, settle_timeout_s: float = 30.0) -> None:
+        from edgevoice.voicelive.emulator import Emulator
+
+        self.plan = plan
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.recording = plan.recording.write(workdir / "input.wav")
+        self.events_path = workdir / "events.jsonl"
+        self.output_path = workdir / "output.wav"
+        self.events_path.unlink(missing_ok=True)
+        key = secrets.token_urlsafe(18)
+        self.emulator = Emulator(api_key=key, replies=plan.replies, pacing=plan.pacing).start()
+        self.config = bench_config(self.emulator.url, workdir / "cache", plan.tables)
+        config_path = workdir / "edgevoice.toml"
+        config_path.write_text(toml_text(self.config))
+        # A notify socket, as systemd gives a service: READY=1 says the daemon hears its first frame.
+        # (Socket paths are short-lived and must be short: under 108 bytes.)
+        self._sockdir = Path(tempfile.mkdtemp(prefix="evb-"))
+        self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._notify.bind(str(self._sockdir / "notify"))
+        env = {k: v for k, v in os.environ.items() if k not in _CLEARED_ENV}
+        env.update(AZURE_VOICELIVE_API_KEY=key, NOTIFY_SOCKET=str(self._sockdir / "notify"))
+        argv = [sys.executable, "-m", "edgevoice", "run", "--config", str(config_path),
+                "--input-wav", str(self.recording), "--output-wav", str(self.output_path),
+                "--events", str(self.events_path), "--settle-timeout", str(settle_timeout_s)]
+        self._log = open(workdir / "daemon.log", "w+b")  # noqa: SIM115 - closed in result()
+        self.ready_at: float | None = None
+        self._cpu: list[tuple[float, float]] = []
+        self._stopped = threading.Event()
+        self.proc = subprocess.Popen(argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self._watcher = threading.Thread(target=self._watch, name=f"bench-{plan.name}", daemon=True)
+        self._watcher.start()
+        self._result: RunResult | None = None
+
+    def _watch(self) -> None:
+        """Read the notify socket like systemd does (a full socket would block the daemon), note when
+        the daemon is ready, and read its CPU time at the edges of the plan's window."""
+        window = list(self.plan.cpu_window or ())
+        while not self._stopped.is_set():
+            if self.ready_at is not None and window and time.monotonic() >= self.ready_at + window[0]:
+                window.pop(0)
+                try:
+                    self._cpu.append((time.monotonic(), cpu_seconds(self.proc.pid)))
+                except (OSError, ValueError, IndexError):
+                    window.clear()  # the process is gone
+            wait = 0.2
+            if self.ready_at is not None and window:
+                wait = min(wait, max(0.0, self.ready_at + window[0] - time.monotonic()))
+            self._notify.settimeout(wait or 0.001)
+            try:
+                message = self._notify.recv(4096).decode(errors="replace")
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if self.ready_at is None and "READY=1" in message.splitlines():
+                self.ready_at = time.monotonic()
+
+    def result(self, timeout: float) -> RunResult:
+        """Wait for the daemon to finish (killing it after ``timeout`` s) and collect what it did."""
+        if self._result is not None:
+            return self._result
+        deadline = time.monotonic() + timeout
+        status, usage = self._wait4(deadline)
+        self._stopped.set()
+        self._watcher.join(timeout=2)
+        self.emulator.stop()
+        self._notify.close()
+        shutil.rmtree(self._sockdir, ignore_errors=True)
+        self._log.seek(0)
+        log = self._log.read().decode(errors="replace")
+        self._log.close()
+        events = []
+        if self.events_path.exists():
+            events = [json.loads(line) for line in self.events_path.read_text().splitlines() if line.strip()]
+        rate, output = read_output(self.output_path) if self.output_path.exists() else (16000, np.zeros(0, np.int16))
+        cpu_s = cpu_wall = None
+        if len(self._cpu) == 2:
+            (t0, c0), (t1, c1) = self._cpu
+            cpu_s, cpu_wall = c1 - c0, t1 - t0
+        code = os.waitstatus_to_exitcode(status) if status is not None else -9
+        self._result = RunResult(self.plan, code, events, rate, output, usage.ru_maxrss if usage else 0,
+                                 cpu_s, cpu_wall, self.config, log[-8000:])
+        return self._result
+
+    def _wait4(self, deadline: float) -> tuple[int | None, Any]:
+        """Reap the process with ``os.wait4`` (which also reports its peak memory); kill it when late."""
+        pid = self.proc.pid
+        while True:
+            done, status, usage = os.wait4(pid, os.WNOHANG)
+            if done == pid:
+                self.proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not reap it again
+                return status, usage
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                _, status, usage = os.wait4(pid, 0)
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                return None, usage
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """Stop a run that will not be waited for (the bench failed elsewhere)."""
+        if self.proc.returncode is None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._stopped.set()
+        self.emulator.stop()
+
+
+def require(result: RunResult, ok: bool, problem: str) -> None:
+    """Raise a BenchError naming the run and what it did when ``ok`` is false."""
+    if not ok:
+        raise BenchError(f"{problem}\n{result.explain()}")
+
+
+__all__ = ["DaemonRun", "RunPlan", "RunResult", "bench_config", "cpu_seconds", "toml_text", "require"]
