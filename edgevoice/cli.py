@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "devices": ("edgevoice.commands.devices", "list capture and playback devices"),
     "emulator": ("edgevoice.commands.emulator", "run the local Voice Live emulator"),
     "demo": ("edgevoice.commands.demo", "one spoken round trip against the emulator from a bundled recording"),
+    "bench": ("edgevoice.commands.bench", "measure CPU, memory and latencies on this machine (--json: one JSON object)"),
     "cache": ("edgevoice.commands.cache", "render (warm) or list the cached phrases spoken when Voice Live cannot answer"),
     "install-service": ("edgevoice.commands.install_service", "install the systemd service (--dry-run shows the steps)"),
 }

@@ -59,6 +59,8 @@ class RunResult:
     peak_rss_kb: int  # wait4's ru_maxrss: the process's peak resident memory
     cpu_s: float | None  # CPU seconds (user + system) spent over the plan's cpu_window
     cpu_wall_s: float | None  # how long that window really lasted
+    commits_at: list[float]  # monotonic times the emulator received each input_audio_buffer.commit
+    ready_at: float | None  # monotonic time of the daemon's READY=1 (its first frame heard)
     config: Mapping[str, Any]
     log_tail: str
 
@@ -168,6 +170,9 @@ class DaemonRun:
                                      stdout=self._log, stderr=subprocess.STDOUT)
         self._watcher = threading.Thread(target=self._watch, name=f"bench-{plan.name}", daemon=True)
         self._watcher.start()
+        self._commits_at: list[float] = []
+        self._server = threading.Thread(target=self._watch_server, name=f"bench-{plan.name}-server", daemon=True)
+        self._server.start()
         self._result: RunResult | None = None
 
     def _watch(self) -> None:
@@ -194,6 +199,27 @@ class DaemonRun:
             if self.ready_at is None and "READY=1" in message.splitlines():
                 self.ready_at = time.monotonic()
 
+    def _watch_server(self) -> None:
+        """Note when the service (the emulator) receives each commit: the moment the turn really ends
+        for it, whatever time the daemon's own milestone carries."""
+        seen: dict[int, int] = {}  # session index -> client events looked at
+
+        def look(emulator: Any) -> bool:
+            now = time.monotonic()
+            for i, record in enumerate(emulator.sessions):
+                events = record.client_events
+                for event in events[seen.get(i, 0) :]:
+                    if event.get("type") == "input_audio_buffer.commit":
+                        self._commits_at.append(now)
+                seen[i] = len(events)
+            return self._stopped.is_set()
+
+        while not self._stopped.is_set():
+            try:
+                self.emulator.wait_until(look, timeout=0.5)
+            except TimeoutError:
+                pass
+
     def result(self, timeout: float) -> RunResult:
         """Wait for the daemon to finish (killing it after ``timeout`` s) and collect what it did."""
         if self._result is not None:
@@ -202,6 +228,7 @@ class DaemonRun:
         status, usage = self._wait4(deadline)
         self._stopped.set()
         self._watcher.join(timeout=2)
+        self._server.join(timeout=2)
         self.emulator.stop()
         self._notify.close()
         shutil.rmtree(self._sockdir, ignore_errors=True)
@@ -218,7 +245,7 @@ class DaemonRun:
             cpu_s, cpu_wall = c1 - c0, t1 - t0
         code = os.waitstatus_to_exitcode(status) if status is not None else -9
         self._result = RunResult(self.plan, code, events, rate, output, usage.ru_maxrss if usage else 0,
-                                 cpu_s, cpu_wall, self.config, log[-8000:])
+                                 cpu_s, cpu_wall, sorted(self._commits_at), self.ready_at, self.config, log[-8000:])
         return self._result
 
     def _wait4(self, deadline: float) -> tuple[int | None, Any]:

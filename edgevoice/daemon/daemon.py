@@ -60,11 +60,6 @@ STATUS_TEXT = {
 _END_OF_INPUT = object()
 _SETTLED_STATES = frozenset({State.IDLE, State.FOLLOW_UP, State.OFFLINE, State.ERROR, State.MUTED})
 _BETWEEN_TURNS = frozenset({State.IDLE, State.OFFLINE, State.ERROR})  # nobody is talking to the assistant
-# Milestones stamped with when their event happened (in the audio, at the speaker, from the server),
-# not when the loop got round to it; the others (commit, state, ...) are stamped when done.
-_DATED_MARKS = frozenset({A.Mark.SPEECH_START, A.Mark.SPEECH_END, A.Mark.WAKE, A.Mark.BARGE_IN,
-                          A.Mark.REPLY_AUDIO_FIRST, A.Mark.PLAYBACK_START, A.Mark.PLAYBACK_END,
-                          A.Mark.CACHED_PLAYBACK_START})
 SESSION_RENEW_MARGIN_S = 120.0  # renew a session this long before it expires, between turns
 
 
@@ -408,10 +403,9 @@ class Daemon:
     def _mark(self, action: A.Telemetry, at: float) -> None:
         name = action.name.value
         detail = dict(action.detail)
-        if action.name in _DATED_MARKS:
-            self.telemetry.mark(name, at=at, **detail)
-        else:
-            self.telemetry.mark(name, **detail)
+        # Stamped with when the event that caused it happened (in the audio, at the speaker, from the
+        # server), not when a busy loop got round to it, so the milestones stay in order.
+        self.telemetry.mark(name, at=at, **detail)
         if action.name is A.Mark.ERROR:
             logger.warning("turn %d: %s", self.telemetry.turn, detail.get("message") or detail.get("code"))
 

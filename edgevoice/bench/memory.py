@@ -1,0 +1,43 @@
+"""Memory: the daemon's peak resident memory over a conversation, beside the floor of its libraries."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from edgevoice.bench.figures import Figure
+from edgevoice.bench.runs import RunResult
+
+TARGET_MB = 60.0
+
+#: The third-party libraries a running ``edgevoice run`` has loaded (systemd-python: sd_notify).
+DAEMON_LIBRARIES = ("numpy", "soxr", "pyaudio", "webrtcvad", "webrtc_noise_gain", "pymicro_wakeword",
+                    "websocket", "systemd.daemon")
+
+
+def floor_mb() -> float:
+    """Peak resident memory of a Python process that only imports the daemon's libraries."""
+    code = "import " + ", ".join(DAEMON_LIBRARIES)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"importing the daemon's libraries failed (exit {proc.returncode}): {code}")
+    return usage.ru_maxrss / 1024
+
+
+def figures(runs: list[RunResult], floor: float) -> list[Figure]:
+    """The largest peak of the daemon runs, and the floor beside it."""
+    peak = max(runs, key=lambda r: r.peak_rss_kb)
+    others = ", ".join(f"{r.plan.name} {r.peak_rss_kb / 1024:.1f}" for r in runs)
+    turns = sum(1 for r in [peak] for e in r.events if e["event"] == "commit")
+    return [
+        Figure("rss_mb", peak.peak_rss_kb / 1024, "MB",
+               f"peak resident memory (wait4 ru_maxrss = VmHWM) of the `edgevoice run` process over a "
+               f"{turns}-turn conversation against the emulator (the largest of the runs, '{peak.plan.name}'; "
+               f"all runs in MB: {others})", target=TARGET_MB),
+        Figure("rss_floor_mb", floor, "MB",
+               "peak resident memory of a Python process that only imports the daemon's libraries ("
+               + ", ".join(DAEMON_LIBRARIES) + "): what no daemon can go below"),
+    ]

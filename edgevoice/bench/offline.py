@@ -1,0 +1,74 @@
+"""Offline: how soon the cached reply plays when Voice Live cannot answer (edgevoice.offline.measure).
+
+The measurement runs in a subprocess of its own (``python -m edgevoice.bench.offline WORKDIR``,
+one JSON line on stdout) so that it can run beside the daemon runs without sharing their
+interpreter, the way a separate device would.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from edgevoice.bench.audio import BenchError
+from edgevoice.bench.figures import Figure
+
+
+class OfflineRun:
+    """The offline measurement, started now in a subprocess; ``figures()`` waits for it."""
+
+    def __init__(self, workdir: Path) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log = workdir / "offline.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "edgevoice.bench.offline", str(workdir)],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
+
+    def figures(self, timeout: float) -> list[Figure]:
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise BenchError(f"the offline measurement did not finish within {timeout:.0f} s (log: {self.log})") from None
+        if self.proc.returncode != 0:
+            tail = self.log.read_text(errors="replace")[-2000:]
+            raise BenchError(f"the offline measurement failed (exit {self.proc.returncode}):\n{tail}")
+        r = json.loads(out.decode().strip().splitlines()[-1])
+        deadline_ms = r["connect_timeout_s"] * 1000
+        how = ("the real daemon on a spoken recording at real-time pace against the emulator behind a relay "
+               "that goes silent (no RST, no FIN); end of the utterance (the device's endpoint) to the first "
+               "sample of the cached reply at the WAV speaker")
+        return [
+            Figure("offline_known_ms", r["known_offline_ms"], "ms",
+                   f"cached reply when the device already knows it is offline (the question before failed): {how}",
+                   target=r["known_target_ms"], n=1),
+            Figure("offline_first_failure_ms", r["unknown_offline_ms"], "ms",
+                   f"cached reply at the first failure: a warm session whose network went dark, the "
+                   f"{r['connect_timeout_s']:g} s connect deadline ([voicelive] connect_timeout_s) running out; {how}",
+                   target=r["unknown_target_ms"], n=1),
+        ]
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def main(argv: list[str]) -> int:
+    from edgevoice.offline.measure import measure_offline_latency
+
+    result = measure_offline_latency(argv[0] if argv else None)
+    print(json.dumps({
+        "known_offline_ms": result.known_offline_ms,
+        "unknown_offline_ms": result.unknown_offline_ms,
+        "connect_timeout_s": result.connect_timeout_s,
+        "known_target_ms": result.known_target_ms,
+        "unknown_target_ms": result.unknown_target_ms,
+    }), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
