@@ -1,20 +1,24 @@
 """The conversations the bench holds with the daemon: recordings with every utterance at a known time.
 
 - ``warm``: a noisy room (a fan and people chatting, no wake word) for the idle CPU, then turns of
-  "okay nabu ... <question>" answered with a short reply, a spare session open (the default).
+  "okay nabu ... <question>" answered with a short reply, a spare session open (the default);
+  ``warm_quiet``: more such turns in a quiet room.
 - ``cold``: the same turns with ``prewarm = false`` and the shortest idle timeout, spaced so the
   session has closed before each wake: every turn connects anew.
-- ``barge``: one question, then a chain of interruptions, each spoken about a second into the
-  long reply to the one before (barge-in by voice, the default).
+- ``barge``: one question, then a chain of interruptions, each spoken 0.8 s into the long reply
+  to the one before (barge-in by voice, the default).
 
-Each turn is timed from the moment the daemon should be free for it; how long the daemon really
-takes shows up in the figures, not in the plan.
+Each turn is placed where the daemon should be free for it (the end of the last reply, as
+planned, plus a margin); how long the daemon really takes shows up in the figures, not in the
+plan. Every recording starts with a few seconds of room, so all the bench's daemons have started
+before anyone speaks to any of them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edgevoice.audio.speech import Speech
 from edgevoice.bench.audio import NOISY_ROOM_DBFS, Placed, Recording, Voice
 from edgevoice.bench.runs import RunPlan
 
@@ -23,15 +27,19 @@ QUESTIONS = ("what time is it", "what is the weather", "where is the station", "
 INTERRUPTIONS = ("what about tomorrow", "and the day after", "tell me something else", "what about the weekend")
 CHATTER = ("did you see the game last night", "I think it will rain later on", "could you pass me the sugar",
            "the bus was late again this morning")
+REPLY_VOICE, REPLY_RATE = "alloy", 16000  # the bundled default config's voice and output rate
 SHORT_REPLY = "Sure."
 LONG_REPLY = ("Here is the whole forecast for the week ahead of us with sunshine in the morning and clouds in "
               "the afternoon and a little rain in the evening and a cool breeze from the west")
 
 PAUSE_AFTER_WAKE_S = 0.35  # "okay nabu ... what time is it"
 SILENCE_S = 0.6  # [listening.vad] silence_ms default: when the device ends the utterance
+REPLY_DELAY_S = 0.05  # the endpoint to the first reply audio, on loopback with no server delay
 ANSWER_MARGIN_S = 0.45  # between one turn's reply and the next wake word
 IDLE_TIMEOUT_S = 5.0  # [assistant] idle_timeout_s at its minimum (the cold runs)
-INTERRUPT_AFTER_S = 1.0  # how far into a long reply the next interruption starts
+CLOSE_MARGIN_S = 0.4  # after the idle timeout closed the session, before the next wake word
+INTERRUPT_AFTER_S = 0.8  # how far into a long reply the next interruption starts
+LEAD_S = 3.0  # quiet room before the first turn: every daemon of the bench has started by then
 
 
 @dataclass(frozen=True)
@@ -40,66 +48,83 @@ class Conversation:
 
     plan: RunPlan
     turns: int
+    lead_s: float  # seconds of the recording before the first turn
     interruptions: tuple[Placed, ...] = ()
 
 
-def _turn(rec: Recording, at: float, i: int) -> float:
-    """Say "okay nabu, <question>" from ``at``; returns when the short reply is over (planned)."""
-    wake = rec.say(at, WAKE)
-    question = rec.say(wake.end + PAUSE_AFTER_WAKE_S, QUESTIONS[i % len(QUESTIONS)])
-    return question.end + SILENCE_S + rec.voice.seconds(SHORT_REPLY)
-
-
-def _turn_seconds(voice: Voice) -> float:
-    longest = max(voice.seconds(q) for q in QUESTIONS)
-    return voice.seconds(WAKE) + PAUSE_AFTER_WAKE_S + longest + SILENCE_S + _reply_seconds(SHORT_REPLY)
+def replies_speech() -> Speech:
+    """The emulators' speech, the bench's replies already rendered (so no emulator renders one mid-turn)."""
+    speech = Speech()
+    for text in (SHORT_REPLY, LONG_REPLY):
+        speech.render(text, REPLY_RATE, REPLY_VOICE)
+    return speech
 
 
 def _reply_seconds(text: str) -> float:
     """How long the emulator's spoken reply lasts (rendered the way it renders it: espeak-ng, 16 kHz)."""
-    from edgevoice.audio.speech import Speech
-
-    return len(Speech().render(text, 16000, "alloy")) / 2 / 16000
+    return len(Speech().render(text, REPLY_RATE, REPLY_VOICE)) / 2 / REPLY_RATE
 
 
-def warm(voice: Voice, turns: int, idle_s: float, seed: int = 1) -> Conversation:
-    """``idle_s`` of a noisy room (the idle CPU is read over it), then ``turns`` turns, a spare session open."""
-    period = _turn_seconds(voice) + ANSWER_MARGIN_S
-    rec = Recording(idle_s + turns * period + 1.0, voice, seed=seed)
+def _turns(voice: Voice, count: int, start: float, gap: float, seconds_after: float = 1.0,
+           **recording: object) -> Recording:
+    """``count`` turns of "okay nabu, <question>" from ``start``, each ``gap`` after the last reply
+    ends (as planned)."""
+    reply = _reply_seconds(SHORT_REPLY)
+    plan, at = [], start
+    for i in range(count):
+        question = QUESTIONS[i % len(QUESTIONS)]
+        plan.append((at, question))
+        ends = at + voice.seconds(WAKE) + PAUSE_AFTER_WAKE_S + voice.seconds(question)
+        at = ends + SILENCE_S + REPLY_DELAY_S + reply + gap
+    rec = Recording(at + seconds_after, voice, **recording)  # type: ignore[arg-type]
+    for at, question in plan:
+        wake = rec.say(at, WAKE)
+        rec.say(wake.end + PAUSE_AFTER_WAKE_S, question)
+    return rec
+
+
+def warm(voice: Voice, turns: int, idle_s: float, name: str = "warm", seed: int = 1) -> Conversation:
+    """``idle_s`` of a noisy room (fan and chatter, no wake word; the idle CPU is read over it), then
+    ``turns`` turns answered briefly, with a spare session open (the default)."""
+    rec = _turns(voice, turns, idle_s, ANSWER_MARGIN_S, seed=seed)
     rec.add_noise(0.0, idle_s, NOISY_ROOM_DBFS)
     rec.add_chatter(0.3, idle_s - 0.3, CHATTER)
-    for i in range(turns):
-        _turn(rec, idle_s + i * period, i)
-    plan = RunPlan("warm", rec, replies=(SHORT_REPLY,) * (turns + 5), cpu_window=(1.5, idle_s - 0.5))
-    return Conversation(plan, turns)
+    plan = RunPlan(name, rec, replies=(SHORT_REPLY,) * (turns + 5), cpu_window=(1.5, idle_s - 0.5))
+    return Conversation(plan, turns, idle_s)
 
 
-def cold(voice: Voice, turns: int, name: str = "cold", seed: int = 2) -> Conversation:
-    """``turns`` turns, each after the previous session has closed: no spare session, shortest idle timeout."""
-    period = _turn_seconds(voice) + IDLE_TIMEOUT_S + 0.6
-    lead = 1.5
-    rec = Recording(lead + turns * period, voice, seed=seed)
-    for i in range(turns):
-        _turn(rec, lead + i * period, i)
+def warm_quiet(voice: Voice, turns: int, name: str, seed: int) -> Conversation:
+    """More warm turns, in a quiet room."""
+    rec = _turns(voice, turns, LEAD_S, ANSWER_MARGIN_S, seed=seed)
+    return Conversation(RunPlan(name, rec, replies=(SHORT_REPLY,) * (turns + 5)), turns, LEAD_S)
+
+
+def cold(voice: Voice, turns: int, name: str, seed: int, offset_s: float = 0.0) -> Conversation:
+    """``turns`` turns, each after the previous session has closed: no spare session, shortest idle timeout.
+
+    ``offset_s`` delays the first turn, so that cold runs side by side do not all connect at once.
+    """
+    lead = LEAD_S + offset_s
+    rec = _turns(voice, turns, lead, IDLE_TIMEOUT_S + CLOSE_MARGIN_S, seed=seed)
     tables = {"assistant": {"prewarm": False, "idle_timeout_s": IDLE_TIMEOUT_S}}
-    return Conversation(RunPlan(name, rec, replies=(SHORT_REPLY,) * 5, tables=tables), turns)
+    return Conversation(RunPlan(name, rec, replies=(SHORT_REPLY,) * 5, tables=tables), turns, lead)
 
 
 def barge(voice: Voice, interruptions: int, seed: int = 3) -> Conversation:
     """One question answered at length, then ``interruptions`` questions, each cutting the reply before."""
-    lead = 1.5
-    reply_delay = SILENCE_S + 0.05  # the device's endpoint, then the reply's first audio on loopback
-    longest = max(voice.seconds(q) for q in INTERRUPTIONS)
-    total = lead + 4.0 + interruptions * (INTERRUPT_AFTER_S + longest + reply_delay) + 2.0
-    rec = Recording(total, voice, seed=seed)
-    wake = rec.say(lead, WAKE)
-    question = rec.say(wake.end + PAUSE_AFTER_WAKE_S, QUESTIONS[0])
-    at = question.end + reply_delay + INTERRUPT_AFTER_S
-    placed = []
+    reply_delay = SILENCE_S + REPLY_DELAY_S
+    wake_at = LEAD_S
+    question_at = wake_at + voice.seconds(WAKE) + PAUSE_AFTER_WAKE_S
+    at = question_at + voice.seconds(QUESTIONS[0]) + reply_delay + INTERRUPT_AFTER_S
+    cuts = []
     for i in range(interruptions):
-        cut = rec.say(at, INTERRUPTIONS[i % len(INTERRUPTIONS)])
-        placed.append(cut)
-        at = cut.end + reply_delay + INTERRUPT_AFTER_S
+        text = INTERRUPTIONS[i % len(INTERRUPTIONS)]
+        cuts.append((at, text))
+        at += voice.seconds(text) + reply_delay + INTERRUPT_AFTER_S
+    rec = Recording(at + _reply_seconds(SHORT_REPLY) + 1.0, voice, seed=seed)
+    rec.say(wake_at, WAKE)
+    rec.say(question_at, QUESTIONS[0])
+    placed = tuple(rec.say(at, text) for at, text in cuts)
     replies = (LONG_REPLY,) * interruptions + (SHORT_REPLY,) * 3
     plan = RunPlan("barge", rec, replies=replies, pacing="realtime")
-    return Conversation(plan, interruptions + 1, tuple(placed))
+    return Conversation(plan, interruptions + 1, LEAD_S, placed)

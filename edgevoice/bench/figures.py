@@ -23,6 +23,12 @@ class Figure:
     p95: float | None = None
     n: int | None = None  # how many samples (turns, interruptions) the figure is made of
 
+    def __post_init__(self) -> None:
+        # numpy scalars in, plain floats out (JSON, comparisons)
+        object.__setattr__(self, "value", float(self.value))
+        if self.p95 is not None:
+            object.__setattr__(self, "p95", float(self.p95))
+
     @property
     def judged(self) -> float:
         """The number held to the target: the p95 where there is one, else the value."""
@@ -34,7 +40,7 @@ class Figure:
             return None
         if math.isnan(self.judged):
             return False
-        return self.judged <= self.target
+        return bool(self.judged <= self.target)
 
     def as_json(self, machine: str) -> dict[str, Any]:
         out: dict[str, Any] = {"value": _round(self.value), "unit": self.unit}

@@ -109,6 +109,6 @@ def barge_ins(result: RunResult, interruptions: Sequence[Placed]) -> BargeIns:
             continue
         breaks = np.flatnonzero(np.diff(ahead) > gap)
         last = ahead[breaks[0]] if len(breaks) else ahead[-1]
-        delays.append((last + 1) / rate * 1000)
+        delays.append(float(last + 1) / rate * 1000)
     detected = sum(r["event"] == "barge_in" for r in result.events)
     return BargeIns(tuple(delays), len(interruptions), not_playing, detected)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
+from edgevoice.bench.audio import BenchError
 from edgevoice.bench.figures import Figure
 from edgevoice.bench.runs import RunResult
 
@@ -17,14 +17,17 @@ DAEMON_LIBRARIES = ("numpy", "soxr", "pyaudio", "webrtcvad", "webrtc_noise_gain"
 
 
 def floor_mb() -> float:
-    """Peak resident memory of a Python process that only imports the daemon's libraries."""
-    code = "import " + ", ".join(DAEMON_LIBRARIES)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"importing the daemon's libraries failed (exit {proc.returncode}): {code}")
-    return usage.ru_maxrss / 1024
+    """Peak resident memory of a Python process that only imports the daemon's libraries.
+
+    The process reads its own VmHWM (``wait4``'s ru_maxrss would include the bench it was forked from).
+    """
+    code = ("import " + ", ".join(DAEMON_LIBRARIES) + "\n"
+            "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')))")
+    done = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=120)
+    if done.returncode != 0:
+        raise BenchError(f"importing the daemon's libraries failed (exit {done.returncode}): {done.stderr[-1000:]}")
+    return int(done.stdout.split()[-1]) / 1024
 
 
 def figures(runs: list[RunResult], floor: float) -> list[Figure]:
@@ -34,7 +37,7 @@ def figures(runs: list[RunResult], floor: float) -> list[Figure]:
     turns = sum(1 for r in [peak] for e in r.events if e["event"] == "commit")
     return [
         Figure("rss_mb", peak.peak_rss_kb / 1024, "MB",
-               f"peak resident memory (wait4 ru_maxrss = VmHWM) of the `edgevoice run` process over a "
+               f"peak resident memory (VmHWM, read from /proc every 0.1 s) of the `edgevoice run` process over a "
                f"{turns}-turn conversation against the emulator (the largest of the runs, '{peak.plan.name}'; "
                f"all runs in MB: {others})", target=TARGET_MB),
         Figure("rss_floor_mb", floor, "MB",

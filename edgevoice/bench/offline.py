@@ -1,8 +1,8 @@
 """Offline: how soon the cached reply plays when Voice Live cannot answer (edgevoice.offline.measure).
 
 The measurement runs in a subprocess of its own (``python -m edgevoice.bench.offline WORKDIR``,
-one JSON line on stdout) so that it can run beside the daemon runs without sharing their
-interpreter, the way a separate device would.
+one JSON line on stdout), so that it runs while the bench measures the front-end's CPU without
+sharing an interpreter (or a CPU time count) with it.
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ class OfflineRun:
             raise BenchError(f"the offline measurement failed (exit {self.proc.returncode}):\n{tail}")
         r = json.loads(out.decode().strip().splitlines()[-1])
         deadline_ms = r["connect_timeout_s"] * 1000
-        how = ("the real daemon on a spoken recording at real-time pace against the emulator behind a relay "
-               "that goes silent (no RST, no FIN); end of the utterance (the device's endpoint) to the first "
-               "sample of the cached reply at the WAV speaker")
+        how = ("the real daemon (edgevoice.offline.measure, in a subprocess, while the bench measured the "
+               "front-end CPU) on a spoken recording at real-time pace against the emulator behind a relay that "
+               "goes silent (no RST, no FIN); end of the utterance (the device's endpoint) to the first sample "
+               "of the cached reply at the WAV speaker")
         return [
             Figure("offline_known_ms", r["known_offline_ms"], "ms",
                    f"cached reply when the device already knows it is offline (the question before failed): {how}",

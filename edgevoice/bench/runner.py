@@ -1,12 +1,14 @@
 """Run every measurement and collect the figures: ``run_bench(BenchOptions()) -> BenchReport``.
 
-1. Front-end CPU, in this process and alone (nothing else runs, so CPU time is not disturbed),
-   and the memory floor (a subprocess that only imports the daemon's libraries).
-2. The conversations with the daemon (see :mod:`edgevoice.bench.conversations`) and the offline
-   measurement, each in its own subprocess, all at once (``jobs`` at a time): they happen in real
-   time, so running them side by side is what keeps the bench under two minutes. Each daemon
-   is mostly waiting for its next 10 ms frame; the figures say when they shared the machine.
-3. The figures, from the events files, the output WAVs and the processes' resource usage.
+1. Front-end CPU, in this process, and the memory floor (a subprocess that only imports the
+   daemon's libraries); meanwhile the offline measurement (:mod:`edgevoice.bench.offline`) runs
+   in a subprocess of its own: it needs a core only now and then.
+2. The conversations with the daemon (see :mod:`edgevoice.bench.conversations`), each in its own
+   subprocess, all at once (``jobs`` at a time): they happen in real time, so running them side
+   by side is what keeps the bench under two minutes. Each daemon mostly waits for its next 10 ms
+   frame; the figures say that they shared the machine, and a note says when one was still
+   starting up while another was already talking.
+3. The figures, from the events files, the output WAVs and the processes' /proc readings.
 """
 
 from __future__ import annotations
@@ -41,21 +43,22 @@ BARGE_IN_TARGET_MS = 120.0
 class BenchOptions:
     """How much to measure: the full bench (>= 20 turns per latency) or a quick check that it all works."""
 
-    warm_turns: int = 20
+    warm_runs: int = 2  # the first starts with the noisy room the idle CPU is read over
+    warm_turns: int = 10  # per warm run
     idle_s: float = 8.0
     cold_runs: int = 3
     cold_turns: int = 7  # per cold run
     interruptions: int = 20
     frontend_s: float = 60.0
     frontend_repeats: int = 3
-    jobs: int = 6  # daemon subprocesses at once (the offline measurement counts as one)
+    jobs: int = 6  # daemon runs at once
     workdir: Path | None = None  # keep recordings, configs, events and logs here (default: a temporary directory)
 
     @classmethod
     def quick(cls, **changes: Any) -> BenchOptions:
         """Every figure from a few turns: for a smoke test, not for numbers to quote."""
-        base = dict(warm_turns=3, idle_s=4.0, cold_runs=1, cold_turns=2, interruptions=3, frontend_s=10.0,
-                    frontend_repeats=1)
+        base = dict(warm_runs=1, warm_turns=2, idle_s=4.0, cold_runs=1, cold_turns=2, interruptions=2,
+                    frontend_s=10.0, frontend_repeats=1)
         base.update(changes)
         return cls(**base)
 
@@ -105,55 +108,76 @@ def _run(options: BenchOptions, workdir: Path, say: Callable[[str], None], start
     silence_ms = listening.vad.silence_ms
     say(f"measuring on {machine}")
 
-    say(f"front-end CPU on {options.frontend_s:.0f} s of speech in noise ...")
-    figures = frontend.measure(voice, listening, seconds=options.frontend_s, repeats=options.frontend_repeats)
-    floor = memory.floor_mb()
+    # The offline measurement (a daemon in a subprocess, about 14 s) runs while the front-end CPU is
+    # measured here: it needs little CPU, and it must not run beside the conversations, where its
+    # phrase rendering would land on their turns.
+    offline_run = OfflineRun(workdir / "offline")
+    try:
+        say(f"front-end CPU on {options.frontend_s:.0f} s of speech in noise, and the offline latencies ...")
+        figures = frontend.measure(voice, listening, seconds=options.frontend_s, repeats=options.frontend_repeats)
+        floor = memory.floor_mb()
+        offline = offline_run.figures(timeout=120)
+    finally:
+        offline_run.kill()
 
-    warm = conversations.warm(voice, options.warm_turns, options.idle_s)
-    colds = [conversations.cold(voice, options.cold_turns, f"cold{i + 1}", seed=10 + i) for i in range(options.cold_runs)]
+    warms = [conversations.warm(voice, options.warm_turns, options.idle_s)]
+    warms += [conversations.warm_quiet(voice, options.warm_turns, f"warm{i + 1}", seed=20 + i)
+              for i in range(1, options.warm_runs)]
+    colds = [conversations.cold(voice, options.cold_turns, f"cold{i + 1}", seed=10 + i, offset_s=1.3 * i)
+             for i in range(options.cold_runs)]
     barge = conversations.barge(voice, options.interruptions)
-    plans = [warm, *colds, barge]
+    plans = [*warms, *colds, barge]
     longest = max(c.plan.recording.seconds for c in plans)
-    say(f"{len(plans)} conversations with `edgevoice run` and the offline measurement, side by side "
-        f"(about {longest + 5:.0f} s) ...")
-    results = _converse(plans, workdir, options.jobs)
-    by_name = {r.plan.name: r for r in results if isinstance(r, RunResult)}
-    offline = next(r for r in results if isinstance(r, list))
+    say(f"{len(plans)} conversations with `edgevoice run`, side by side (about {longest + 5:.0f} s) ...")
+    results = _converse(plans, workdir, options.jobs, conversations.replies_speech())
+    by_name = {r.plan.name: r for r in results}
 
-    warm_run, barge_run = by_name["warm"], by_name["barge"]
+    warm_runs = [by_name[c.plan.name] for c in warms]
     cold_runs = [by_name[c.plan.name] for c in colds]
-    shared = (f"{len(plans)} daemons and the offline measurement ran side by side on {machine.cores} cores "
-              f"(each in its own process, the emulators in the bench's)")
-    figures += _idle(warm_run, options.idle_s)
-    figures += memory.figures([warm_run, *cold_runs, barge_run], floor)
-    figures += _latencies(warm_run, cold_runs, barge_run, barge.interruptions, silence_ms, shared)
-    figures += offline
+    barge_run = by_name["barge"]
+    at_once = min(len(plans), options.jobs)
+    shared = (f"{at_once} daemons ran side by side on {machine.cores} cores (each in its own process, their "
+              f"emulators in the bench's)" if at_once > 1 else "one daemon at a time")
     notes = [f"latencies: {shared}; the speaker is a WAV recorder on the input's clock (no sound card), so "
              "playback figures leave out a real output buffer"]
+    if at_once == len(plans):
+        notes += _late_starts([by_name[c.plan.name] for c in plans], {c.plan.name: c.lead_s for c in plans})
+    figures += _idle(warm_runs[0], options.idle_s)
+    figures += memory.figures([*warm_runs, *cold_runs, barge_run], floor)
+    figures += _latencies(warm_runs, cold_runs, barge_run, barge.interruptions, silence_ms, shared)
+    figures += offline
     return BenchReport(machine, figures, time.monotonic() - started, notes)
 
 
-def _converse(plans: list[conversations.Conversation], workdir: Path, jobs: int) -> list[Any]:
-    """Run the daemon on every conversation and the offline measurement, ``jobs`` at a time."""
-    started: list[DaemonRun | OfflineRun] = []
+def _late_starts(runs: list[RunResult], leads: dict[str, float]) -> list[str]:
+    """A note for every daemon still starting (loading, a core busy) when another one's first turn came."""
+    ready = {r.plan.name: r.ready_at for r in runs if r.ready_at is not None}
+    if not ready:
+        return []
+    last_name = max(ready, key=lambda n: ready[n])
+    notes = []
+    for name, at in ready.items():
+        if ready[last_name] > at + leads[name]:
+            notes.append(f"run '{last_name}' became ready {ready[last_name] - at - leads[name]:.1f} s after the first "
+                         f"turn of run '{name}': that turn shared the machine with a daemon starting up")
+    return notes
+
+
+def _converse(plans: list[conversations.Conversation], workdir: Path, jobs: int, speech) -> list[RunResult]:
+    """Run the daemon on every conversation, ``jobs`` at a time."""
+    started: list[DaemonRun] = []
 
     def daemon(conversation: conversations.Conversation) -> RunResult:
-        run = DaemonRun(conversation.plan, workdir / conversation.plan.name)
+        run = DaemonRun(conversation.plan, workdir / conversation.plan.name, speech=speech)
         started.append(run)
         result = run.result(timeout=conversation.plan.recording.seconds + 60)
         if result.code != 0:
             raise BenchError(f"the daemon run '{conversation.plan.name}' failed\n{result.explain()}")
         return result
 
-    def offline() -> list[Figure]:
-        run = OfflineRun(workdir / "offline")
-        started.append(run)
-        return run.figures(timeout=90)
-
-    tasks: list[Callable[[], Any]] = [offline, *[lambda c=c: daemon(c) for c in plans]]
     try:
         with ThreadPoolExecutor(max(1, jobs)) as pool:
-            futures = [pool.submit(task) for task in tasks]
+            futures = [pool.submit(daemon, c) for c in plans]
             return [f.result() for f in futures]
     finally:
         for run in started:
@@ -174,8 +198,8 @@ def _idle(run: RunResult, idle_s: float) -> list[Figure]:
     ]
 
 
-def _latencies(warm: RunResult, colds: list[RunResult], barge: RunResult, interruptions, silence_ms: float,
-               shared: str) -> list[Figure]:
+def _latencies(warms: list[RunResult], colds: list[RunResult], barge: RunResult, interruptions,
+               silence_ms: float, shared: str) -> list[Figure]:
     def figure(key: str, values: list[float], target: float, what: str) -> Figure:
         if not values:
             raise BenchError(f"no turn gave a value for {key}; see the runs' logs")
@@ -183,12 +207,13 @@ def _latencies(warm: RunResult, colds: list[RunResult], barge: RunResult, interr
         return Figure(key, median, "ms", f"{what}; median and p95 (target on the p95); {shared}", target=target, p95=p95,
                       n=len(values))
 
-    everything = [warm, *colds, barge]
+    everything = [*warms, *colds, barge]
+    warm = [v for r in warms for v in latency.wake_to_audio_ms(r)]
     cold = [v for r in colds for v in latency.wake_to_audio_ms(r)]
     barged = latency.barge_ins(barge, interruptions)
     missed = barged.spoken - barged.not_playing - barged.detected
     return [
-        figure("wake_to_audio_ms", latency.wake_to_audio_ms(warm), WAKE_TARGET_MS,
+        figure("wake_to_audio_ms", warm, WAKE_TARGET_MS,
                "wake word detected (its moment in the audio) to the first audio sent to Voice Live, warm: a spare "
                "session already open (the default); emulator on loopback, no server delay"),
         figure("wake_to_audio_cold_ms", cold, WAKE_TARGET_MS,

@@ -2,8 +2,9 @@
 
 The daemon runs as its own process so that its CPU time and peak memory are its own: the bench
 acts as systemd would (a notify socket tells it when the daemon listens), reads the process's
-CPU time from /proc at chosen moments of the recording, and takes the peak resident memory from
-``wait4`` when it exits. What the daemon did is read afterwards from its events file and its
+CPU time from /proc at chosen moments of the recording, and its peak resident memory (VmHWM)
+from /proc every 0.1 s while it runs. (Not ``wait4``'s ru_maxrss: Linux counts in it the
+memory of the parent the child was forked from, here the bench with its numpy and models.) What the daemon did is read afterwards from its events file and its
 output WAV (the speaker's sound, sample-aligned with the input).
 """
 
@@ -56,7 +57,7 @@ class RunResult:
     events: list[dict[str, Any]]
     output_rate: int
     output: np.ndarray  # int16 samples the speaker played, aligned with the input
-    peak_rss_kb: int  # wait4's ru_maxrss: the process's peak resident memory
+    peak_rss_kb: int  # VmHWM, the process's peak resident memory (last reading before it ended)
     cpu_s: float | None  # CPU seconds (user + system) spent over the plan's cpu_window
     cpu_wall_s: float | None  # how long that window really lasted
     commits_at: list[float]  # monotonic times the emulator received each input_audio_buffer.commit
@@ -126,6 +127,15 @@ def toml_text(config: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def peak_rss_kb(pid: int) -> int:
+    """A live process's peak resident memory so far, in KiB (VmHWM in /proc/<pid>/status)."""
+    with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise ValueError(f"process {pid} has no VmHWM (it has exited)")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a live process has used so far (from /proc/<pid>/stat)."""
     with open(f"/proc/{pid}/stat", "rb") as f:
@@ -137,7 +147,7 @@ def cpu_seconds(pid: int) -> float:
 class DaemonRun:
     """Starts ``edgevoice run`` on the plan's recording with an emulator of its own; ``result()`` waits."""
 
-    def __init__(self, plan: RunPlan, workdir: Path, *, settle_timeout_s: float = 30.0) -> None:
+    def __init__(self, plan: RunPlan, workdir: Path, *, speech: Any = None, settle_timeout_s: float = 30.0) -> None:
         from edgevoice.voicelive.emulator import Emulator
 
         self.plan = plan
@@ -148,7 +158,7 @@ class DaemonRun:
         self.output_path = workdir / "output.wav"
         self.events_path.unlink(missing_ok=True)
         key = secrets.token_urlsafe(18)
-        self.emulator = Emulator(api_key=key, replies=plan.replies, pacing=plan.pacing).start()
+        self.emulator = Emulator(api_key=key, replies=plan.replies, pacing=plan.pacing, speech=speech).start()
         self.config = bench_config(self.emulator.url, workdir / "cache", plan.tables)
         config_path = workdir / "edgevoice.toml"
         config_path.write_text(toml_text(self.config))
@@ -165,6 +175,7 @@ class DaemonRun:
         self._log = open(workdir / "daemon.log", "w+b")  # noqa: SIM115 - closed in result()
         self.ready_at: float | None = None
         self._cpu: list[tuple[float, float]] = []
+        self._peak_kb = 0
         self._stopped = threading.Event()
         self.proc = subprocess.Popen(argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=subprocess.STDOUT)
@@ -177,16 +188,21 @@ class DaemonRun:
 
     def _watch(self) -> None:
         """Read the notify socket like systemd does (a full socket would block the daemon), note when
-        the daemon is ready, and read its CPU time at the edges of the plan's window."""
+        the daemon is ready, read its CPU time at the edges of the plan's window, and follow its
+        peak memory."""
         window = list(self.plan.cpu_window or ())
         while not self._stopped.is_set():
+            try:
+                self._peak_kb = max(self._peak_kb, peak_rss_kb(self.proc.pid))
+            except (OSError, ValueError):
+                pass  # starting, or gone
             if self.ready_at is not None and window and time.monotonic() >= self.ready_at + window[0]:
                 window.pop(0)
                 try:
                     self._cpu.append((time.monotonic(), cpu_seconds(self.proc.pid)))
                 except (OSError, ValueError, IndexError):
                     window.clear()  # the process is gone
-            wait = 0.2
+            wait = 0.1
             if self.ready_at is not None and window:
                 wait = min(wait, max(0.0, self.ready_at + window[0] - time.monotonic()))
             self._notify.settimeout(wait or 0.001)
@@ -224,8 +240,12 @@ class DaemonRun:
         """Wait for the daemon to finish (killing it after ``timeout`` s) and collect what it did."""
         if self._result is not None:
             return self._result
-        deadline = time.monotonic() + timeout
-        status, usage = self._wait4(deadline)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            code = -9
         self._stopped.set()
         self._watcher.join(timeout=2)
         self._server.join(timeout=2)
@@ -243,39 +263,17 @@ class DaemonRun:
         if len(self._cpu) == 2:
             (t0, c0), (t1, c1) = self._cpu
             cpu_s, cpu_wall = c1 - c0, t1 - t0
-        code = os.waitstatus_to_exitcode(status) if status is not None else -9
-        self._result = RunResult(self.plan, code, events, rate, output, usage.ru_maxrss if usage else 0,
+        self._result = RunResult(self.plan, code, events, rate, output, self._peak_kb,
                                  cpu_s, cpu_wall, sorted(self._commits_at), self.ready_at, self.config, log[-8000:])
         return self._result
 
-    def _wait4(self, deadline: float) -> tuple[int | None, Any]:
-        """Reap the process with ``os.wait4`` (which also reports its peak memory); kill it when late."""
-        pid = self.proc.pid
-        while True:
-            done, status, usage = os.wait4(pid, os.WNOHANG)
-            if done == pid:
-                self.proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not reap it again
-                return status, usage
-            if time.monotonic() > deadline:
-                self.proc.kill()
-                _, status, usage = os.wait4(pid, 0)
-                self.proc.returncode = os.waitstatus_to_exitcode(status)
-                return None, usage
-            time.sleep(0.05)
-
     def kill(self) -> None:
         """Stop a run that will not be waited for (the bench failed elsewhere)."""
-        if self.proc.returncode is None and self.proc.poll() is None:
+        if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
         self._stopped.set()
         self.emulator.stop()
 
 
-def require(result: RunResult, ok: bool, problem: str) -> None:
-    """Raise a BenchError naming the run and what it did when ``ok`` is false."""
-    if not ok:
-        raise BenchError(f"{problem}\n{result.explain()}")
-
-
-__all__ = ["DaemonRun", "RunPlan", "RunResult", "bench_config", "cpu_seconds", "toml_text", "require"]
+__all__ = ["DaemonRun", "RunPlan", "RunResult", "bench_config", "cpu_seconds", "peak_rss_kb", "toml_text"]

@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a few turns of everything (about 30 s): checks the bench works; figures too rough to quote")
     parser.add_argument("--jobs", type=int, metavar="N", default=None,
-                        help="daemon processes at once (default: all 6; fewer on a 512 MB Pi Zero 2 W takes longer)")
+                        help="daemons run at once (default 6: all; fewer, e.g. 3 on a 512 MB Pi Zero 2 W, takes longer)")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep the recordings, configs, events files, output WAVs and logs in DIR")
 
