@@ -73,7 +73,7 @@ def test_bench_rejects_a_nonsense_job_count():
 def _result(events, *, output=None, commits_at=()):
     plan = RunPlan("t", recording=None)  # type: ignore[arg-type]
     samples = np.zeros(0, np.int16) if output is None else output
-    return RunResult(plan, 0, events, 16000, samples, 0, None, None, list(commits_at), None, {}, "")
+    return RunResult(plan, 0, events, 16000, samples, 0, None, None, list(commits_at), None, "")
 
 
 def test_median_and_p95():
@@ -119,7 +119,8 @@ def test_turn_latencies_come_from_the_milestones_of_each_turn():
 
 def test_the_bench_config_is_the_bundled_default_aimed_at_the_emulator(tmp_path):
     config = bench_config("http://127.0.0.1:4321", tmp_path / "cache",
-                          {"assistant": {"prewarm": False, "idle_timeout_s": 5.0}, "voicelive.turn_detection": {"type": "none"}})
+                          {"assistant": {"prewarm": False, "idle_timeout_s": 5.0},
+                           "voicelive.turn_detection": {"type": "none"}})
     text = toml_text(config)
     assert tomllib.loads(text) == config
     parsed = parse_config(text, "<bench>")  # the daemon's own validation accepts it

@@ -79,7 +79,9 @@ def format_table(figures: list[Figure], machine: str) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = [f"edgevoice bench on {machine}", ""]
     for row in [head, *rows]:
-        lines.append("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+        cells = (cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        lines.append("  ".join(cells).rstrip())
+    lines.append("(latencies: value = median; a target holds the p95 where there is one)")
     lines.append("")
     lines.extend(f"{f.key}: {f.what}" for f in figures)
     return "\n".join(lines)

@@ -104,8 +104,8 @@ def barge_ins(result: RunResult, interruptions: Sequence[Placed]) -> BargeIns:
     for cut in interruptions:
         onset = int(round(cut.start * rate))
         ahead = np.flatnonzero(out[onset : onset + 15 * rate])
-        if not len(ahead) or ahead[0] >= gap:
-            not_playing += 1  # silent at the onset: the reply had not started or was over
+        if not np.any(out[max(0, onset - gap) : onset]) or not len(ahead) or ahead[0] >= gap:
+            not_playing += 1  # no reply sounding around the onset: it had not started, or was over
             continue
         breaks = np.flatnonzero(np.diff(ahead) > gap)
         last = ahead[breaks[0]] if len(breaks) else ahead[-1]

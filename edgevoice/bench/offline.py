@@ -31,7 +31,8 @@ class OfflineRun:
             out, _ = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise BenchError(f"the offline measurement did not finish within {timeout:.0f} s (log: {self.log})") from None
+            raise BenchError(f"the offline measurement did not finish within {timeout:.0f} s (log: {self.log})") \
+                from None
         if self.proc.returncode != 0:
             tail = self.log.read_text(errors="replace")[-2000:]
             raise BenchError(f"the offline measurement failed (exit {self.proc.returncode}):\n{tail}")

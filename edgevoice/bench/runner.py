@@ -128,7 +128,10 @@ def _run(options: BenchOptions, workdir: Path, say: Callable[[str], None], start
     barge = conversations.barge(voice, options.interruptions)
     plans = [*warms, *colds, barge]
     longest = max(c.plan.recording.seconds for c in plans)
-    say(f"{len(plans)} conversations with `edgevoice run`, side by side (about {longest + 5:.0f} s) ...")
+    if options.jobs >= len(plans):
+        say(f"{len(plans)} conversations with `edgevoice run`, side by side (about {longest + 5:.0f} s) ...")
+    else:
+        say(f"{len(plans)} conversations with `edgevoice run`, {options.jobs} at a time ...")
     results = _converse(plans, workdir, options.jobs, conversations.replies_speech())
     by_name = {r.plan.name: r for r in results}
 
@@ -192,9 +195,9 @@ def _idle(run: RunResult, idle_s: float) -> list[Figure]:
     return [
         Figure("idle_cpu_per_audio_s", run.cpu_s / run.cpu_wall_s, "cpu s/audio s",
                f"CPU seconds (user + system, /proc/PID/stat) of the whole `edgevoice run` process per second of "
-               f"audio while it listens to a noisy room (pink noise at -45 dBFS, people chatting at -40 dBFS, no "
-               f"wake word; {false_wakes} false wakes), a spare session open; read over {run.cpu_wall_s:.1f} s of "
-               f"real-time input, WAV in and out instead of a sound card"),
+               f"audio (x100 = % of one core) while it listens to a noisy room (pink noise at -45 dBFS, people "
+               f"chatting at -40 dBFS, no wake word; {false_wakes} false wakes), a spare session open; read over "
+               f"{run.cpu_wall_s:.1f} s of real-time input, WAV in and out instead of a sound card"),
     ]
 
 
@@ -204,8 +207,8 @@ def _latencies(warms: list[RunResult], colds: list[RunResult], barge: RunResult,
         if not values:
             raise BenchError(f"no turn gave a value for {key}; see the runs' logs")
         median, p95 = latency.median_p95(values)
-        return Figure(key, median, "ms", f"{what}; median and p95 (target on the p95); {shared}", target=target, p95=p95,
-                      n=len(values))
+        return Figure(key, median, "ms", f"{what}; median and p95 (target on the p95); {shared}", target=target,
+                      p95=p95, n=len(values))
 
     everything = [*warms, *colds, barge]
     warm = [v for r in warms for v in latency.wake_to_audio_ms(r)]
@@ -219,8 +222,8 @@ def _latencies(warms: list[RunResult], colds: list[RunResult], barge: RunResult,
         figure("wake_to_audio_cold_ms", cold, WAKE_TARGET_MS,
                "the same with no session open ([assistant] prewarm = false, each turn after the idle timeout "
                "closed the last one): includes TCP connect, WebSocket upgrade and session.update on loopback"),
-        figure("speech_end_to_commit_ms", [v for r in everything for v in latency.commit_after_silence_ms(r, silence_ms)],
-               COMMIT_TARGET_MS,
+        figure("speech_end_to_commit_ms",
+               [v for r in everything for v in latency.commit_after_silence_ms(r, silence_ms)], COMMIT_TARGET_MS,
                f"end of speech (in the audio) to the service receiving input_audio_buffer.commit, minus the "
                f"configured {silence_ms} ms of silence the endpointer waits for by design; every device-ended turn "
                f"of all runs"),

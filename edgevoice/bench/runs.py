@@ -4,8 +4,10 @@ The daemon runs as its own process so that its CPU time and peak memory are its 
 acts as systemd would (a notify socket tells it when the daemon listens), reads the process's
 CPU time from /proc at chosen moments of the recording, and its peak resident memory (VmHWM)
 from /proc every 0.1 s while it runs. (Not ``wait4``'s ru_maxrss: Linux counts in it the
-memory of the parent the child was forked from, here the bench with its numpy and models.) What the daemon did is read afterwards from its events file and its
-output WAV (the speaker's sound, sample-aligned with the input).
+memory of the parent the child was forked from, here the bench with its numpy and models.)
+What the daemon did is read afterwards from its events file and its output WAV (the speaker's
+sound, sample-aligned with the input); when the emulator received each commit, from the
+emulator itself.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from edgevoice.bench.audio import BenchError, Recording, read_output
+from edgevoice.bench.audio import Recording, read_output
 
 #: Environment variables of a systemd service or a user's setup that must not leak into a bench run.
 _CLEARED_ENV = ("EDGEVOICE_CONFIG", "CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
@@ -62,15 +64,12 @@ class RunResult:
     cpu_wall_s: float | None  # how long that window really lasted
     commits_at: list[float]  # monotonic times the emulator received each input_audio_buffer.commit
     ready_at: float | None  # monotonic time of the daemon's READY=1 (its first frame heard)
-    config: Mapping[str, Any]
     log_tail: str
-
-    def named(self, event: str) -> list[dict[str, Any]]:
-        return [r for r in self.events if r["event"] == event]
 
     def explain(self) -> str:
         """For error messages: the exit status, the milestones in short and the end of the log."""
-        brief = ", ".join(f"{r['event']}({r['turn']})" for r in self.events if r["event"] not in ("state", "turn_latency"))
+        shown = (r for r in self.events if r["event"] not in ("state", "turn_latency"))
+        brief = ", ".join(f"{r['event']}({r['turn']})" for r in shown)
         return f"[{self.plan.name}] exit {self.code}; events: {brief[:1500]}\nlog:\n{self.log_tail[-2000:]}"
 
 
@@ -157,13 +156,18 @@ class DaemonRun:
         self.events_path = workdir / "events.jsonl"
         self.output_path = workdir / "output.wav"
         self.events_path.unlink(missing_ok=True)
+        self.ready_at: float | None = None
+        self._cpu: list[tuple[float, float]] = []
+        self._peak_kb = 0
+        self._commits_at: list[float] = []
+        self._stopped = threading.Event()
+        self._result: RunResult | None = None
         key = secrets.token_urlsafe(18)
         self.emulator = Emulator(api_key=key, replies=plan.replies, pacing=plan.pacing, speech=speech).start()
-        self.config = bench_config(self.emulator.url, workdir / "cache", plan.tables)
         config_path = workdir / "edgevoice.toml"
-        config_path.write_text(toml_text(self.config))
+        config_path.write_text(toml_text(bench_config(self.emulator.url, workdir / "cache", plan.tables)))
         # A notify socket, as systemd gives a service: READY=1 says the daemon hears its first frame.
-        # (Socket paths are short-lived and must be short: under 108 bytes.)
+        # (Socket paths must be short: under 108 bytes.)
         self._sockdir = Path(tempfile.mkdtemp(prefix="evb-"))
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._notify.bind(str(self._sockdir / "notify"))
@@ -172,19 +176,20 @@ class DaemonRun:
         argv = [sys.executable, "-m", "edgevoice", "run", "--config", str(config_path),
                 "--input-wav", str(self.recording), "--output-wav", str(self.output_path),
                 "--events", str(self.events_path), "--settle-timeout", str(settle_timeout_s)]
-        self._log = open(workdir / "daemon.log", "w+b")  # noqa: SIM115 - closed in result()
-        self.ready_at: float | None = None
-        self._cpu: list[tuple[float, float]] = []
-        self._peak_kb = 0
-        self._stopped = threading.Event()
-        self.proc = subprocess.Popen(argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self._log = open(workdir / "daemon.log", "wb")  # noqa: SIM115 - closed in _close()
+        try:
+            self.proc = subprocess.Popen(argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL,
+                                         stdout=self._log, stderr=subprocess.STDOUT)
+        except BaseException:
+            self.emulator.stop()
+            self._notify.close()
+            self._log.close()
+            shutil.rmtree(self._sockdir, ignore_errors=True)
+            raise
         self._watcher = threading.Thread(target=self._watch, name=f"bench-{plan.name}", daemon=True)
         self._watcher.start()
-        self._commits_at: list[float] = []
         self._server = threading.Thread(target=self._watch_server, name=f"bench-{plan.name}-server", daemon=True)
         self._server.start()
-        self._result: RunResult | None = None
 
     def _watch(self) -> None:
         """Read the notify socket like systemd does (a full socket would block the daemon), note when
@@ -246,15 +251,8 @@ class DaemonRun:
             self.proc.kill()
             self.proc.wait()
             code = -9
-        self._stopped.set()
-        self._watcher.join(timeout=2)
-        self._server.join(timeout=2)
-        self.emulator.stop()
-        self._notify.close()
-        shutil.rmtree(self._sockdir, ignore_errors=True)
-        self._log.seek(0)
-        log = self._log.read().decode(errors="replace")
-        self._log.close()
+        self._close()
+        log = (self.workdir / "daemon.log").read_text(errors="replace")
         events = []
         if self.events_path.exists():
             events = [json.loads(line) for line in self.events_path.read_text().splitlines() if line.strip()]
@@ -264,16 +262,24 @@ class DaemonRun:
             (t0, c0), (t1, c1) = self._cpu
             cpu_s, cpu_wall = c1 - c0, t1 - t0
         self._result = RunResult(self.plan, code, events, rate, output, self._peak_kb,
-                                 cpu_s, cpu_wall, sorted(self._commits_at), self.ready_at, self.config, log[-8000:])
+                                 cpu_s, cpu_wall, sorted(self._commits_at), self.ready_at, log[-8000:])
         return self._result
 
     def kill(self) -> None:
-        """Stop a run that will not be waited for (the bench failed elsewhere)."""
+        """Stop a run that will not be waited for (the bench failed elsewhere, or was interrupted)."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._close()
+
+    def _close(self) -> None:
         self._stopped.set()
+        self._watcher.join(timeout=2)
+        self._server.join(timeout=2)
         self.emulator.stop()
+        self._notify.close()
+        self._log.close()
+        shutil.rmtree(self._sockdir, ignore_errors=True)
 
 
 __all__ = ["DaemonRun", "RunPlan", "RunResult", "bench_config", "cpu_seconds", "peak_rss_kb", "toml_text"]
