@@ -328,7 +328,7 @@ mic = Microphone("default", stall_timeout_s=0.5, backoff_s=0.05, on_status=on_st
 before, after = [], []
 for f in mic.frames():
     (after if phase[0] == "eof" else before).append(f)
-    if len(after) >= 50:
+    if len(after) >= 20:  # fewer than the 0.5 s (50 frames) after which silence counts as deaf
         break
 mic.close()
 print(json.dumps({"statuses": statuses, "before_equal": b"".join(before) == speech, "after": len(after)}))
@@ -346,7 +346,7 @@ def test_alsa_stalled_device_is_noticed_and_a_stuck_stream_abandoned(tmp_path, s
     states = res["statuses"]
     assert res["before_equal"]  # the second of audio before the stall arrived intact
     assert "stalled" in states and states[states.index("stalled") + 1 :].count("listening") == 1
-    assert res["after"] == 50  # frames flow again from the reopened device
+    assert res["after"] == 20  # frames flow again from the reopened device
     assert "abandoned" in result.stderr  # ALSA was stuck in read(): close() hung and was given up on
 
 
