@@ -3,6 +3,7 @@ daemon as a child process under it, and a live WAV stream through a FIFO as its 
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import signal
@@ -17,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 EDGEVOICE = [sys.executable, "-m", "edgevoice"]
 
@@ -329,3 +331,16 @@ class WavStream:
         if self._thread.is_alive():
             self._thread.join(timeout=2)
         os.close(self._fd)
+
+
+@pytest.fixture
+def restore_root_logger():
+    """Put the root logger's handlers and level back after a test that sets up logging."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)

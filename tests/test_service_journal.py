@@ -21,19 +21,12 @@ from edgevoice.service.journal import (
     under_journal,
 )
 
+from service_helpers import restore_root_logger  # noqa: F401 - a fixture
+
 log = logging.getLogger("edgevoice.test.journal")
 
 
-@pytest.fixture(autouse=True)
-def _restore_root_logger():
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restore_root_logger")
 
 
 def _stream_of(fd: int) -> str:

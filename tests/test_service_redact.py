@@ -13,20 +13,13 @@ from hypothesis import strategies as st
 from edgevoice.service.journal import setup_logging
 from edgevoice.service.redact import REDACTED, Redactor, secrets_from_environment
 
+from service_helpers import restore_root_logger  # noqa: F401 - a fixture
+
 KEY = "3f9c2a7b1e8d4c6fa0b5d2e7c9f1a3b8"  # the shape of an Azure key; not a real one
 log = logging.getLogger("edgevoice.test.redact")
 
 
-@pytest.fixture(autouse=True)
-def _restore_root_logger():
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restore_root_logger")
 
 
 def _log_the_key_every_way() -> None:
