@@ -27,6 +27,22 @@ class AssistantConfig:
         "interrupt the reply when the user speaks (vad), says the wake word (wake), or never (off)",
         choices=BARGE_IN_MODES,
     )
+    barge_in_min_speech_ms: int = setting(
+        80,
+        "while a reply plays, speech must last this long (ms) before it interrupts (barge_in = vad, "
+        "device endpointing): a click or a knock does not",
+        min=10, max=2000,
+    )
+    echo_coupling_db: float = setting(
+        -20.0,
+        "how loud the microphone hears the speaker, in dB relative to what is played (-20: 20 dB quieter); "
+        "raise it if the kiosk interrupts itself",
+        min=-80, max=40,
+    )
+    barge_in_margin_db: float = setting(
+        6.0, "while a reply plays, speech must be this much (dB) louder than the expected echo to interrupt",
+        min=0, max=40,
+    )
     chimes: bool = setting(True, "play a chime when listening starts and ends")
     volume: float = setting(1.0, "speaker volume, 0 (silent) to 1 (as received)", min=0, max=1)
     max_listen_s: float = setting(30.0, "longest one utterance may last before it is sent anyway", min=2, max=300)

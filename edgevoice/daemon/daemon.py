@@ -24,7 +24,7 @@ from typing import Any
 from edgevoice.assistant import actions as A
 from edgevoice.assistant import events as E
 from edgevoice.assistant import machine
-from edgevoice.assistant.settings import AssistantSettings
+from edgevoice.assistant.settings import AssistantSettings, BargeIn
 from edgevoice.assistant.state import Context, Playing, State
 from edgevoice.audio.frames import FRAME_BYTES, FRAME_SECONDS, FrameSource, SourceStatus
 from edgevoice.config.errors import ConfigError
@@ -37,6 +37,7 @@ from edgevoice.daemon.timers import Timers
 from edgevoice.daemon.translate import from_listening
 from edgevoice.listening import events as L
 from edgevoice.listening.buttons import Buttons
+from edgevoice.listening.echo import EchoGuard, power_of
 from edgevoice.listening.frontend import ListeningFrontend
 from edgevoice.offline.support import OfflineSupport
 from edgevoice.playback.output import ReplyOutput
@@ -117,6 +118,7 @@ class Daemon:
         self.link = self._make_link(factory)
         self.leds = StatusLeds(config.leds, pin_factory=pin_factory)
         self.buttons = Buttons.from_config(config.buttons, self.frontend, pin_factory=pin_factory)
+        self.echo_guard = EchoGuard.from_config(config.assistant)
         # Cached replies, connectivity, background checks and warming the cache (edgevoice.offline).
         self.offline = OfflineSupport(config, post=self.post, factory=factory)
         self.phrases = self.offline.phrases
@@ -238,14 +240,23 @@ class Daemon:
 
     def _on_frame(self, frame: bytes, at: float) -> None:
         frontend = self.frontend
-        for event in frontend.process(frame):
+        events = frontend.process(frame)
+        guard = self.echo_guard
+        guard.update(power_of(frame), frontend.vad.voiced and not frontend.muted, self.speaker.level)
+        for event in events:
             if isinstance(event, L.UtteranceAudio):
                 self.link.send_audio(event.pcm)
                 continue
+            if isinstance(event, L.SpeechStarted) and self._echo_guarded():
+                continue  # maybe the reply's own echo: the echo guard decides below
             translated = from_listening(event)
             if translated is not None:
                 # Back-date to when it happened in the audio (speech ends are known after the silence).
                 self._step(translated, at - max(0.0, frontend.t - event.t))
+        if self._echo_guarded() and guard.barge_in():
+            logger.info("barge-in: speech at %.0f dBFS over a reply whose echo should stay below %.0f dBFS",
+                        guard.mic_dbfs, guard.threshold_dbfs)
+            self._step(E.SpeechStart(), at)
         if isinstance(self.speaker, WavSpeaker):
             # Its callbacks come from in here: they happened when this frame was heard, on the input's
             # clock, not when a busy loop got round to it.
@@ -256,6 +267,11 @@ class Daemon:
                 self._speaker_at = None
         if self.hooks.on_frame is not None:
             self.hooks.on_frame()
+
+    def _echo_guarded(self) -> bool:
+        """A reply plays and the device's own VAD may interrupt it: speech must beat the echo guard."""
+        ctx = self.ctx
+        return ctx.state is State.SPEAKING and self.settings.barge_in is BargeIn.VAD and not ctx.gate_open
 
     def _step(self, event: E.Event, at: float) -> None:
         pending: deque[E.Event] = deque([event])
@@ -444,6 +460,7 @@ class Daemon:
             config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none"
         )
         self.speaker.volume = config.assistant.volume
+        self.echo_guard = EchoGuard.from_config(config.assistant)
         self.link = self._make_link(factory)
         self.offline.close()
         self.offline = OfflineSupport(config, post=self.post, factory=factory)  # new phrases or voice: warm again

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
+
+import numpy as np
 
 from edgevoice.playback.buffer import PlaybackBuffer
 from edgevoice.playback.clock import Due, ReplyClock
@@ -13,6 +16,10 @@ from edgevoice.playback.convert import RateConverter, resample, samples_from_pcm
 logger = logging.getLogger(__name__)
 
 Callback = Callable[[], None]
+
+#: How far back :attr:`ReplyOutput.level` looks: rendered blocks reach the room later (the device's
+#: buffer) and come back to the microphone later still (capture buffering, the room's reverb).
+LEVEL_HOLD_MS = 200.0
 
 
 class ReplyOutput:
@@ -38,6 +45,21 @@ class ReplyOutput:
         self._clock = ReplyClock()
         self._converter: tuple[int, RateConverter] | None = None  # (reply id, its converter)
         self._lock = threading.Condition(threading.RLock())
+        self._hold = max(1, int(rate * LEVEL_HOLD_MS / 1000))
+        self._levels: deque[tuple[int, float]] = deque()  # (end position, mean square) of recent blocks
+
+    @property
+    def level(self) -> float:
+        """Mean square (full scale 1.0) of the loudest block rendered in the last 200 ms: what the
+        microphone may be hearing of the speaker now, before the room's coupling (0.0: silence)."""
+        with self._lock:
+            levels = self._levels
+            if not levels:
+                return 0.0
+            recent = levels[-1][0] - self._hold
+            while levels and levels[0][0] <= recent:
+                levels.popleft()
+            return max(power for _, power in levels) if levels else 0.0
 
     @property
     def volume(self) -> float:
@@ -100,6 +122,14 @@ class ReplyOutput:
         """Render the next block, booked at output ``position`` (call with the lock held)."""
         block = self._buffer.render(frames)
         self._clock.wrote(block, position)
+        samples = block.samples
+        if len(samples):
+            if self._levels and position != self._levels[-1][0]:
+                self._levels.clear()  # a new stretch of output (a device thread started again)
+            x = samples.astype(np.float32) / 32768.0
+            self._levels.append((position + len(samples), float(np.dot(x, x)) / len(x)))
+            if len(self._levels) > 64:  # between reads (the level is read every 10 ms, blocks are >= 10 ms)
+                self._levels.popleft()
         return block
 
     def _advance(self, played: int) -> Due:
