@@ -253,14 +253,18 @@ def _audio_delta(o: dict[str, Any]) -> ev.AudioDelta:
     delta = o.get("delta")
     if type(delta) is not str:
         raise _Bad("missing 'delta'" if delta is None else "'delta' is not a string")
-    return ev.AudioDelta(
-        event_id=_eid(o),
-        response_id=_str(o, "response_id"),
-        item_id=_str(o, "item_id"),
-        output_index=_int(o, "output_index"),
-        content_index=_int(o, "content_index"),
-        pcm=_b64(delta),
-    )
+    return ev.AudioDelta(**_content_location(o), pcm=_b64(delta))
+
+
+def _content_location(o: Mapping[str, Any]) -> dict[str, Any]:
+    """Where in a response a content event belongs: the fields every audio/text/part event carries."""
+    return {
+        "event_id": _eid(o),
+        "response_id": _str(o, "response_id"),
+        "item_id": _str(o, "item_id"),
+        "output_index": _int(o, "output_index"),
+        "content_index": _int(o, "content_index"),
+    }
 
 
 def _eid(o: Mapping[str, Any]) -> str:
@@ -396,38 +400,18 @@ def _output_item(cls: type[ev.OutputItemAdded] | type[ev.OutputItemDone]) -> Han
 def _content_part(cls: type[ev.ContentPartAdded] | type[ev.ContentPartDone]) -> Handler:
     def handler(o: dict[str, Any]) -> ev.ServerEvent:
         part = _opt_obj(o, "part") or {}
-        return cls(
-            event_id=_eid(o),
-            response_id=_str(o, "response_id"),
-            item_id=_str(o, "item_id"),
-            output_index=_int(o, "output_index"),
-            content_index=_int(o, "content_index"),
-            part_type=_opt_str(part, "type"),
-        )
+        return cls(**_content_location(o), part_type=_opt_str(part, "type"))
 
     return handler
 
 
 def _audio_done(o: dict[str, Any]) -> ev.AudioDone:
-    return ev.AudioDone(
-        event_id=_eid(o),
-        response_id=_str(o, "response_id"),
-        item_id=_str(o, "item_id"),
-        output_index=_int(o, "output_index"),
-        content_index=_int(o, "content_index"),
-    )
+    return ev.AudioDone(**_content_location(o))
 
 
 def _text_event(cls: type[ev.ServerEvent], key: str, attr: str) -> Handler:
     def handler(o: dict[str, Any]) -> ev.ServerEvent:
-        return cls(  # type: ignore[call-arg]
-            event_id=_eid(o),
-            response_id=_str(o, "response_id"),
-            item_id=_str(o, "item_id"),
-            output_index=_int(o, "output_index"),
-            content_index=_int(o, "content_index"),
-            **{attr: _str(o, key)},
-        )
+        return cls(**_content_location(o), **{attr: _str(o, key)})  # type: ignore[call-arg]
 
     return handler
 
