@@ -64,6 +64,13 @@ _BETWEEN_TURNS = frozenset({State.IDLE, State.OFFLINE, State.ERROR})  # nobody i
 SESSION_RENEW_MARGIN_S = 120.0  # renew a session this long before it expires, between turns
 
 
+def _settings(config: Config) -> AssistantSettings:
+    """The machine's settings: the [assistant] table, and who endpoints (server turn detection or the device)."""
+    return AssistantSettings.from_config(
+        config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none"
+    )
+
+
 @dataclasses.dataclass
 class DaemonHooks:
     """Optional connections to the outside: systemd, the watchdog, and whoever wants transcripts."""
@@ -111,9 +118,7 @@ class Daemon:
         self._chimes: dict[A.Chime, Sound] = {}
         self._sessions = sessions
         self.frontend = frontend or ListeningFrontend.from_config(config.listening)
-        self.settings = AssistantSettings.from_config(
-            config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none"
-        )
+        self.settings = _settings(config)
         factory = sessions(config.voicelive)
         self.link = self._make_link(factory)
         self.leds = StatusLeds(config.leds, pin_factory=pin_factory)
@@ -456,9 +461,7 @@ class Daemon:
         self.leds = StatusLeds(config.leds, pin_factory=self._pin_factory)
         self.link.close()
         self.config = config
-        self.settings = AssistantSettings.from_config(
-            config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none"
-        )
+        self.settings = _settings(config)
         self.speaker.volume = config.assistant.volume
         self.echo_guard = EchoGuard.from_config(config.assistant)
         self.link = self._make_link(factory)
