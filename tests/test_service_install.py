@@ -208,6 +208,14 @@ def test_the_unit_template_is_this_checkout():
     assert install.unit_template() == UNIT
 
 
+def test_an_installed_package_carries_the_unit_and_the_example_config():
+    """A wheel has no checkout beside it: the package data holds the same two files (symlinks here)."""
+    unit = install._packaged("systemd", install.UNIT_NAME)
+    example = install._packaged(install.CONFIG_NAME)
+    assert unit is not None and unit.read_bytes() == UNIT.read_bytes()
+    assert example is not None and example.read_bytes() == (ROOT / "config" / "edgevoice.toml").read_bytes()
+
+
 def test_apt_packages_match_scripts_system_deps():
     script = (ROOT / "scripts" / "system-deps.sh").read_text()
     runtime = re.search(r"^runtime=\(([^)]*)\)", script, re.M)
