@@ -80,14 +80,14 @@ def test_full_turn_with_device_endpointing():
     acts = c.send(first)
     assert without_telemetry(acts) == [
         A.PlayAudio("resp_1", "item_1", first.pcm),
-        A.SetLeds(Led.SPEAKING),
-        A.CancelTimer(Timer.REPLY, 2),
+        A.SetLeds(Led.SPEAKING),  # the reply timer runs on: the rest of the reply must keep coming
     ]
     assert of_type(acts, A.PlayAudio)[0].pcm == first.pcm
     assert marks(acts) == ["reply_audio_first"]
     assert without_telemetry(c.send(second)) == [A.PlayAudio("resp_1", "item_1", second.pcm)]
     assert marks(c.send(E.PlaybackStarted())) == ["playback_start"]
-    assert without_telemetry(c.send(E.ReplyDone("resp_1", "completed"))) == [A.FinishPlayback()]
+    acts = c.send(E.ReplyDone("resp_1", "completed"))
+    assert without_telemetry(acts) == [A.FinishPlayback(), A.CancelTimer(Timer.REPLY, 2)]
     assert c.state is State.SPEAKING  # still playing what was received
 
     acts = c.send(E.PlaybackFinished())
@@ -268,6 +268,7 @@ def test_barge_in_by_voice_stops_cancels_truncates_to_ms_played_and_listens():
         A.StartStreaming(),
         A.OpenGate(pre_roll=True),
         A.SetLeds(Led.LISTENING),
+        A.CancelTimer(Timer.REPLY, 2),
         A.StartTimer(Timer.LISTEN, 30.0, 3),
     ]
     assert marks(acts) == ["speech_start", "barge_in"]
@@ -337,7 +338,7 @@ def test_server_cancellation_for_detected_speech_is_followed(settings):
 def test_with_barge_in_off_a_server_cancellation_just_ends_the_reply():
     c = speaking(dataclasses.replace(DEVICE, barge_in=BargeIn.OFF))
     acts = c.send(E.ReplyDone("resp_1", "cancelled", "turn_detected"))
-    assert without_telemetry(acts) == [A.FinishPlayback()]  # what arrived still plays out
+    assert without_telemetry(acts) == [A.FinishPlayback(), A.CancelTimer(Timer.REPLY, 2)]  # what arrived plays out
     c.send(E.PlaybackFinished())
     assert c.state is State.FOLLOW_UP
 

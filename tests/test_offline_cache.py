@@ -108,7 +108,8 @@ def test_a_corrupt_manifest_starts_the_cache_afresh(tmp_path, junk, caplog):
     entry = cache.store("offline", TEXT, ALLOY, tone())
     (tmp_path / MANIFEST).write_bytes(junk)
     assert cache.load("offline", TEXT, ALLOY) is None
-    assert "starting the cache afresh" in caplog.text
+    # (A manifest with only a malformed entry loses that entry alone: there is nothing else to keep.)
+    assert "starting the cache afresh" in caplog.text or "is malformed" in caplog.text
     assert not (tmp_path / entry.file).exists(), "audio no manifest describes is removed"
     cache.store("offline", TEXT, ALLOY, tone())  # and the cache works again
     assert cache.load("offline", TEXT, ALLOY) is not None

@@ -98,6 +98,8 @@ def wanted_timers(ctx: Context, settings: AssistantSettings) -> frozenset[Timer]
     wanted = set()
     if ctx.state in _STATE_TIMER:
         wanted.add(_STATE_TIMER[ctx.state])
+    if ctx.state is State.SPEAKING and ctx.reply is not None and ctx.reply.active:
+        wanted.add(Timer.REPLY)  # the reply must keep coming until response.done (see on_timer_fired)
     if ctx.state in (State.IDLE, State.FOLLOW_UP) and ctx.session is not SessionStatus.CLOSED and ctx.session_used:
         wanted.add(Timer.IDLE)
     if settings.prewarm and ctx.state is State.IDLE and ctx.session is SessionStatus.CLOSED:
@@ -176,7 +178,7 @@ class _Step:
             self.set(stale_responses=_with_stale(self.ctx.stale_responses, reply.response_id))
         elif cancel and self.state is State.THINKING:
             self.do(A.CancelResponse(None))
-        self.set(reply=None, total_received_ms=0.0, played_ms=0.0)
+        self.set(reply=None, total_received_ms=0.0, played_ms=0.0, reply_checked_ms=0.0)
 
     def start_turn(self, trigger: str, *, pre_roll: bool, chime: bool, heard: bool = False,
                    server_heard: bool = False, button: bool = False) -> None:
@@ -483,6 +485,13 @@ class _Step:
             self.do(A.FinishPlayback())
             self.set(reply=dataclasses.replace(reply, active=False))
 
+    def reply_stalled(self) -> None:
+        """No audio for a whole reply timeout and no response.done (lost, or the service is stuck):
+        what arrived plays out, then the cached error phrase; the response is cancelled."""
+        self.mark(A.Mark.ERROR, code="reply_stalled", message="the reply stopped coming", state=self.state.value)
+        self.abandon_reply(cancel=True)
+        self.fail_turn(E.FailureKind.SERVICE, speak=True, after_reply=True)
+
     def on_service_error(self, event: E.ServiceError) -> None:
         if self.state in _IN_TURN:
             self.service_error(code=event.code or "service_error", message=event.message)
@@ -491,7 +500,7 @@ class _Step:
 
     def after_reply(self) -> None:
         """The reply is over: open the follow-up window (or go idle if there is none)."""
-        self.set(reply=None, total_received_ms=0.0, played_ms=0.0, turn=Turn())
+        self.set(reply=None, total_received_ms=0.0, played_ms=0.0, reply_checked_ms=0.0, turn=Turn())
         if self.settings.follow_up_s > 0:
             self.set(state=State.FOLLOW_UP)
         else:
@@ -539,6 +548,11 @@ class _Step:
             self.end_utterance()
         elif event.name is Timer.REPLY and self.state is State.THINKING:
             self.service_error(code="reply_timeout")
+        elif event.name is Timer.REPLY and self.state is State.SPEAKING:
+            if self.ctx.total_received_ms > self.ctx.reply_checked_ms:
+                self.set(reply_checked_ms=self.ctx.total_received_ms)  # still coming: settle() restarts the timer
+            else:
+                self.reply_stalled()
         elif event.name is Timer.FOLLOW_UP and self.state is State.FOLLOW_UP:
             if self.ctx.gate_open and self.ctx.session is not SessionStatus.CLOSED:
                 self.do(A.ClearInput())
@@ -567,7 +581,9 @@ class _Step:
                 self.do(A.SetLeds(LED_FOR_STATE[new]))
             self.mark(A.Mark.STATE, state=new.value, previous=old.value)
         wanted = wanted_timers(self.ctx, self.settings)
-        restart = {_STATE_TIMER.get(old), _STATE_TIMER.get(new)} if new is not old else set()
+        # A state's own timer starts afresh on entering it; one the new state still wants keeps
+        # running (REPLY, from THINKING into SPEAKING: the reply must keep coming).
+        restart = {_STATE_TIMER.get(new)} if new is not old else set()
         running = []
         for name, timer_id in self.ctx.timers:
             if name in wanted and name not in restart:

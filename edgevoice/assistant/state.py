@@ -57,7 +57,7 @@ class Timer(StrEnum):
     """The machine's timers; the shell runs them and reports ``TimerFired``."""
 
     LISTEN = "listen"  # longest a gate stays open for one utterance
-    REPLY = "reply"  # longest wait for the first audio of a reply
+    REPLY = "reply"  # longest wait for a reply's first audio, and then for more of it until it is done
     FOLLOW_UP = "follow_up"  # the follow-up window after a reply
     IDLE = "idle"  # quiet time after which the session is closed
     RETRY = "retry"  # how long ERROR lasts before trying the service again
@@ -122,6 +122,7 @@ class Context:
     reply: Reply | None = None
     total_received_ms: float = 0.0  # reply audio handed to the speaker since the reply began
     played_ms: float = 0.0  # last PlaybackProgress
+    reply_checked_ms: float = 0.0  # total_received_ms when the reply timer last found the reply still coming
     pending_truncate: PendingTruncate | None = None
     stale_responses: tuple[str, ...] = ()  # responses whose late audio is dropped
     playing: Playing = Playing.NOTHING

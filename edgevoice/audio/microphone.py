@@ -6,6 +6,10 @@ source runs dry). All look the same from here: no frames, only digital silence, 
 repeats itself exactly, for ``stall_timeout_s``. The microphone then logs it, says so in ``status``, closes the stream
 (abandoning it if the driver hangs on close) and reopens with backoff, so the daemon never sits
 silent believing it listens.
+
+A reader that falls behind (a busy CPU) loses audio: the device reports an overflow, or the queue
+between the device's thread and the reader fills up. Both are counted (``overflows``,
+``overruns``) and logged once per burst, when it starts and when the reader has caught up.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ _CLOSE_TIMEOUT_S = 1.0  # a driver that takes longer to close a stream is abando
 _QUEUE_SECONDS = 2.0  # audio buffered between the device thread and the reader
 _WAKE = object()  # put in the queue by close() to wake a blocked reader
 _RECENT_CHUNKS = 8  # a chunk equal to one of the last few is stale audio replayed by a stuck driver
+_STALL_GRACE_S = 0.2  # a second, short wait before calling a stall: see _read
+_CAUGHT_UP_S = 1.0  # a burst of dropped audio is over after this much audio read with nothing dropped
 
 
 class OpenedInput(Protocol):
@@ -46,10 +52,11 @@ class OpenedInput(Protocol):
 
 
 class InputBackend(Protocol):
-    """Opens capture streams; ``callback(data)`` runs on the device's thread and returns False to stop."""
+    """Opens capture streams; ``callback(data, overflowed=False)`` runs on the device's thread and returns
+    False to stop; ``overflowed`` says the device dropped audio before ``data``."""
 
     def open(
-        self, device: str | int, rate: int | None, buffer_ms: int, callback: Callable[[bytes], bool]
+        self, device: str | int, rate: int | None, buffer_ms: int, callback: Callable[..., bool]
     ) -> OpenedInput: ...
 
 
@@ -72,7 +79,7 @@ class _PyAudioInput:
 class PyAudioBackend:
     """The real thing: a fresh PortAudio session per open, so a re-plugged USB device is found again."""
 
-    def open(self, device: str | int, rate: int | None, buffer_ms: int, callback: Callable[[bytes], bool]) -> OpenedInput:
+    def open(self, device: str | int, rate: int | None, buffer_ms: int, callback: Callable[..., bool]) -> OpenedInput:
         pa = PortAudio()
         try:
             info = pa.find(device, "input")
@@ -123,7 +130,9 @@ class Microphone:
         self._queue: queue.Queue | None = None
         self._generation = 0
         self._failures = 0
-        self.overruns = 0  #: chunks dropped because the reader fell behind
+        self.overruns = 0  #: chunks dropped because the reader fell behind (the queue was full)
+        self.overflows = 0  #: chunks the device flagged as coming after audio it had to drop
+        self._lost_at_open = (0, 0)  # (overruns, overflows) when the current stream was opened
         self.reopens = 0  #: how many times the device was reopened after a failure
 
     @classmethod
@@ -165,18 +174,19 @@ class Microphone:
         generation = self._generation
         q: queue.Queue = queue.Queue(maxsize=max(4, int(_QUEUE_SECONDS * 1000 / self.buffer_ms)))
 
-        def callback(data: bytes) -> bool:  # the device's thread
+        def callback(data: bytes, overflowed: bool = False) -> bool:  # the device's thread: count, never log
             if generation != self._generation or self._closed.is_set():
                 return False  # an abandoned stream: stop it
+            if overflowed:
+                self.overflows += 1
             try:
                 q.put_nowait(data)
             except queue.Full:
                 self.overruns += 1
-                if self.overruns == 1 or self.overruns % 500 == 0:
-                    logger.warning("microphone: reader fell behind, %d chunks dropped so far", self.overruns)
             return True
 
         self._set_status("opening", f"opening {self.device!r}")
+        self._lost_at_open = (self.overruns, self.overflows)  # drops before the first read count too
         try:
             opened = self._backend.open(self.device, self.sample_rate, self.buffer_ms, callback)
         except (DeviceError, OSError) as exc:
@@ -264,33 +274,41 @@ class Microphone:
         deaf_s = 0.0
         healthy_s = 0.0
         recent: deque[bytes] = deque(maxlen=_RECENT_CHUNKS)
-        while not self._closed.is_set():
-            try:
-                data = q.get(timeout=self.stall_timeout_s)
-            except queue.Empty:
-                self._fail("stalled", f"no audio for {self.stall_timeout_s:g} s")
-                return
-            if data is _WAKE:
-                return
-            seconds = len(data) / bytes_per_second
-            why = self._deaf(data, recent)
-            recent.append(data)
-            if why:
-                deaf_s += seconds
-                if deaf_s >= self.stall_timeout_s:
-                    self._fail("deaf", f"{why} for {deaf_s:.1f} s")
+        drops = _Drops(self, opened.name, self._lost_at_open)
+        try:
+            while not self._closed.is_set():
+                try:
+                    data = q.get(timeout=self.stall_timeout_s)
+                except queue.Empty:
+                    try:  # a frozen process (stopped, starved of CPU) wakes here before the device's thread
+                        data = q.get(timeout=_STALL_GRACE_S)
+                    except queue.Empty:
+                        self._fail("stalled", f"no audio for {self.stall_timeout_s:g} s")
+                        return
+                if data is _WAKE:
                     return
-            else:
-                deaf_s = 0.0
-            if self._status.state != "listening":
-                self._set_status("listening", f"{opened.name}: {opened.rate} Hz, {opened.channels} ch")
-            if self._failures and deaf_s == 0.0:
-                healthy_s += seconds
-                if healthy_s >= self.stall_timeout_s:
-                    logger.warning("microphone %r is working again", opened.name)
-                    self._failures = 0
-            for frame in framer.push(resampler.process(data)):
-                yield frame
+                seconds = len(data) / bytes_per_second
+                drops.check(seconds, caught_up=q.empty())
+                why = self._deaf(data, recent)
+                recent.append(data)
+                if why:
+                    deaf_s += seconds
+                    if deaf_s >= self.stall_timeout_s:
+                        self._fail("deaf", f"{why} for {deaf_s:.1f} s")
+                        return
+                else:
+                    deaf_s = 0.0
+                if self._status.state != "listening":
+                    self._set_status("listening", f"{opened.name}: {opened.rate} Hz, {opened.channels} ch")
+                if self._failures and deaf_s == 0.0:
+                    healthy_s += seconds
+                    if healthy_s >= self.stall_timeout_s:
+                        logger.warning("microphone %r is working again", opened.name)
+                        self._failures = 0
+                for frame in framer.push(resampler.process(data)):
+                    yield frame
+        finally:
+            drops.end()
 
     def _deaf(self, data: bytes, recent: deque[bytes]) -> str | None:
         """Why this chunk is not real microphone audio, or None if it looks like it is."""
@@ -300,6 +318,42 @@ class Microphone:
         if data in recent:
             return "the same audio repeats"
         return None
+
+
+class _Drops:
+    """Audio lost before the reader got it (device overflows, a full queue), logged once per burst."""
+
+    def __init__(self, mic: Microphone, name: str, since: tuple[int, int]) -> None:
+        self._mic = mic
+        self._name = name
+        self._seen = since  # (overruns, overflows) already accounted for
+        self._start: tuple[int, int] | None = None  # the counts when the current burst began
+        self._dropped_s = 0.0
+        self._clean_s = 0.0
+
+    def check(self, seconds: float, *, caught_up: bool) -> None:
+        """After each chunk read (``seconds`` long): notice new losses; ``caught_up``: the queue is empty."""
+        now = (self._mic.overruns, self._mic.overflows)
+        if now != self._seen:
+            if self._start is None:
+                self._start, self._dropped_s = self._seen, 0.0
+                logger.warning("microphone %r: the reader fell behind; audio is being dropped", self._name)
+            self._dropped_s += (now[0] - self._seen[0]) * seconds
+            self._seen, self._clean_s = now, 0.0
+        elif self._start is not None and caught_up:
+            self._clean_s += seconds
+            if self._clean_s >= _CAUGHT_UP_S:
+                self.end()
+
+    def end(self) -> None:
+        """Log the burst now over (if one was going on)."""
+        if self._start is None:
+            return
+        overruns, overflows = (now - then for now, then in zip(self._seen, self._start))
+        logger.info("microphone %r: caught up; %d chunks (%.2f s) of audio dropped, %d device overflows "
+                    "(%d chunks, %d overflows since start)", self._name, overruns, self._dropped_s, overflows,
+                    self._mic.overruns, self._mic.overflows)
+        self._start = None
 
 
 def _close_with_timeout(opened: OpenedInput, timeout: float | None = None) -> None:

@@ -171,13 +171,18 @@ class PortAudio:
         raise DeviceError(f"{device.name!r} accepts none of: {', '.join(tried)} (16-bit)")
 
     def open_input(
-        self, device: DeviceInfo, rate: int, channels: int, frames_per_buffer: int, callback: Callable[[bytes], bool]
+        self, device: DeviceInfo, rate: int, channels: int, frames_per_buffer: int,
+        callback: Callable[[bytes, bool], bool],
     ):  # -> pyaudio.Stream
-        """Open a 16-bit capture stream; ``callback(data)`` returns False to stop the stream."""
+        """Open a 16-bit capture stream; ``callback(data, overflowed)`` returns False to stop the stream.
+
+        ``overflowed`` is PortAudio's paInputOverflow flag: the device dropped audio before this chunk.
+        """
         pyaudio = self._pyaudio
+        overflow_flag = pyaudio.paInputOverflow
 
         def _pa_callback(in_data, frame_count, time_info, status):  # PortAudio's thread
-            return (None, pyaudio.paContinue if callback(in_data) else pyaudio.paAbort)
+            return (None, pyaudio.paContinue if callback(in_data, bool(status & overflow_flag)) else pyaudio.paAbort)
 
         with quiet_stderr():
             return self._pa.open(

@@ -13,6 +13,9 @@ from typing import Any
 HELP = "run the local Voice Live emulator"
 
 KEY_ENV = "AZURE_VOICELIVE_API_KEY"
+# Nobody reads the session records here (tests do, in process): a long run (a soak) keeps the latest few,
+# so its memory stays flat however many sessions it serves.
+KEEP_SESSIONS = 10
 
 _EPILOG = """\
 Scenario file (TOML, or JSON with the same shape; flags override it):
@@ -67,6 +70,7 @@ def main(args: argparse.Namespace) -> int:
         transcripts=args.transcript or scenario.transcripts,
         replies=args.reply or scenario.replies,
         pacing=args.pacing or scenario.pacing,
+        keep_sessions=KEEP_SESSIONS,
     )
     try:
         emulator.start()

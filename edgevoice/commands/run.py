@@ -5,9 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgevoice.config.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edgevoice.audio.frames import FrameSource
+    from edgevoice.service.watchdog import Heartbeat
 
 HELP = "run the assistant: listen, wake, talk to Voice Live, play replies"
 
@@ -30,20 +38,28 @@ def main(args: argparse.Namespace) -> int:
 
     redactor = setup_logging(logging.DEBUG if args.verbose >= 2 else logging.INFO)
     config = load_config(args.config)  # ConfigError -> exit 78 in cli.py
-    from edgevoice.config.secrets import require_credential
+    from edgevoice.config.secrets import ConfiguredCredential
 
-    credential = require_credential(config.voicelive)
-    for value in credential.headers().values():
-        redactor.add_secret(value.removeprefix("Bearer "))
-    return run(config, args, credential=credential, reload_path=args.config)
+    # No credential configured at all is a config error (exit 78); a key file that cannot be used
+    # is not: a kiosk starts, shows the error (STATUS, LED, a spoken apology for every request) and
+    # heals as soon as the file is fixed, without a restart (`edgevoice check` fails on it).
+    credential = ConfiguredCredential(config.voicelive, on_secret=redactor.add_secret)
+    problem = credential.problem()
+    if problem is not None:
+        logger.error("the Voice Live credential cannot be used: %s; starting anyway, in the error state, "
+                     "until it is fixed", problem)
+    return run(config, args, credential=credential, reload_path=args.config,
+               on_secret=redactor.add_secret)
 
 
-def run(config, args: argparse.Namespace, *, credential, reload_path: str | None, on_record=None) -> int:
+def run(config, args: argparse.Namespace, *, credential, reload_path: str | None, on_record=None,
+        on_secret=None) -> int:
     """Build the daemon for ``config`` and run it until stopped (or the input is over)."""
     from edgevoice.audio.frames import SourceStatus
     from edgevoice.audio.microphone import Microphone
     from edgevoice.audio.wav import WavError, WavSource
     from edgevoice.config.load import load_config
+    from edgevoice.config.secrets import ConfiguredCredential
     from edgevoice.daemon.daemon import Daemon, DaemonHooks
     from edgevoice.daemon.sessions import session_factory
     from edgevoice.daemon.telemetry import Telemetry
@@ -54,13 +70,35 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
     from edgevoice.service.watchdog import Heartbeat, Watchdog
 
     notifier = Notifier()
+    status_line = StatusLine(notifier.status)
+    ready_sent = threading.Event()
+
+    def on_ready() -> None:
+        # systemd arms its watchdog at READY=1; the checks pass from here on (frames flow, or the
+        # microphone is known to be missing and being retried).
+        if ready_sent.is_set():
+            return
+        ready_sent.set()
+        notifier.ready(status=status_line.text or None)
+        loop_alive.beat()  # the loop itself calls this
+        watchdog.start()
 
     def on_source_status(status: SourceStatus) -> None:
-        if status.ok or status.state in ("finished", "closed"):
+        capture_check.source_changed()
+        if status.state == "opening":
+            return  # a retry is no recovery: any fault stays shown until frames flow
+        failing = not (status.ok or status.state in ("finished", "closed"))
+        if isinstance(speaker, Speaker):
+            speaker.release_when_idle = failing  # else PortAudio would never list the microphone again
+        if not failing:
             logger.info("audio input %s %s", status.state, status.detail)
-        else:
-            logger.error("microphone %s: %s", status.state, status.detail)
-            notifier.status(f"error: microphone {status.state} ({status.detail})"[:200])
+            status_line.fault("microphone", None)
+        else:  # the microphone logs what went wrong itself
+            status_line.fault("microphone", f"{status.state} ({status.detail})")
+            on_ready()  # started, and working on it: no readiness timeout and restart loop meanwhile
+
+    def on_speaker_device(failure: str | None) -> None:
+        status_line.fault("speaker", None if failure is None else f"failing ({failure})")
 
     if args.input_wav is not None:
         try:
@@ -75,7 +113,8 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
         args.output_wav.parent.mkdir(parents=True, exist_ok=True)
         speaker = WavSpeaker(args.output_wav, rate=rate, volume=config.assistant.volume)
     else:
-        speaker = Speaker(config.audio.output_device, rate=rate, volume=config.assistant.volume)
+        speaker = Speaker(config.audio.output_device, rate=rate, volume=config.assistant.volume,
+                          on_device=on_speaker_device)
     telemetry = Telemetry(args.events)
     if on_record is not None:
         telemetry.add_listener(on_record)
@@ -83,7 +122,8 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
     capture_alive = Heartbeat(max_age=max(2.0, config.audio.stall_timeout_s))
     loop_alive = Heartbeat(max_age=5.0)
     watchdog = Watchdog(notifier)
-    watchdog.add_check("capture", capture_alive)
+    capture_check = CaptureAlive(capture_alive, source)
+    watchdog.add_check("capture", capture_check)
     watchdog.add_check("state machine", loop_alive)
 
     with SignalRequests() as requests:
@@ -102,16 +142,13 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
             return new
 
         def sessions(cfg):
-            return session_factory(cfg, credential if cfg == config.voicelive else None)
-
-        def on_ready() -> None:
-            # systemd arms its watchdog at READY=1; the checks pass from here on (frames flow).
-            notifier.ready()
-            loop_alive.beat()  # the loop itself calls this
-            watchdog.start()
+            if cfg == config.voicelive:
+                return session_factory(cfg, credential)
+            # A reloaded [voicelive] table: its credential, looked up afresh for each session too.
+            return session_factory(cfg, ConfiguredCredential(cfg, on_secret=on_secret))
 
         hooks = DaemonHooks(
-            on_status=notifier.status,  # the state follows READY=1 at once
+            on_status=status_line.show_state,  # the state follows READY=1 at once
             on_ready=on_ready,
             on_frame=capture_alive.beat,
             on_loop=loop_alive.beat,
@@ -139,3 +176,74 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
             telemetry.close()
     logger.info("stopped (exit %d)", code)
     return code
+
+
+class StatusLine:
+    """systemd's STATUS= text: the assistant's state, after what is wrong with an audio device.
+
+    ``show_state("listening for the wake word")`` from the loop; ``fault("microphone", "missing (...)")``
+    and ``fault("microphone", None)`` from the devices' threads. Sends only when the text changes.
+    """
+
+    MAX_CHARS = 200
+
+    def __init__(self, send: Callable[[str], object]) -> None:
+        self._send = send
+        self._lock = threading.Lock()
+        self._state = ""
+        self._faults: dict[str, str] = {}  # device -> what is wrong with it
+        self._sent = ""
+
+    @property
+    def text(self) -> str:
+        parts = [f"error: {device} {problem}" for device, problem in self._faults.items()]
+        return "; ".join([*parts, self._state] if self._state else parts)[: self.MAX_CHARS]
+
+    def show_state(self, text: str) -> None:
+        """The assistant's state (or a message that stands in for it, such as a failed reload)."""
+        with self._lock:
+            self._state = text
+            self._update(force=True)  # the state is re-sent even unchanged: it replaces other messages
+
+    def fault(self, device: str, problem: str | None) -> bool:
+        """``device`` has ``problem`` (None: works); returns True if that is news."""
+        with self._lock:
+            if self._faults.get(device) == problem:
+                return False
+            if problem is None:
+                del self._faults[device]
+            else:
+                self._faults[device] = problem
+            self._update()
+            return True
+
+    def _update(self, force: bool = False) -> None:
+        text = self.text
+        if text and (force or text != self._sent):
+            self._sent = text
+            self._send(text)
+
+
+class CaptureAlive:
+    """The watchdog's capture check: frames flow, or the source knows they do not and is reopening it
+    (a restart would not bring back an unplugged microphone), or it just changed state (a reopen
+    under way). A source stuck for longer than the heartbeat's max_age with no word fails it."""
+
+    def __init__(self, heartbeat: Heartbeat, source: FrameSource) -> None:
+        self._heartbeat = heartbeat
+        self._source = source
+        self._changed_at = float("-inf")
+
+    def source_changed(self) -> None:
+        """The source reported a new state (from its thread)."""
+        self._changed_at = time.monotonic()
+
+    @property
+    def age(self) -> float:
+        """Seconds since the last frame (for the watchdog's message)."""
+        return self._heartbeat.age
+
+    def __call__(self) -> bool:
+        heartbeat = self._heartbeat
+        recent_news = time.monotonic() - self._changed_at <= heartbeat.max_age
+        return heartbeat.alive or not self._source.status.ok or recent_news

@@ -5,16 +5,22 @@ In order: the environment variable ``AZURE_VOICELIVE_API_KEY``; the systemd cred
 named by ``voicelive.api_key_file`` (refused when group- or world-readable); an Entra ID bearer
 token file named by ``voicelive.token_file`` (re-read whenever it changes, so a sidecar can
 refresh it). The secret is never in a repr, a log line or an exception message.
+
+The daemon uses :class:`ConfiguredCredential`, which looks the credential up afresh for every
+session: a key file that cannot be used is an error state it recovers from once the file is fixed,
+not a reason to stop.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
-from abc import ABC, abstractmethod
+import re
 import stat
 import threading
-from collections.abc import Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from edgevoice.config.errors import ConfigError
@@ -25,6 +31,7 @@ logger = logging.getLogger(__name__)
 API_KEY_ENV = "AZURE_VOICELIVE_API_KEY"
 CREDENTIAL_NAME = "voicelive-api-key"
 REDACTED = "<redacted>"
+PROBLEM = "problem: "  # how a ConfiguredCredential's fingerprint says it cannot be used
 HOW_TO_SET = (
     f"set ${API_KEY_ENV}, add LoadCredential={CREDENTIAL_NAME}:/path/to/key to the systemd unit, "
     "or name a key file in voicelive.api_key_file (or an Entra ID token file in voicelive.token_file)"
@@ -141,7 +148,7 @@ def find_credential(cfg: VoiceLiveConfig, *, environ: Mapping[str, str] = os.env
             try:
                 text = path.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ConfigError("", f"systemd credential {CREDENTIAL_NAME} ({path}) cannot be read: {exc.strerror}") from None
+                raise _file_error("", path, exc, what=f"systemd credential {CREDENTIAL_NAME}") from None
             except UnicodeDecodeError:
                 raise ConfigError("", f"systemd credential {CREDENTIAL_NAME} ({path}) is not UTF-8 text") from None
             if not text:
@@ -152,6 +159,78 @@ def find_credential(cfg: VoiceLiveConfig, *, environ: Mapping[str, str] = os.env
     if cfg.token_file is not None:
         return TokenFile(cfg.token_file)
     return None
+
+
+class ConfiguredCredential(Credential):
+    """The credential the config names, looked up afresh for every session: what a running kiosk uses.
+
+    A key file that cannot be used (unreadable, readable by others, empty) does not stop the
+    daemon: each session, and :meth:`problem`, looks again, so fixing the file heals a running
+    assistant without a restart (and a rotated key is picked up at the next connect). Only having
+    no credential configured at all is a ConfigError here. ``on_secret`` learns every secret value
+    read (the log redactor), before it can reach a session.
+    """
+
+    def __init__(
+        self,
+        cfg: VoiceLiveConfig,
+        *,
+        environ: Mapping[str, str] = os.environ,
+        on_secret: Callable[[str], None] | None = None,
+    ) -> None:
+        self._cfg = cfg
+        self._environ = environ
+        self._on_secret = on_secret
+        try:
+            found = find_credential(cfg, environ=environ)
+        except ConfigError:
+            found = None  # configured but not usable now: problem() says why
+        else:
+            if found is None:
+                raise ConfigError("", f"no Voice Live credential: {HOW_TO_SET}")
+        super().__init__(found.describe() if found is not None else _configured_source(cfg))
+
+    def resolve(self) -> Credential:
+        """The credential as it is now (raises ConfigError naming the file and the problem)."""
+        found = require_credential(self._cfg, environ=self._environ)
+        self._source = found.describe()
+        return found
+
+    def headers(self) -> dict[str, str]:
+        headers = self.resolve().headers()
+        if self._on_secret is not None:
+            for value in headers.values():
+                self._on_secret(value.removeprefix("Bearer "))
+        return headers
+
+    def problem(self) -> str | None:
+        """Why the credential cannot be used right now (one line naming the file), or None when it can.
+
+        Reads the file again; no network.
+        """
+        try:
+            self.headers()
+        except ConfigError as exc:
+            return str(exc)
+        return None
+
+    def fingerprint(self) -> str:
+        """What the credential is now, without the secret: a hash of it, or its problem. Two calls that
+        differ mean the credential changed (a file fixed, a key rotated, a token refreshed)."""
+        try:
+            headers = self.headers()
+        except ConfigError as exc:
+            return f"{PROBLEM}{exc}"
+        blob = "\n".join(f"{name}: {value}" for name, value in sorted(headers.items()))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _configured_source(cfg: VoiceLiveConfig) -> str:
+    if cfg.api_key_file is not None:
+        return f"file {cfg.api_key_file}"
+    if cfg.token_file is not None:
+        return f"token file {cfg.token_file}"
+    return f"credential {CREDENTIAL_NAME}"
 
 
 def require_credential(cfg: VoiceLiveConfig, *, environ: Mapping[str, str] = os.environ) -> Credential:
@@ -171,9 +250,20 @@ def _clean_secret(value: str, source: str) -> str:
     return value
 
 
-def _file_error(key: str, path: Path, exc: OSError) -> ConfigError:
+# A bare word this long and without a path separator is the secret itself pasted where a file name goes.
+_LOOKS_LIKE_A_SECRET = re.compile(r"^(?:[Bb]earer\s+)?[A-Za-z0-9._~+=-]{20,}$")
+
+
+def _file_error(key: str, path: Path, exc: OSError, *, what: str = "") -> ConfigError:
+    """The error for a secret file that cannot be read: names the file and why, never its contents."""
+    if isinstance(exc, FileNotFoundError) and _LOOKS_LIKE_A_SECRET.match(str(path)) and not path.suffix:
+        return ConfigError(
+            key, "names no file: its value looks like the secret itself (not shown); "
+            "put the secret in a file (mode 0600) and give that file's path here"
+        )
+    name = f"{what} {str(path)!r}" if what else repr(str(path))
     if isinstance(exc, FileNotFoundError):
-        return ConfigError(key, f"{str(path)!r} does not exist")
+        return ConfigError(key, f"{name} does not exist")
     if isinstance(exc, PermissionError):
-        return ConfigError(key, f"{str(path)!r} cannot be read: permission denied (edgevoice runs as uid {os.getuid()})")
-    return ConfigError(key, f"{str(path)!r} cannot be read: {exc.strerror or exc}")
+        return ConfigError(key, f"{name} cannot be read: permission denied (edgevoice runs as uid {os.getuid()})")
+    return ConfigError(key, f"{name} cannot be read: {exc.strerror or type(exc).__name__}")

@@ -6,8 +6,9 @@ runs the loop: it processes microphone frames through the listening front-end, s
 machine, and executes the actions, so no two pieces of state are ever touched concurrently.
 Other threads only put things on the loop's queue: the capture thread (frames), the session's
 receive thread (server events), the speaker (playback started/finished) and GPIO callbacks (via
-the front-end). Each queued item carries the monotonic time it happened, so telemetry measures
-when things happened, not when the loop got round to them.
+the front-end). Each queued item carries the time it happened (on the daemon's clock: monotonic,
+or a faster recording's own), so telemetry measures when things happened, not when the loop got
+round to them.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from edgevoice.assistant import actions as A
 from edgevoice.assistant import events as E
 from edgevoice.assistant import machine
 from edgevoice.assistant.settings import AssistantSettings, BargeIn
-from edgevoice.assistant.state import Context, Playing, State
+from edgevoice.assistant.state import Context, Led, Playing, State, Timer
 from edgevoice.audio.frames import FRAME_BYTES, FRAME_SECONDS, FrameSource, SourceStatus
 from edgevoice.config.errors import ConfigError
 from edgevoice.config.schema import Config
 from edgevoice.config.voicelive import VoiceLiveConfig
 from edgevoice.daemon.leds import StatusLeds
 from edgevoice.daemon.link import SessionFactory, SessionLink, Transcript
+from edgevoice.daemon.sessions import CredentialWatch
 from edgevoice.daemon.telemetry import Telemetry
 from edgevoice.daemon.timers import Timers
 from edgevoice.daemon.translate import from_listening
@@ -100,11 +102,15 @@ class Daemon:
         pin_factory: Any = None,
         finish_with_input: bool = False,
         settle_timeout_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.source = source
         self.speaker = speaker
-        self.telemetry = telemetry or Telemetry()
+        # What the timers, the queue's timestamps and the milestones run on: the monotonic clock for a
+        # microphone; a recording played faster than real time gives its own (see edgevoice.bench.soak).
+        self.clock = clock
+        self.telemetry = telemetry or Telemetry(clock=clock)
         self.hooks = hooks or DaemonHooks()
         self.finish_with_input = finish_with_input
         self.settle_timeout_s = settle_timeout_s
@@ -121,15 +127,17 @@ class Daemon:
         self.settings = _settings(config)
         factory = sessions(config.voicelive)
         self.link = self._make_link(factory)
+        self.credentials = CredentialWatch(factory)  # in the error state: try again once they are fixed
         self.leds = StatusLeds(config.leds, pin_factory=pin_factory)
         self.buttons = Buttons.from_config(config.buttons, self.frontend, pin_factory=pin_factory)
         self.echo_guard = EchoGuard.from_config(config.assistant)
         # Cached replies, connectivity, background checks and warming the cache (edgevoice.offline).
-        self.offline = OfflineSupport(config, post=self.post, factory=factory)
+        self.offline = OfflineSupport(config, post=self.post, factory=factory, clock=self.clock)
         self.phrases = self.offline.phrases
         self.ctx = Context()
         self.exit_code = 0
         self._speaker_at: float | None = None  # while a WavSpeaker renders: when its input frame was heard
+        self._led = Led.OFF  # what the status LEDs show
         speaker.on_start = lambda: self.post(E.PlaybackStarted(), self._speaker_at)
         speaker.on_finished = lambda: self.post(E.PlaybackFinished(), self._speaker_at)
         if config.assistant.chimes:
@@ -149,7 +157,7 @@ class Daemon:
 
     def post(self, item: object, at: float | None = None) -> None:
         """Hand an event to the loop from any thread."""
-        self._queue.put((item, time.monotonic() if at is None else at))
+        self._queue.put((item, self.clock() if at is None else at))
 
     def stop(self) -> None:
         """Ask the loop to end (from any thread)."""
@@ -175,10 +183,10 @@ class Daemon:
             for frame in self.source.frames():
                 if self._stop.is_set():
                     return
-                self._queue.put((frame, time.monotonic()))
+                self._queue.put((frame, self.clock()))
         except Exception:
             logger.exception("audio input failed")
-        self._queue.put((_END_OF_INPUT, time.monotonic()))
+        self._queue.put((_END_OF_INPUT, self.clock()))
         if not self.finish_with_input:
             return
         # The recording is over but the conversation may not be: keep time going with silence
@@ -190,7 +198,7 @@ class Daemon:
             delay = start + sent * FRAME_SECONDS - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            self._queue.put((silence, time.monotonic()))
+            self._queue.put((silence, self.clock()))
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -200,7 +208,7 @@ class Daemon:
         capture = threading.Thread(target=self._capture, name="capture", daemon=True)
         capture.start()
         self.ctx, actions = machine.start(self.settings)
-        self._execute(actions, time.monotonic())
+        self._execute(actions, self.clock())
         ready_sent = False
         try:
             while not self._stop.is_set():
@@ -231,17 +239,17 @@ class Daemon:
 
     def _next_item(self) -> tuple[object, float]:
         deadline = self._timers.next_deadline()
-        timeout = 0.25 if deadline is None else min(0.25, max(0.0, deadline - time.monotonic()))
+        timeout = 0.25 if deadline is None else min(0.25, max(0.0, deadline - self.clock()))
         try:
             return self._queue.get(timeout=timeout)
         except queue.Empty:
-            return None, time.monotonic()
+            return None, self.clock()
 
     def _ready(self) -> None:
         logger.info("listening (wake words: %s)", ", ".join(self.config.listening.wake.words) or "none")
         if self.hooks.on_ready is not None:
             self.hooks.on_ready()
-        self._status(STATUS_TEXT[self.ctx.state])
+        self._status(self._state_text())
 
     def _on_frame(self, frame: bytes, at: float) -> None:
         frontend = self.frontend
@@ -284,13 +292,14 @@ class Daemon:
             ev = pending.popleft()
             before = self.ctx
             self.offline.observe(ev)
+            self._observe_credentials(ev)
             self.ctx, actions = machine.step(self.ctx, ev, self.settings)
             if self.ctx.state is State.LISTENING and before.state is not State.LISTENING:
                 # A new turn (wake, button, follow-up, barge-in), whether or not the gate was already open.
                 self.telemetry.begin_turn()
             pending.extend(self._execute(actions, at))
             if self.ctx.state is not before.state:
-                self._status(STATUS_TEXT[self.ctx.state])
+                self._status(self._state_text())
         self._sync_gate()
 
     def _sync_gate(self) -> None:
@@ -309,15 +318,16 @@ class Daemon:
             frontend.close_gate()
 
     def _fire_timers(self) -> None:
-        for fired in self._timers.expired(time.monotonic()):
-            self._step(fired, time.monotonic())
+        for fired in self._timers.expired(self.clock()):
+            self._step(fired, self.clock())
 
     def _maintain(self) -> None:
         """Between turns: renew a session about to expire, apply a reloaded config.
         Always: look for an unreachable service, warm the phrase cache while nobody talks."""
         between_turns = self.ctx.state in _BETWEEN_TURNS and self.ctx.playing is Playing.NOTHING
+        self._retry_fixed_credentials()
         for event in self.offline.tick(idle=between_turns and not self.speaker.playing):
-            self._step(event, time.monotonic())
+            self._step(event, self.clock())
         if not between_turns:
             return
         if self.link.expires_soon(SESSION_RENEW_MARGIN_S):
@@ -332,6 +342,32 @@ class Daemon:
                     logger.error("reload: cannot apply the new config, keeping the old one: %s", exc)
                     if self.hooks.on_status is not None:
                         self.hooks.on_status(f"reload failed: {exc}"[:200])
+
+    def _observe_credentials(self, event: E.Event) -> None:
+        """A session failed on credentials: watch them (and say why in STATUS); one opened: stop."""
+        if isinstance(event, E.SessionFailed) and event.kind is E.FailureKind.AUTH:
+            self.credentials.failed()
+        elif isinstance(event, E.SessionReady):
+            self.credentials.stop()
+
+    def _retry_fixed_credentials(self) -> None:
+        """In the error state: once the credentials changed (a key file fixed), the retry is due now."""
+        if self.ctx.state is not State.ERROR:
+            return
+        problem = self.credentials.problem
+        if self.credentials.changed():
+            for name, timer_id in self.ctx.timers:
+                if name is Timer.RETRY:
+                    self._timers.cancel(name, timer_id)
+                    self._step(E.TimerFired(name, timer_id), self.clock())
+        elif self.credentials.problem != problem:
+            self._status(self._state_text())  # another problem with the file: say which
+
+    def _state_text(self) -> str:
+        """STATUS= for the current state; in the error state, what is wrong with the credential file."""
+        if self.ctx.state is State.ERROR and self.credentials.problem:
+            return f"error: {self.credentials.problem}"
+        return STATUS_TEXT[self.ctx.state]
 
     def _finished(self) -> bool:
         settled = (
@@ -374,7 +410,7 @@ class Daemon:
                 # Not before the service's Retry-After; a spare also waits out the offline backoff.
                 refused = None
                 if not (link.is_open or link.is_opening):
-                    refused = self.offline.hold_off(time.monotonic(), spare=isinstance(action, A.OpenSpareSession))
+                    refused = self.offline.hold_off(self.clock(), spare=isinstance(action, A.OpenSpareSession))
                 if refused is not None:
                     follow.append(refused)
                 else:
@@ -409,12 +445,13 @@ class Daemon:
                     speaker.play_sound(chime.pcm, chime.rate)
             elif isinstance(action, A.SetLeds):
                 self.leds.show(action.led)
+                self._led = action.led
             elif isinstance(action, A.SetMicrophone):
                 # The microphone stays open while muted: the front-end drops frames unprocessed, so
                 # the switch is noticed at once and the watchdog still sees the capture alive.
                 logger.info("microphone %s", "on" if action.on else "muted")
             elif isinstance(action, A.StartTimer):
-                self._timers.start(action.name, action.timer_id, action.seconds, time.monotonic())
+                self._timers.start(action.name, action.timer_id, action.seconds, self.clock())
             elif isinstance(action, A.CancelTimer):
                 self._timers.cancel(action.name, action.timer_id)
             elif isinstance(action, A.Telemetry):
@@ -424,6 +461,8 @@ class Daemon:
     def _mark(self, action: A.Telemetry, at: float) -> None:
         name = action.name.value
         detail = dict(action.detail)
+        if action.name is A.Mark.STATE:
+            detail["led"] = self._led.value  # the pattern the LEDs show from now (the events file's record of it)
         # Stamped with when the event that caused it happened (in the audio, at the speaker, from the
         # server), not when a busy loop got round to it, so the milestones stay in order.
         self.telemetry.mark(name, at=at, **detail)
@@ -453,6 +492,7 @@ class Daemon:
         if config.audio != self.config.audio:
             logger.warning("[audio] changes take effect after a restart; the rest is applied now")
         old_frontend = self.frontend
+        frontend.frames = old_frontend.frames  # the stream's clock goes on (an output WAV stays aligned)
         self.buttons.close()
         self.frontend = frontend
         self.buttons = Buttons.from_config(config.buttons, self.frontend, pin_factory=self._pin_factory)
@@ -465,14 +505,16 @@ class Daemon:
         self.speaker.volume = config.assistant.volume
         self.echo_guard = EchoGuard.from_config(config.assistant)
         self.link = self._make_link(factory)
+        self.credentials = CredentialWatch(factory)
         self.offline.close()
-        self.offline = OfflineSupport(config, post=self.post, factory=factory)  # new phrases or voice: warm again
+        # New phrases or voice: warm again.
+        self.offline = OfflineSupport(config, post=self.post, factory=factory, clock=self.clock)
         self.phrases = self.offline.phrases
         self._timers.clear()
         self.ctx, actions = machine.start(self.settings)
-        self._execute(actions, time.monotonic())
+        self._execute(actions, self.clock())
         logger.info("configuration reloaded")
-        self._status(STATUS_TEXT[self.ctx.state])  # replaces a "reload failed" STATUS from before
+        self._status(self._state_text())  # replaces a "reload failed" STATUS from before
 
     def _shutdown(self) -> None:
         self._stop.set()

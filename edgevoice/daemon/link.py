@@ -13,14 +13,16 @@ the link does it over a :class:`~edgevoice.voicelive.session.VoiceLiveSession`:
 - server events become machine events (posted to the shell's queue); an ``error`` event fails
   the turn only when it answers the commit or response request of this turn, or is a server
   error while a reply is awaited; other errors (a late truncate, say) are logged;
-- a session that says nothing within ``answer_timeout_s`` of a commit or response request is
-  taken for dead (a connection that went silent without closing: TCP may take minutes to notice),
-  dropped and reported as lost, so the machine answers from the cache instead of waiting.
+- a session that says nothing within ``answer_timeout_s`` of a commit or response request, or
+  stops sending for that long while a reply is under way (response.created until response.done),
+  is taken for dead (a connection that went silent without closing: TCP may take minutes to
+  notice), dropped and reported as lost, so the machine answers from the cache instead of waiting.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -107,7 +109,8 @@ class SessionLink:
         self._on_audio_sent = on_audio_sent
         self._on_transcript = on_transcript
         self._answer_timeout_s = answer_timeout_s
-        self._answer_timer: threading.Timer | None = None  # running while a request awaits any answer
+        self._answer_timer: threading.Timer | None = None  # running while a request or a reply awaits an event
+        self._answer_by = 0.0  # monotonic deadline for the next server event while the timer runs
         self._lock = threading.RLock()
         self._generation = 0
         self._session: VoiceLiveSession | None = None
@@ -118,6 +121,7 @@ class SessionLink:
         self._first_audio_pending = False
         self._turn_requests: set[str] = set()  # event ids of this turn's commit / response.create
         self._awaiting_reply = False
+        self._lifetime_s = math.inf  # how long the service granted the ready session, as of when it was ready
         self.connects = 0
         self.failures = 0
         self.last_connect_ms: float | None = None
@@ -136,9 +140,13 @@ class SessionLink:
             return self._session is not None and not self._ready
 
     def expires_soon(self, margin_s: float) -> bool:
-        """The ready session ends within ``margin_s`` (renew it between turns)."""
+        """The ready session ends within ``margin_s`` (renew it between turns). A session granted less
+        than twice that is renewed in the second half of its life, not at once: a service handing out
+        short sessions must not get a reconnect loop."""
         with self._lock:
-            return self._ready and self._session is not None and self._session.expires_soon(margin_s)
+            if not self._ready or self._session is None:
+                return False
+            return self._session.expires_soon(min(margin_s, self._lifetime_s / 2))
 
     # --- opening and closing ------------------------------------------------------------
 
@@ -174,6 +182,7 @@ class SessionLink:
             return
         self._session = session
         self._ready = False
+        self._awaiting_reply = False  # a reply the last session owed died with it
         threading.Thread(target=self._connect, args=(generation, session), name="voicelive-connect", daemon=True).start()
 
     def _drop_session(self) -> None:
@@ -217,6 +226,8 @@ class SessionLink:
                 return
             self.connects += 1
             self.last_connect_ms = (time.monotonic() - started) * 1000
+            expires_at = session.expires_at
+            self._lifetime_s = math.inf if expires_at is None else max(0.0, expires_at - time.time())
             outbox, self._outbox = self._outbox, _Outbox()
             self._ready = True
             try:
@@ -269,7 +280,9 @@ class SessionLink:
 
     def cancel_response(self, response_id: str | None) -> None:
         with self._lock:
-            self._awaiting_reply = False
+            if self._awaiting_reply:
+                self._awaiting_reply = False
+                self._cancel_answer_timer()  # the reply is not wanted any more, however slowly it ends
         self._send(client_events.response_cancel(response_id))
 
     def truncate(self, item_id: str, audio_end_ms: int) -> None:
@@ -289,11 +302,20 @@ class SessionLink:
     # --- a session that went silent --------------------------------------------------------
 
     def _expect_answer(self) -> None:
-        """The server must say something (anything) within the answer timeout (call with the lock held)."""
-        if self._answer_timeout_s is None or self._answer_timer is not None:
+        """The server must say something (anything) within the answer timeout (call with the lock held).
+
+        A running timer is not restarted (one thread per event would cost too much on a Pi Zero):
+        the deadline moves and the timer, when it fires early, waits out the rest.
+        """
+        if self._answer_timeout_s is None:
             return
+        self._answer_by = time.monotonic() + self._answer_timeout_s
+        if self._answer_timer is None:
+            self._start_answer_timer(self._answer_timeout_s)
+
+    def _start_answer_timer(self, seconds: float) -> None:
         token: list[threading.Timer] = []
-        timer = threading.Timer(self._answer_timeout_s, lambda: self._no_answer(token[0]))
+        timer = threading.Timer(seconds, lambda: self._no_answer(token[0]))
         token.append(timer)
         timer.daemon = True
         timer.name = "voicelive-answer-deadline"
@@ -309,6 +331,10 @@ class SessionLink:
         with self._lock:
             if self._answer_timer is not timer:
                 return  # answered (or the session replaced) while this timer was firing
+            left = self._answer_by - time.monotonic()
+            if left > 0:  # the deadline moved (the server is still talking): wait out the rest
+                self._start_answer_timer(left)
+                return
             self._answer_timer = None
             self._drop_session()
             self.failures += 1
@@ -369,7 +395,14 @@ class SessionLink:
         with self._lock:
             if generation != self._generation:
                 return
-            self._cancel_answer_timer()  # it is alive
+            if isinstance(event, V.ResponseCreated):
+                self._awaiting_reply = True  # also a reply the server started by itself (server turn detection)
+            elif isinstance(event, V.ResponseDone):
+                self._awaiting_reply = False
+            if self._awaiting_reply:
+                self._expect_answer()  # alive; a reply is under way: its next event must come in time too
+            else:
+                self._cancel_answer_timer()  # it is alive
         if isinstance(event, V.Error):
             self._on_error(event)
             return
@@ -379,9 +412,6 @@ class SessionLink:
         if isinstance(event, V.TranscriptDone):
             self._transcript(Transcript("assistant", event.transcript, event.item_id))
             return
-        if isinstance(event, V.ResponseDone):
-            with self._lock:
-                self._awaiting_reply = False
         translated = from_server(event, self._output_rate)
         if translated is not None:
             self._post(translated)
@@ -396,6 +426,7 @@ class SessionLink:
             fatal = ours or (self._awaiting_reply and event.type == "server_error")
             if fatal:
                 self._awaiting_reply = False
+                self._cancel_answer_timer()
         code = event.code or event.type or "error"
         if fatal:
             logger.warning("Voice Live failed the turn: %s: %s", code, event.message)

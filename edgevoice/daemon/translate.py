@@ -36,8 +36,11 @@ def from_server(event: V.ServerEvent, output_rate: int) -> E.Event | None:
     event caused it, which only the session link knows.
     """
     if isinstance(event, V.AudioDelta):
-        ms = len(event.pcm) / SAMPLE_WIDTH / output_rate * 1000
-        return E.ReplyAudio(event.response_id, event.item_id, ms, event.pcm)
+        pcm = event.pcm
+        if len(pcm) % SAMPLE_WIDTH:  # half a sample from a broken server: the speaker takes whole ones
+            pcm = pcm[: len(pcm) - len(pcm) % SAMPLE_WIDTH]
+        ms = len(pcm) / SAMPLE_WIDTH / output_rate * 1000
+        return E.ReplyAudio(event.response_id, event.item_id, ms, pcm)
     if isinstance(event, V.ResponseDone):
         return E.ReplyDone(event.response_id, event.status, event.reason or "")
     if isinstance(event, V.SpeechStarted):

@@ -294,12 +294,27 @@ class PhraseCache:
             data = json.loads(raw.decode("utf-8"))
             if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("entries"), dict):
                 raise ValueError("not a version 1 manifest")
-            entries = {key: Entry.from_json(key, value) for key, value in data["entries"].items()}
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-            logger.warning("phrase cache manifest %s is unreadable (%s): starting the cache afresh", path, exc)
+        except (ValueError, UnicodeDecodeError) as exc:
+            logger.warning("phrase cache manifest %s is unreadable (%s): starting the cache afresh%s", path, exc, _HEALS)
             _unlink(path)
             self._remove_strays({})
             return {}
+        entries: dict[str, Entry] = {}
+        malformed = 0
+        for key, value in data["entries"].items():
+            try:
+                entries[key] = Entry.from_json(key, value)
+            except (ValueError, KeyError, TypeError) as exc:
+                malformed += 1
+                why = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+                logger.warning("phrase cache manifest %s: entry %.16s is malformed (%s); removing it%s", path, key, why, _HEALS)
+        if malformed:  # keep the good entries; the files of the bad ones become strays
+            try:
+                self._write_manifest(entries)
+            except OSError as exc:
+                logger.warning("cannot update the phrase cache manifest %s: %s", path, exc.strerror or exc)
+            else:
+                self._remove_strays(entries)
         return entries
 
     def _write_manifest(self, entries: Mapping[str, Entry]) -> None:
@@ -310,20 +325,18 @@ class PhraseCache:
         path = self.directory / entry.file
         try:
             data = path.read_bytes()
-        except OSError:
-            logger.warning("cached phrase %r: %s is missing", entry.name, path.name)
-            return None
+        except FileNotFoundError:
+            return _bad(entry, path, "is missing")
+        except OSError as exc:
+            return _bad(entry, path, f"cannot be read ({exc.strerror or exc})")
         if hashlib.sha256(data).hexdigest() != entry.sha256:
-            logger.warning("cached phrase %r: %s does not match its checksum; removing it", entry.name, path.name)
-            return None
+            return _bad(entry, path, "does not match its checksum (damaged or cut short)")
         try:
             sound = Sound.from_wav(data)
         except ValueError as exc:
-            logger.warning("cached phrase %r: %s", entry.name, exc)
-            return None
+            return _bad(entry, path, f"is not a usable WAV ({exc})")
         if sound.rate != entry.rate or len(sound.pcm) != entry.bytes:
-            logger.warning("cached phrase %r: %s is not what the manifest describes; removing it", entry.name, path.name)
-            return None
+            return _bad(entry, path, "is not what the manifest describes (rate or length)")
         return sound
 
     def _forget(self, entries: dict[str, Entry], key: str) -> None:
@@ -347,6 +360,15 @@ class PhraseCache:
             stray_wav = name.startswith("phrase-") and name.endswith(".wav") and name not in wanted
             if stray_wav or name.startswith(_TEMP_PREFIX):
                 _unlink(self.directory / name)
+
+
+_HEALS = " (rendered again in the background once Voice Live answers)"
+
+
+def _bad(entry: Entry, path: Path, problem: str) -> None:
+    """Warn that a cached phrase's file cannot be used (the caller removes it)."""
+    logger.warning("phrase cache: %s (phrase %r) %s; removing it%s", path, entry.name, problem, _HEALS)
+    return None
 
 
 def _file_name(key: str) -> str:

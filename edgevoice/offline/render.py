@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgevoice.config.errors import ConfigError
 from edgevoice.offline.cache import CacheError, PhraseCache, Status, VoiceKey
 from edgevoice.playback.sound import Sound
 from edgevoice.voicelive.protocol import events as V
@@ -221,7 +222,7 @@ def warm(
         renderer = PhraseRenderer(factory, rate=rate, timeout_s=timeout_s)
         try:
             renderer.open()
-        except SessionError as exc:
+        except (SessionError, ConfigError) as exc:  # ConfigError: the key file cannot be read now
             report.error = f"cannot open a Voice Live session: {exc}"
             return report
         try:

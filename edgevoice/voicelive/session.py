@@ -17,6 +17,7 @@ Credentials travel only in the headers given; they never appear in logs, excepti
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import socket
@@ -656,6 +657,10 @@ class VoiceLiveSession:
             logger.warning(
                 "ignored a malformed Voice Live event (%d so far): %s", stats.errors, stats.last_error
             )
+        if isinstance(event, Error) and event.message:  # a server may quote the key back ("key X is not valid")
+            message = self._headers.redact(event.message)
+            if message != event.message:
+                event = dataclasses.replace(event, message=message)
         return event
 
     def _note_session(self, event: ServerEvent) -> None:

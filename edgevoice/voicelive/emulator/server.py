@@ -115,9 +115,12 @@ class Emulator:
         pacing: str = "fast",
         speech: Speech | None = None,
         chunk_ms: int = 100,
+        keep_sessions: int = MAX_RECORDED_SESSIONS,
     ) -> None:
         if pacing not in PACINGS:
             raise ValueError(f"pacing must be one of {PACINGS}, not {pacing!r}")
+        if keep_sessions < 1:
+            raise ValueError(f"keep_sessions must be at least 1, not {keep_sessions}")
         self.host = host
         self.port = port
         self._api_key = api_key
@@ -126,6 +129,7 @@ class Emulator:
         self.pacing = pacing
         self.speech = speech or Speech()
         self.chunk_ms = chunk_ms
+        self.keep_sessions = keep_sessions  # session records kept (a long-running emulator keeps few)
         self._cond = threading.Condition()
         self._faults = FaultPlan()
         self._faulted_left: int | None = None
@@ -135,7 +139,7 @@ class Emulator:
         self.accepted = 0  # WebSocket sessions opened
         self.rejected: list[int] = []  # HTTP statuses of refused upgrades
         self.hung = 0  # upgrades left unanswered (hang_on_connect)
-        self.sessions: list[SessionRecord] = []  # the latest MAX_RECORDED_SESSIONS
+        self.sessions: list[SessionRecord] = []  # the latest keep_sessions
         # runtime
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -314,7 +318,7 @@ class Emulator:
         with self._changing():
             self.accepted += 1
             self.sessions.append(record)
-            del self.sessions[:-MAX_RECORDED_SESSIONS]
+            del self.sessions[:-self.keep_sessions]
         logger.info("connection %d: session %s opened (model %s, faults: %s)", index, record.id, accepted.model, plan.describe())
         link = _Link(ws, conv, record, plan)
         tasks = [asyncio.create_task(self._read(link)), asyncio.create_task(self._write(link))]

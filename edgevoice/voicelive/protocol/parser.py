@@ -6,6 +6,9 @@ frame edgevoice ignores (an unknown event type, counted in ``stats.unknown``) or
 with a short reason in ``stats.last_error``). A broken frame from the server never breaks the
 session.
 
+Text is handed on as clean Unicode: JSON may escape half a surrogate pair (``"\\ud800"``), which
+no log file or journal can encode, so lone surrogates become U+FFFD.
+
 A field is required when the official SDK model requires it; ``error`` events are delivered even
 when their details are partial, because dropping an error would hide it. Fields edgevoice does not
 read are not checked, so new server fields never cause errors.
@@ -75,8 +78,9 @@ class ServerEventParser:
         if handler is None:
             stats.unknown += 1
             names = stats.unknown_types
-            if kind in names or len(names) < _MAX_UNKNOWN_TYPES:
-                names[kind[:80]] = names.get(kind[:80], 0) + 1
+            name = _text(kind[:80])
+            if name in names or len(names) < _MAX_UNKNOWN_TYPES:
+                names[name] = names.get(name, 0) + 1
             return None
         try:
             event = handler(obj)
@@ -89,7 +93,7 @@ class ServerEventParser:
 
     def _error(self, reason: str) -> None:
         self.stats.errors += 1
-        self.stats.last_error = reason[:_MAX_REASON]
+        self.stats.last_error = _text(reason[:_MAX_REASON])
         return None
 
 
@@ -111,17 +115,38 @@ def _json_kind(value: Any) -> str:
     return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
 
 
+def _text(text: str) -> str:
+    """``text`` with any lone surrogate replaced by U+FFFD (a whole pair is one character already)."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
 def _str(obj: Mapping[str, Any], key: str) -> str:
     value = obj.get(key)
     if type(value) is str:
-        return value
+        return _text(value)
     raise _Bad(f"missing '{key}'" if value is None else f"'{key}' is not a string")
+
+
+def _id(obj: Mapping[str, Any], key: str) -> str:
+    """An id the client may send back (response.cancel, item.truncate, a function's output): non-empty."""
+    value = _str(obj, key)
+    if value:
+        return value
+    raise _Bad(f"'{key}' is empty")
 
 
 def _opt_str(obj: Mapping[str, Any], key: str) -> str | None:
     value = obj.get(key)
-    if value is None or type(value) is str:
-        return value
+    if type(value) is str:
+        return _text(value)
+    if value is None:
+        return None
     raise _Bad(f"'{key}' is not a string")
 
 
@@ -206,7 +231,7 @@ def _item(obj: Mapping[str, Any]) -> ev.ItemInfo:
             if text is None:
                 text = part.get("text")
             if type(text) is str:
-                transcript = text
+                transcript = _text(text)
                 break
     return ev.ItemInfo(
         id=_opt_str(obj, "id"),
@@ -260,8 +285,8 @@ def _content_location(o: Mapping[str, Any]) -> dict[str, Any]:
     """Where in a response a content event belongs: the fields every audio/text/part event carries."""
     return {
         "event_id": _eid(o),
-        "response_id": _str(o, "response_id"),
-        "item_id": _str(o, "item_id"),
+        "response_id": _id(o, "response_id"),
+        "item_id": _id(o, "item_id"),
         "output_index": _int(o, "output_index"),
         "content_index": _int(o, "content_index"),
     }
@@ -269,7 +294,7 @@ def _content_location(o: Mapping[str, Any]) -> dict[str, Any]:
 
 def _eid(o: Mapping[str, Any]) -> str:
     value = o.get("event_id")
-    return value if type(value) is str else ""
+    return _text(value) if type(value) is str else ""
 
 
 def _session(cls: type[ev.SessionCreated] | type[ev.SessionUpdated]) -> Handler:
@@ -362,7 +387,7 @@ def _response_done(o: dict[str, Any]) -> ev.ResponseDone:
     if type(error) is dict:
         error_info: ev.ErrorInfo | None = _error_info(error)
     elif type(error) is str:  # the SDK types it as Any
-        error_info = ev.ErrorInfo(message=error)
+        error_info = ev.ErrorInfo(message=_text(error))
     else:
         error_info = None
     usage = _opt_obj(response, "usage")
@@ -419,10 +444,10 @@ def _text_event(cls: type[ev.ServerEvent], key: str, attr: str) -> Handler:
 def _function_args_delta(o: dict[str, Any]) -> ev.FunctionCallArgumentsDelta:
     return ev.FunctionCallArgumentsDelta(
         event_id=_eid(o),
-        response_id=_str(o, "response_id"),
-        item_id=_str(o, "item_id"),
+        response_id=_id(o, "response_id"),
+        item_id=_id(o, "item_id"),
         output_index=_int(o, "output_index"),
-        call_id=_str(o, "call_id"),
+        call_id=_id(o, "call_id"),
         delta=_str(o, "delta"),
     )
 
@@ -430,10 +455,10 @@ def _function_args_delta(o: dict[str, Any]) -> ev.FunctionCallArgumentsDelta:
 def _function_args_done(o: dict[str, Any]) -> ev.FunctionCallArgumentsDone:
     return ev.FunctionCallArgumentsDone(
         event_id=_eid(o),
-        response_id=_str(o, "response_id"),
-        item_id=_str(o, "item_id"),
+        response_id=_id(o, "response_id"),
+        item_id=_id(o, "item_id"),
         output_index=_int(o, "output_index"),
-        call_id=_str(o, "call_id"),
+        call_id=_id(o, "call_id"),
         name=_opt_str(o, "name"),
         arguments=_str(o, "arguments"),
     )
