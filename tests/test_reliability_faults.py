@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from daemon_helpers import Placed, Recordings, Say, Scene, recordings  # noqa: F401 - fixture
+from edgevoice.config.voicelive import VoiceLiveConfig
 from edgevoice.voicelive.emulator import FaultPlan
 from reliability_helpers import WAKE_READY, FaultResult, FaultRun
 from secret_helpers import assert_no_leak, assert_no_leak_in_files
@@ -74,8 +75,10 @@ CASES: dict[str, Case] = {
     "expiry": Case(FaultPlan(expire_after_s=2.5, **ONE_ONLY), pacing="realtime", tables=NO_SPARE),
     # Every session lasts 4 s (far less than the daemon's renewal margin): renewed, not in a loop.
     "short_sessions": Case(FaultPlan(expire_after_s=4.0)),
-    "stall_before_audio": Case(FaultPlan(stall_s=10.0, stall_after_audio_deltas=0, **ONE_ONLY)),
-    "stall_mid_reply": Case(FaultPlan(stall_s=10.0, stall_after_audio_deltas=2, **ONE_ONLY)),
+    # The session is dropped stall_timeout_s (4 s) after its last event; the second turn comes after
+    # the apology for the first.
+    "stall_before_audio": Case(FaultPlan(stall_s=10.0, stall_after_audio_deltas=0, **ONE_ONLY), turns=(1.0, 11.0)),
+    "stall_mid_reply": Case(FaultPlan(stall_s=10.0, stall_after_audio_deltas=2, **ONE_ONLY), turns=(1.0, 11.0)),
     # Every event 250 ms late: the first reply streams for seconds; the second turn waits for it.
     "slow": Case(FaultPlan(event_delay_ms=250, **ONE_ONLY), turns=(1.0, 13.0)),
     "slow_beyond_deadline": Case(FaultPlan(event_delay_ms=2000, **ONE_ONLY), tables=NO_SPARE),
@@ -177,10 +180,11 @@ def assert_back_to_listening(result: FaultResult, since: float) -> None:
 
 
 def assert_given_up_at_the_deadline(result: FaultResult, since: float) -> None:
-    """The stalled session was dropped at the answer deadline (connect_timeout_s after its last
-    event), not when the 10 s stall ended nor at the 15 s reply timeout."""
+    """The stalled session was dropped at the stall deadline (voicelive.stall_timeout_s after its
+    last event), not when the 10 s stall ended nor at the 15 s reply timeout."""
     error = result.events.first("error", 1)
-    assert "did not answer within 1.5 s" in error["message"], result.explain()
+    stall_timeout_s = VoiceLiveConfig.__dataclass_fields__["stall_timeout_s"].default
+    assert f"did not answer within {stall_timeout_s:g} s" in error["message"], result.explain()
     assert error["t"] - since < CASES[result.name].faults.stall_s / 2, result.explain()
 
 

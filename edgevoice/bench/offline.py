@@ -37,7 +37,6 @@ class OfflineRun:
             tail = self.log.read_text(errors="replace")[-2000:]
             raise BenchError(f"the offline measurement failed (exit {self.proc.returncode}):\n{tail}")
         r = json.loads(out.decode().strip().splitlines()[-1])
-        deadline_ms = r["connect_timeout_s"] * 1000
         how = ("the real daemon (edgevoice.offline.measure, in a subprocess, while the bench measured the "
                "front-end CPU) on a spoken recording at real-time pace against the emulator behind a relay that "
                "goes silent (no RST, no FIN); end of the utterance (the device's endpoint) to the first sample "

@@ -47,7 +47,7 @@ class AssistantConfig:
     volume: float = setting(1.0, "speaker volume, 0 (silent) to 1 (as received)", min=0, max=1)
     max_listen_s: float = setting(30.0, "longest one utterance may last before it is sent anyway", min=2, max=300)
     reply_timeout_s: float = setting(
-        15.0, "longest wait for a reply to start before apologising with a cached phrase", min=2, max=120
+        15.0, "longest wait for a reply to start, or for more of it while it plays, before apologising", min=2, max=120
     )
     offline_retry_s: float = setting(
         30.0, "after a spare session was lost, wait this long before opening another", min=1, max=3600

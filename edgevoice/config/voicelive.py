@@ -295,6 +295,10 @@ class VoiceLiveConfig:
         None, 'longest reply in tokens, 1 to 4096, or "inf" (about 20 tokens per second of speech)', parse=parse_max_tokens
     )
     connect_timeout_s: float = setting(1.5, "hard deadline for one connection attempt (s)", min=0.1, max=60.0)
+    stall_timeout_s: float = setting(
+        4.0, "while a reply streams, longest silence from the service before the session is taken for dead (s)",
+        min=0.5, max=60.0,
+    )
     api_key_file: Path | None = setting(None, "file holding the API key (mode 0600); the environment and systemd credentials win")
     token_file: Path | None = setting(None, "file holding an Entra ID bearer token, re-read when it changes")
     turn_detection: TurnDetectionConfig = setting(default_factory=TurnDetectionConfig, doc="[voicelive.turn_detection]")

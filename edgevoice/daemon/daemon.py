@@ -27,7 +27,7 @@ from edgevoice.assistant import events as E
 from edgevoice.assistant import machine
 from edgevoice.assistant.settings import AssistantSettings, BargeIn
 from edgevoice.assistant.state import Context, Led, Playing, State, Timer
-from edgevoice.audio.frames import FRAME_BYTES, FRAME_SECONDS, FrameSource, SourceStatus
+from edgevoice.audio.frames import FRAME_BYTES, FRAME_SECONDS, FrameSource
 from edgevoice.config.errors import ConfigError
 from edgevoice.config.schema import Config
 from edgevoice.config.voicelive import VoiceLiveConfig
@@ -64,6 +64,8 @@ _END_OF_INPUT = object()
 _SETTLED_STATES = frozenset({State.IDLE, State.FOLLOW_UP, State.OFFLINE, State.ERROR, State.MUTED})
 _BETWEEN_TURNS = frozenset({State.IDLE, State.OFFLINE, State.ERROR})  # nobody is talking to the assistant
 SESSION_RENEW_MARGIN_S = 120.0  # renew a session this long before it expires, between turns
+MAX_BACKLOG_FRAMES = 200  # 2 s of audio waiting for a loop that fell behind; newer frames are dropped
+CRASH_LIMIT, CRASH_WINDOW_S = 5, 60.0  # this many internal errors this fast end the run (systemd restarts it)
 
 
 def _settings(config: Config) -> AssistantSettings:
@@ -119,21 +121,12 @@ class Daemon:
         self._timers = Timers()
         self._stop = threading.Event()
         self._input_over_at: float | None = None
-        self._clock_lock = threading.Lock()
-        self._stream_anchor: tuple[float, float] | None = None  # (stream seconds, monotonic) of the last frame
+        self._frames_put = 0  # written by the capture thread only
+        self._frames_taken = 0  # written by the loop only
         self._chimes: dict[A.Chime, Sound] = {}
         self._sessions = sessions
-        self.frontend = frontend or ListeningFrontend.from_config(config.listening)
-        self.settings = _settings(config)
-        factory = sessions(config.voicelive)
-        self.link = self._make_link(factory)
-        self.credentials = CredentialWatch(factory)  # in the error state: try again once they are fixed
-        self.leds = StatusLeds(config.leds, pin_factory=pin_factory)
-        self.buttons = Buttons.from_config(config.buttons, self.frontend, pin_factory=pin_factory)
-        self.echo_guard = EchoGuard.from_config(config.assistant)
-        # Cached replies, connectivity, background checks and warming the cache (edgevoice.offline).
-        self.offline = OfflineSupport(config, post=self.post, factory=factory, clock=self.clock)
-        self.phrases = self.offline.phrases
+        self._crashes: deque[float] = deque(maxlen=CRASH_LIMIT)
+        self._use(config, sessions(config.voicelive), frontend or ListeningFrontend.from_config(config.listening))
         self.ctx = Context()
         self.exit_code = 0
         self._speaker_at: float | None = None  # while a WavSpeaker renders: when its input frame was heard
@@ -145,6 +138,20 @@ class Daemon:
 
     # --- wiring ---------------------------------------------------------------------------
 
+    def _use(self, config: Config, factory: SessionFactory, frontend: ListeningFrontend) -> None:
+        """Build every part a config decides (at start, and on reload once the old parts are closed)."""
+        self.config = config
+        self.settings = _settings(config)
+        self.frontend = frontend
+        self.buttons = Buttons.from_config(config.buttons, frontend, pin_factory=self._pin_factory)
+        self.leds = StatusLeds(config.leds, pin_factory=self._pin_factory)
+        self.echo_guard = EchoGuard.from_config(config.assistant)
+        self.link = self._make_link(factory)
+        self.credentials = CredentialWatch(factory, clock=self.clock)  # in the error state: retry once fixed
+        # Cached replies, connectivity, background checks and warming the cache (edgevoice.offline).
+        self.offline = OfflineSupport(config, post=self.post, factory=factory, clock=self.clock)
+        self.phrases = self.offline.phrases
+
     def _make_link(self, session_factory: SessionFactory) -> SessionLink:
         return SessionLink(
             session_factory,
@@ -153,6 +160,7 @@ class Daemon:
             on_audio_sent=lambda: self.telemetry.mark("audio_sent"),
             on_transcript=self._on_transcript,
             answer_timeout_s=self.config.voicelive.connect_timeout_s,  # a silent session is a dead one
+            stall_timeout_s=self.config.voicelive.stall_timeout_s,  # ... and so is a reply that stops
         )
 
     def post(self, item: object, at: float | None = None) -> None:
@@ -179,10 +187,21 @@ class Daemon:
 
     def _capture(self) -> None:
         """Read frames from the source onto the queue; after a recording ends, a quiet room goes on."""
+        dropped = 0
         try:
             for frame in self.source.frames():
                 if self._stop.is_set():
                     return
+                if self._frames_put - self._frames_taken >= MAX_BACKLOG_FRAMES:
+                    if not dropped:
+                        logger.warning("the assistant fell %.1f s behind the microphone; dropping audio until it "
+                                       "catches up", MAX_BACKLOG_FRAMES * FRAME_SECONDS)
+                    dropped += 1
+                    continue
+                if dropped:
+                    logger.warning("caught up with the microphone: %.1f s of audio was dropped", dropped * FRAME_SECONDS)
+                    dropped = 0
+                self._frames_put += 1
                 self._queue.put((frame, self.clock()))
         except Exception:
             logger.exception("audio input failed")
@@ -198,6 +217,7 @@ class Daemon:
             delay = start + sent * FRAME_SECONDS - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+            self._frames_put += 1
             self._queue.put((silence, self.clock()))
 
     # --- the loop ------------------------------------------------------------------------------
@@ -209,26 +229,14 @@ class Daemon:
         capture.start()
         self.ctx, actions = machine.start(self.settings)
         self._execute(actions, self.clock())
-        ready_sent = False
         try:
             while not self._stop.is_set():
                 if self.hooks.should_stop is not None and self.hooks.should_stop():
                     break
-                item, at = self._next_item()
-                if item is None:
-                    pass
-                elif isinstance(item, bytes):
-                    self._on_frame(item, at)
-                    if not ready_sent:
-                        ready_sent = True
-                        self._ready()
-                elif isinstance(item, E.Event):
-                    self._step(item, at)
-                elif item is _END_OF_INPUT:
-                    self._input_over_at = time.monotonic()
-                    logger.info("input is over; waiting for the conversation to settle")
-                self._fire_timers()
-                self._maintain()
+                try:
+                    self._go_round()
+                except Exception:  # a bug, not bad input (that is handled where it arrives)
+                    self._recover()
                 if self.hooks.on_loop is not None:
                     self.hooks.on_loop()
                 if self._input_over_at is not None and self._finished():
@@ -236,6 +244,43 @@ class Daemon:
         finally:
             self._shutdown()
         return self.exit_code
+
+    def _go_round(self) -> None:
+        """One item from the queue (or a timer's deadline), then the timers and the upkeep."""
+        item, at = self._next_item()
+        if isinstance(item, bytes):
+            self._frames_taken += 1
+            self._on_frame(item, at)
+            if self._frames_taken == 1:
+                self._ready()
+        elif isinstance(item, E.Event):
+            self._step(item, at)
+        elif item is _END_OF_INPUT:
+            self._input_over_at = time.monotonic()
+            logger.info("input is over; waiting for the conversation to settle")
+        self._fire_timers()
+        self._maintain()
+
+    def _recover(self) -> None:
+        """An unexpected error in the loop: log it, drop the conversation and start over, listening.
+        The same error again and again (CRASH_LIMIT in CRASH_WINDOW_S) is raised: a restart may help."""
+        now = time.monotonic()
+        self._crashes.append(now)
+        if len(self._crashes) == CRASH_LIMIT and now - self._crashes[0] < CRASH_WINDOW_S:
+            logger.critical("%d internal errors within %.0f s; giving up", CRASH_LIMIT, CRASH_WINDOW_S)
+            raise
+        logger.exception("internal error (state %s); dropping this conversation and listening again",
+                         self.ctx.state.value)
+        try:
+            self.link.close()
+            self.speaker.stop()
+            if self.frontend.gate_open:
+                self.frontend.close_gate()
+            self._start_over()
+            self._status(self._state_text())
+        except Exception:
+            logger.critical("could not start over after an internal error")
+            raise
 
     def _next_item(self) -> tuple[object, float]:
         deadline = self._timers.next_deadline()
@@ -491,40 +536,32 @@ class Daemon:
             raise
         if config.audio != self.config.audio:
             logger.warning("[audio] changes take effect after a restart; the rest is applied now")
-        old_frontend = self.frontend
-        frontend.frames = old_frontend.frames  # the stream's clock goes on (an output WAV stays aligned)
-        self.buttons.close()
-        self.frontend = frontend
-        self.buttons = Buttons.from_config(config.buttons, self.frontend, pin_factory=self._pin_factory)
-        old_frontend.close()
-        self.leds.close()
-        self.leds = StatusLeds(config.leds, pin_factory=self._pin_factory)
-        self.link.close()
-        self.config = config
-        self.settings = _settings(config)
+        frontend.frames = self.frontend.frames  # the stream's clock goes on (an output WAV stays aligned)
+        self._close_parts()  # GPIO pins are free again for the new buttons and LEDs
+        self._use(config, factory, frontend)  # new phrases or voice: the cache is warmed again
         self.speaker.volume = config.assistant.volume
-        self.echo_guard = EchoGuard.from_config(config.assistant)
-        self.link = self._make_link(factory)
-        self.credentials = CredentialWatch(factory)
-        self.offline.close()
-        # New phrases or voice: warm again.
-        self.offline = OfflineSupport(config, post=self.post, factory=factory, clock=self.clock)
-        self.phrases = self.offline.phrases
-        self._timers.clear()
-        self.ctx, actions = machine.start(self.settings)
-        self._execute(actions, self.clock())
+        self._start_over()
         logger.info("configuration reloaded")
         self._status(self._state_text())  # replaces a "reload failed" STATUS from before
 
-    def _shutdown(self) -> None:
-        self._stop.set()
+    def _close_parts(self) -> None:
         self.offline.close()
         self.link.close()
+        self.buttons.close()
+        self.leds.close()
+        self.frontend.close()
+
+    def _start_over(self) -> None:
+        """The machine from its start state, with no timer left from before."""
+        self._timers.clear()
+        self.ctx, actions = machine.start(self.settings)
+        self._execute(actions, self.clock())
+
+    def _shutdown(self) -> None:
+        self._stop.set()
+        self._close_parts()
         try:
             self.speaker.stop()
         except Exception:
             logger.exception("speaker stop failed")
         self.source.close()
-        self.buttons.close()
-        self.leds.close()
-        self.frontend.close()

@@ -14,8 +14,8 @@ the link does it over a :class:`~edgevoice.voicelive.session.VoiceLiveSession`:
   the turn only when it answers the commit or response request of this turn, or is a server
   error while a reply is awaited; other errors (a late truncate, say) are logged;
 - a session that says nothing within ``answer_timeout_s`` of a commit or response request, or
-  stops sending for that long while a reply is under way (response.created until response.done),
-  is taken for dead (a connection that went silent without closing: TCP may take minutes to
+  stops sending for ``stall_timeout_s`` while a reply is under way (response.created until
+  response.done), is taken for dead (a connection that went silent without closing: TCP may take minutes to
   notice), dropped and reported as lost, so the machine answers from the cache instead of waiting.
 """
 
@@ -102,6 +102,7 @@ class SessionLink:
         on_audio_sent: Callable[[], None] | None = None,
         on_transcript: Callable[[Transcript], None] | None = None,
         answer_timeout_s: float | None = None,
+        stall_timeout_s: float | None = None,
     ) -> None:
         self._factory = factory
         self._post = post
@@ -109,6 +110,9 @@ class SessionLink:
         self._on_audio_sent = on_audio_sent
         self._on_transcript = on_transcript
         self._answer_timeout_s = answer_timeout_s
+        # While a reply streams, the model may think between events: a longer wait than for the first answer.
+        self._stall_timeout_s = stall_timeout_s if stall_timeout_s is not None else answer_timeout_s
+        self._waited_s = 0.0  # the wait the running deadline allows (for the log)
         self._answer_timer: threading.Timer | None = None  # running while a request or a reply awaits an event
         self._answer_by = 0.0  # monotonic deadline for the next server event while the timer runs
         self._lock = threading.RLock()
@@ -301,17 +305,20 @@ class SessionLink:
 
     # --- a session that went silent --------------------------------------------------------
 
-    def _expect_answer(self) -> None:
-        """The server must say something (anything) within the answer timeout (call with the lock held).
+    def _expect_answer(self, seconds: float | None = None) -> None:
+        """The server must say something (anything) within ``seconds`` (default: the answer timeout;
+        call with the lock held).
 
         A running timer is not restarted (one thread per event would cost too much on a Pi Zero):
         the deadline moves and the timer, when it fires early, waits out the rest.
         """
-        if self._answer_timeout_s is None:
+        seconds = self._answer_timeout_s if seconds is None else seconds
+        if seconds is None:
             return
-        self._answer_by = time.monotonic() + self._answer_timeout_s
+        self._waited_s = seconds
+        self._answer_by = time.monotonic() + seconds
         if self._answer_timer is None:
-            self._start_answer_timer(self._answer_timeout_s)
+            self._start_answer_timer(seconds)
 
     def _start_answer_timer(self, seconds: float) -> None:
         token: list[threading.Timer] = []
@@ -338,7 +345,8 @@ class SessionLink:
             self._answer_timer = None
             self._drop_session()
             self.failures += 1
-        detail = f"Voice Live did not answer within {self._answer_timeout_s:g} s; the connection seems dead"
+            waited = self._waited_s
+        detail = f"Voice Live did not answer within {waited:g} s; the connection seems dead"
         logger.warning("%s: dropping the session", detail)
         self._post(E.SessionFailed(E.FailureKind.OFFLINE, detail, lost=True))
 
@@ -400,7 +408,7 @@ class SessionLink:
             elif isinstance(event, V.ResponseDone):
                 self._awaiting_reply = False
             if self._awaiting_reply:
-                self._expect_answer()  # alive; a reply is under way: its next event must come in time too
+                self._expect_answer(self._stall_timeout_s)  # alive; a reply is under way: its next event must come in time too
             else:
                 self._cancel_answer_timer()  # it is alive
         if isinstance(event, V.Error):
