@@ -11,4 +11,8 @@ One module per group of figures, and a runner that holds them together:
 - :mod:`~edgevoice.bench.machine`, :mod:`~edgevoice.bench.figures`: what they were measured on, and
   how they are shown;
 - :mod:`~edgevoice.bench.runner`: ``run_bench(BenchOptions()) -> BenchReport``.
+
+``edgevoice soak`` lives here too: :mod:`~edgevoice.bench.soak` runs the daemon for hundreds of
+turns and reads its memory, threads and descriptors between them; :mod:`~edgevoice.bench.soak_user`
+is the scripted person who talks to it (and its microphone, on the daemon's clock).
 """
