@@ -229,7 +229,8 @@ class DaemonRun:
 
 def bursts(lines: list[str]) -> tuple[list[str], list[str]]:
     """The microphone's log lines that open a burst of dropped audio, and those that close one."""
-    return [line for line in lines if "fell behind" in line], [line for line in lines if "caught up" in line]
+    mine = [line for line in lines if "edgevoice.audio.microphone" in line]
+    return [line for line in mine if "fell behind" in line], [line for line in mine if "caught up" in line]
 
 
 def audible_s(samples: np.ndarray) -> float:

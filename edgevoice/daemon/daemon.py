@@ -64,7 +64,9 @@ _END_OF_INPUT = object()
 _SETTLED_STATES = frozenset({State.IDLE, State.FOLLOW_UP, State.OFFLINE, State.ERROR, State.MUTED})
 _BETWEEN_TURNS = frozenset({State.IDLE, State.OFFLINE, State.ERROR})  # nobody is talking to the assistant
 SESSION_RENEW_MARGIN_S = 120.0  # renew a session this long before it expires, between turns
-MAX_BACKLOG_FRAMES = 200  # 2 s of audio waiting for a loop that fell behind; newer frames are dropped
+# 3 s of audio waiting for a loop that fell behind: newer frames are dropped. More than the
+# microphone's own buffer, which a process that was frozen for a moment hands over all at once.
+MAX_BACKLOG_FRAMES = 300
 CRASH_LIMIT, CRASH_WINDOW_S = 5, 60.0  # this many internal errors this fast end the run (systemd restarts it)
 
 
