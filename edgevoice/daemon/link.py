@@ -47,6 +47,11 @@ from edgevoice.voicelive.session import (
 
 logger = logging.getLogger(__name__)
 
+# Errors that are part of normal life: a cancel that crossed the reply's own end (barge-in just as
+# it finished), and the notice before the service closes a session that reached its time limit
+# (the close that follows is what the link acts on).
+_BENIGN_ERRORS = frozenset({"response_cancel_not_active", "session_expired"})
+
 Post = Callable[[object], None]
 SessionFactory = Callable[..., VoiceLiveSession]
 
@@ -439,6 +444,8 @@ class SessionLink:
         if fatal:
             logger.warning("Voice Live failed the turn: %s: %s", code, event.message)
             self._post(E.ServiceError(code, event.message))
+        elif code in _BENIGN_ERRORS:
+            logger.info("Voice Live: %s: %s", code, event.message)
         else:
             logger.warning("Voice Live reported an error (the turn goes on): %s: %s", code, event.message)
 
