@@ -8,7 +8,7 @@ from assistant_helpers import Conversation, chunk, marks, of_type, without_telem
 from edgevoice.assistant import actions as A
 from edgevoice.assistant import events as E
 from edgevoice.assistant.settings import AssistantSettings, Endpointing
-from edgevoice.assistant.state import Led, Playing, SessionStatus, State
+from edgevoice.assistant.state import Led, Playing, SessionStatus, State, Timer
 
 DEVICE = AssistantSettings(prewarm=False, chimes=False)
 SERVER = dataclasses.replace(DEVICE, endpointing=Endpointing.SERVER)
@@ -151,3 +151,13 @@ def test_rejected_credentials_are_an_error_state_with_no_outage():
     c.send(E.SessionFailed(E.FailureKind.AUTH, "401"))
     assert c.state is State.ERROR and c.ctx.outage == ""
     assert without_telemetry(c.send(E.ServiceUnreachable(E.FailureKind.AUTH))) == []
+
+
+def test_changed_credentials_end_the_error_state_at_once_and_only_there():
+    c = Conversation(PREWARM)
+    c.send(E.SessionFailed(E.FailureKind.AUTH, "401"))
+    assert c.state is State.ERROR and any(name is Timer.RETRY for name, _ in c.ctx.timers)
+    acts = c.send(E.CredentialsChanged())  # the key file was fixed: no need to wait for error_retry_s
+    assert c.state is State.IDLE and not any(name is Timer.RETRY for name, _ in c.ctx.timers)
+    assert any(isinstance(a, A.CancelTimer) and a.name is Timer.RETRY for a in acts)
+    assert without_telemetry(c.send(E.CredentialsChanged())) == []  # anywhere else it changes nothing

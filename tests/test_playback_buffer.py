@@ -7,7 +7,15 @@ import pytest
 
 from edgevoice.playback.buffer import PlaybackBuffer
 from edgevoice.playback.clock import ReplyClock
-from edgevoice.playback.convert import RateConverter, apply_volume, mix, resample, samples_from_pcm, to_channels
+from edgevoice.playback.convert import (
+    RateConverter,
+    apply_volume,
+    mix,
+    resample,
+    samples_from_pcm,
+    to_channels,
+    whole_samples,
+)
 from playback_helpers import dominant_frequency, noise, tone
 
 RATE = 16000
@@ -153,3 +161,11 @@ def test_streaming_rate_conversion_keeps_pitch_and_length(in_rate, out_rate):
     assert abs(dominant_frequency(out, out_rate) - 440) < 2
     whole = resample(x, in_rate, out_rate)
     assert abs(len(whole) - len(out)) <= 2
+
+
+def test_whole_samples_drops_only_a_trailing_half_sample():
+    assert whole_samples(b"\x01\x02\x03") == b"\x01\x02"
+    assert whole_samples(b"\x01") == b""
+    even = b"\x01\x02\x03\x04"
+    assert whole_samples(even) is even  # nothing to cut: no copy
+    samples_from_pcm(whole_samples(b"\x00" * 321))  # what the speaker takes

@@ -94,6 +94,11 @@ class ServiceBack(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class CredentialsChanged(Event):
+    """The credential that failed (refused, or a key file that could not be used) is different now."""
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceUnreachable(Event):
     """The background check could not reach the service (after a session was lost, say)."""
 

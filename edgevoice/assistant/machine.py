@@ -374,6 +374,10 @@ class _Step:
     def on_service_back(self, _event: E.ServiceBack) -> None:
         self.service_back()
 
+    def on_credentials_changed(self, _event: E.CredentialsChanged) -> None:
+        if self.state is State.ERROR:
+            self.set(state=State.IDLE)  # worth trying now rather than after error_retry_s
+
     def on_service_unreachable(self, event: E.ServiceUnreachable) -> None:
         if self.state is State.MUTED or event.kind is E.FailureKind.AUTH:
             return
@@ -616,6 +620,7 @@ _HANDLERS: MappingProxyType[type[E.Event], Callable[[_Step, E.Event], None]] = M
         E.SessionReady: _Step.on_session_ready,
         E.SessionFailed: _Step.on_session_failed,
         E.ServiceBack: _Step.on_service_back,
+        E.CredentialsChanged: _Step.on_credentials_changed,
         E.ServiceUnreachable: _Step.on_service_unreachable,
         E.ServerSpeechStarted: _Step.on_server_speech_started,
         E.ServerSpeechStopped: _Step.on_server_speech_stopped,

@@ -26,7 +26,7 @@ from edgevoice.assistant import actions as A
 from edgevoice.assistant import events as E
 from edgevoice.assistant import machine
 from edgevoice.assistant.settings import AssistantSettings, BargeIn
-from edgevoice.assistant.state import Context, Led, Playing, State, Timer
+from edgevoice.assistant.state import Context, Led, Playing, State
 from edgevoice.audio.frames import FRAME_BYTES, FRAME_SECONDS, FrameSource
 from edgevoice.config.errors import ConfigError
 from edgevoice.config.schema import Config
@@ -403,10 +403,7 @@ class Daemon:
             return
         problem = self.credentials.problem
         if self.credentials.changed():
-            for name, timer_id in self.ctx.timers:
-                if name is Timer.RETRY:
-                    self._timers.cancel(name, timer_id)
-                    self._step(E.TimerFired(name, timer_id), self.clock())
+            self._step(E.CredentialsChanged(), self.clock())
         elif self.credentials.problem != problem:
             self._status(self._state_text())  # another problem with the file: say which
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from edgevoice.assistant import events as E
 from edgevoice.audio.frames import SAMPLE_WIDTH
 from edgevoice.listening import events as L
+from edgevoice.playback.convert import whole_samples
 from edgevoice.voicelive.protocol import events as V
 
 
@@ -36,9 +37,7 @@ def from_server(event: V.ServerEvent, output_rate: int) -> E.Event | None:
     event caused it, which only the session link knows.
     """
     if isinstance(event, V.AudioDelta):
-        pcm = event.pcm
-        if len(pcm) % SAMPLE_WIDTH:  # half a sample from a broken server: the speaker takes whole ones
-            pcm = pcm[: len(pcm) - len(pcm) % SAMPLE_WIDTH]
+        pcm = whole_samples(event.pcm)
         ms = len(pcm) / SAMPLE_WIDTH / output_rate * 1000
         return E.ReplyAudio(event.response_id, event.item_id, ms, pcm)
     if isinstance(event, V.ResponseDone):

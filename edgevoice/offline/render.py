@@ -20,6 +20,7 @@ from typing import Any
 
 from edgevoice.config.errors import ConfigError
 from edgevoice.offline.cache import CacheError, PhraseCache, Status, VoiceKey
+from edgevoice.playback.convert import whole_samples
 from edgevoice.playback.sound import Sound
 from edgevoice.voicelive.protocol import events as V
 from edgevoice.voicelive.session import SessionClosed, SessionError, VoiceLiveSession
@@ -132,7 +133,7 @@ class PhraseRenderer:
                 if event.status != "completed":
                     raise RenderError(f"the reply ended {event.status}{': ' + event.reason if event.reason else ''}")
                 break
-        audio = b"".join(pcm)
+        audio = whole_samples(b"".join(pcm))
         if not audio:
             raise RenderError("the reply had no audio")
         if strict and (transcript is None or _words(transcript) != _words(text)):

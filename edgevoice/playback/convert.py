@@ -9,6 +9,12 @@ SAMPLE_WIDTH = 2  # bytes per int16 sample
 _UNITY = 1 << 15  # volume 1.0 in Q15 fixed point
 
 
+def whole_samples(pcm: bytes) -> bytes:
+    """``pcm`` without a trailing half sample (a broken server's): what a speaker and a WAV can take."""
+    extra = len(pcm) % SAMPLE_WIDTH
+    return pcm[: len(pcm) - extra] if extra else pcm
+
+
 def samples_from_pcm(pcm: bytes) -> np.ndarray:
     """Mono 16-bit little-endian PCM as an int16 array (a copy, safe to keep)."""
     if len(pcm) % SAMPLE_WIDTH:
