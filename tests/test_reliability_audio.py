@@ -34,7 +34,7 @@ import pytest
 
 from daemon_helpers import SPEECH, Events, Say, compose, config_text, ready_replies, reply_seconds
 from edgevoice.audio.microphone import Microphone
-from edgevoice.commands.run import StatusLine
+from edgevoice.service.notify import StatusLine
 from edgevoice.voicelive.emulator import Emulator
 from listening_helpers import alsa_home, pcm16, run_with_home
 from secret_helpers import PLANTED_KEY, assert_no_leak, assert_no_leak_in_files

@@ -6,16 +6,9 @@ import argparse
 import logging
 import os
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from edgevoice.config.errors import ConfigError
-
-if TYPE_CHECKING:
-    from edgevoice.audio.frames import FrameSource
-    from edgevoice.service.watchdog import Heartbeat
 
 HELP = "run the assistant: listen, wake, talk to Voice Live, play replies"
 
@@ -65,9 +58,9 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
     from edgevoice.daemon.telemetry import Telemetry
     from edgevoice.playback.speaker import Speaker
     from edgevoice.playback.wav import WavSpeaker
-    from edgevoice.service.notify import Notifier
+    from edgevoice.service.notify import Notifier, StatusLine
     from edgevoice.service.signals import SignalRequests
-    from edgevoice.service.watchdog import Heartbeat, Watchdog
+    from edgevoice.service.watchdog import CaptureAlive, Heartbeat, Watchdog
 
     notifier = Notifier()
     status_line = StatusLine(notifier.status)
@@ -176,74 +169,3 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
             telemetry.close()
     logger.info("stopped (exit %d)", code)
     return code
-
-
-class StatusLine:
-    """systemd's STATUS= text: the assistant's state, after what is wrong with an audio device.
-
-    ``show_state("listening for the wake word")`` from the loop; ``fault("microphone", "missing (...)")``
-    and ``fault("microphone", None)`` from the devices' threads. Sends only when the text changes.
-    """
-
-    MAX_CHARS = 200
-
-    def __init__(self, send: Callable[[str], object]) -> None:
-        self._send = send
-        self._lock = threading.Lock()
-        self._state = ""
-        self._faults: dict[str, str] = {}  # device -> what is wrong with it
-        self._sent = ""
-
-    @property
-    def text(self) -> str:
-        parts = [f"error: {device} {problem}" for device, problem in self._faults.items()]
-        return "; ".join([*parts, self._state] if self._state else parts)[: self.MAX_CHARS]
-
-    def show_state(self, text: str) -> None:
-        """The assistant's state (or a message that stands in for it, such as a failed reload)."""
-        with self._lock:
-            self._state = text
-            self._update(force=True)  # the state is re-sent even unchanged: it replaces other messages
-
-    def fault(self, device: str, problem: str | None) -> bool:
-        """``device`` has ``problem`` (None: works); returns True if that is news."""
-        with self._lock:
-            if self._faults.get(device) == problem:
-                return False
-            if problem is None:
-                del self._faults[device]
-            else:
-                self._faults[device] = problem
-            self._update()
-            return True
-
-    def _update(self, force: bool = False) -> None:
-        text = self.text
-        if text and (force or text != self._sent):
-            self._sent = text
-            self._send(text)
-
-
-class CaptureAlive:
-    """The watchdog's capture check: frames flow, or the source knows they do not and is reopening it
-    (a restart would not bring back an unplugged microphone), or it just changed state (a reopen
-    under way). A source stuck for longer than the heartbeat's max_age with no word fails it."""
-
-    def __init__(self, heartbeat: Heartbeat, source: FrameSource) -> None:
-        self._heartbeat = heartbeat
-        self._source = source
-        self._changed_at = float("-inf")
-
-    def source_changed(self) -> None:
-        """The source reported a new state (from its thread)."""
-        self._changed_at = time.monotonic()
-
-    @property
-    def age(self) -> float:
-        """Seconds since the last frame (for the watchdog's message)."""
-        return self._heartbeat.age
-
-    def __call__(self) -> bool:
-        heartbeat = self._heartbeat
-        recent_news = time.monotonic() - self._changed_at <= heartbeat.max_age
-        return heartbeat.alive or not self._source.status.ok or recent_news

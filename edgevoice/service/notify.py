@@ -1,4 +1,5 @@
-"""Tell systemd how the daemon is doing (sd_notify): ready, status, reloading, stopping, watchdog.
+"""Tell systemd how the daemon is doing (sd_notify): ready, status, reloading, stopping, watchdog;
+and :class:`StatusLine`, the STATUS= text that puts a failing audio device before the state.
 
 Uses systemd-python's ``systemd.daemon.notify`` when it is installed and falls back to sending the
 datagram itself; does nothing when ``$NOTIFY_SOCKET`` is unset (not started by systemd).
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 
@@ -111,3 +113,49 @@ class Notifier:
     def watchdog(self) -> bool:
         """One watchdog keep-alive ping; :class:`edgevoice.service.watchdog.Watchdog` decides when."""
         return self.send("WATCHDOG=1")
+
+
+class StatusLine:
+    """systemd's STATUS= text: the assistant's state, after what is wrong with an audio device.
+
+    ``show_state("listening for the wake word")`` from the loop; ``fault("microphone", "missing (...)")``
+    and ``fault("microphone", None)`` from the devices' threads. Sends only when the text changes.
+    """
+
+    MAX_CHARS = 200
+
+    def __init__(self, send: Callable[[str], object]) -> None:
+        self._send = send
+        self._lock = threading.Lock()
+        self._state = ""
+        self._faults: dict[str, str] = {}  # device -> what is wrong with it
+        self._sent = ""
+
+    @property
+    def text(self) -> str:
+        parts = [f"error: {device} {problem}" for device, problem in self._faults.items()]
+        return "; ".join([*parts, self._state] if self._state else parts)[: self.MAX_CHARS]
+
+    def show_state(self, text: str) -> None:
+        """The assistant's state (or a message that stands in for it, such as a failed reload)."""
+        with self._lock:
+            self._state = text
+            self._update(force=True)  # the state is re-sent even unchanged: it replaces other messages
+
+    def fault(self, device: str, problem: str | None) -> bool:
+        """``device`` has ``problem`` (None: works); returns True if that is news."""
+        with self._lock:
+            if self._faults.get(device) == problem:
+                return False
+            if problem is None:
+                del self._faults[device]
+            else:
+                self._faults[device] = problem
+            self._update()
+            return True
+
+    def _update(self, force: bool = False) -> None:
+        text = self.text
+        if text and (force or text != self._sent):
+            self._sent = text
+            self._send(text)

@@ -17,8 +17,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from edgevoice.service.notify import Notifier
+
+if TYPE_CHECKING:
+    from edgevoice.audio.frames import FrameSource
 
 logger = logging.getLogger(__name__)
 
@@ -212,3 +216,28 @@ class Watchdog:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class CaptureAlive:
+    """The watchdog's capture check: frames flow, or the source knows they do not and is reopening it
+    (a restart would not bring back an unplugged microphone), or it just changed state (a reopen
+    under way). A source stuck for longer than the heartbeat's max_age with no word fails it."""
+
+    def __init__(self, heartbeat: Heartbeat, source: FrameSource) -> None:
+        self._heartbeat = heartbeat
+        self._source = source
+        self._changed_at = float("-inf")
+
+    def source_changed(self) -> None:
+        """The source reported a new state (from its thread)."""
+        self._changed_at = time.monotonic()
+
+    @property
+    def age(self) -> float:
+        """Seconds since the last frame (for the watchdog's message)."""
+        return self._heartbeat.age
+
+    def __call__(self) -> bool:
+        heartbeat = self._heartbeat
+        recent_news = time.monotonic() - self._changed_at <= heartbeat.max_age
+        return heartbeat.alive or not self._source.status.ok or recent_news
