@@ -126,13 +126,24 @@ def toml_text(config: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def peak_rss_kb(pid: int) -> int:
-    """A live process's peak resident memory so far, in KiB (VmHWM in /proc/<pid>/status)."""
+def proc_status(pid: int | str, *keys: str) -> list[int]:
+    """Numbers from /proc/<pid>/status (``pid`` may be "self"), e.g. ``proc_status(pid, "VmRSS:",
+    "Threads:")``, in the order asked; -1 for a key the process does not have (it has exited)."""
+    found = dict.fromkeys(keys, -1)
     with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise ValueError(f"process {pid} has no VmHWM (it has exited)")
+            name = line.split(None, 1)[0] if line.strip() else ""
+            if name in found:
+                found[name] = int(line.split()[1])
+    return [found[k] for k in keys]
+
+
+def peak_rss_kb(pid: int) -> int:
+    """A live process's peak resident memory so far, in KiB (VmHWM in /proc/<pid>/status)."""
+    peak = proc_status(pid, "VmHWM:")[0]
+    if peak < 0:
+        raise ValueError(f"process {pid} has no VmHWM (it has exited)")
+    return peak
 
 
 def cpu_seconds(pid: int) -> float:

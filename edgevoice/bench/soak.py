@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from edgevoice.bench.conversations import LONG_REPLY, SHORT_REPLY
-from edgevoice.bench.runs import _CLEARED_ENV, bench_config, toml_text
+from edgevoice.bench.runs import _CLEARED_ENV, bench_config, proc_status, toml_text
 from edgevoice.bench.soak_user import DaemonWatch, Move, SoakUser, UserHooks
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class Usage:
         last = max((i for i in range(index) if self.threads[i] >= 0), default=None)
         deadline = time.monotonic() + settle_s
         while True:
-            rss, threads = _proc_status("VmRSS:", "Threads:")
+            rss, threads = proc_status("self", "VmRSS:", "Threads:")
             fds = len(os.listdir("/proc/self/fd"))
             if last is None or (threads, fds) == (self.threads[last], self.fds[last]) or time.monotonic() > deadline:
                 break
@@ -123,16 +123,6 @@ class Usage:
     def taken(self, start: int = 0) -> list[int]:
         """The indexes with a reading, from ``start`` on."""
         return [i for i in range(start, self.size) if self.rss_kb[i] >= 0]
-
-
-def _proc_status(*keys: str) -> list[int]:
-    found = dict.fromkeys(keys, -1)
-    with open("/proc/self/status", encoding="ascii", errors="replace") as f:
-        for line in f:
-            name = line.split(None, 1)[0] if line.strip() else ""
-            if name in found:
-                found[name] = int(line.split()[1])
-    return [found[k] for k in keys]
 
 
 @dataclass
@@ -244,10 +234,10 @@ class EmulatorProcess:
     def rss_mb(self) -> float:
         """The emulator process's resident memory now (-1 once it has gone)."""
         try:
-            with open(f"/proc/{self.proc.pid}/status", encoding="ascii", errors="replace") as f:
-                return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
-        except (OSError, StopIteration, ValueError):
+            rss_kb = proc_status(self.proc.pid, "VmRSS:")[0]
+        except (OSError, ValueError):
             return -1.0
+        return rss_kb / 1024 if rss_kb >= 0 else -1.0
 
     def stop(self) -> None:
         """Stop it (SIGTERM) and read how many sessions it served."""
@@ -439,7 +429,7 @@ class _Sampler:
             cached_replies=watch.cached_replies, last_error=watch.last_error, stuck=user.stuck, exit_code=code,
             warmup_turns=self.turn_of_index[warm] if warm < len(self.turn_of_index) else self.options.warmup_turns,
             rss_warm_mb=u.rss_kb[warm] / 1024, rss_end_mb=u.rss_kb[last] / 1024,
-            rss_peak_mb=_proc_status("VmHWM:")[0] / 1024,
+            rss_peak_mb=proc_status("self", "VmHWM:")[0] / 1024,
             threads=[threads[0], min(threads), max(threads), u.threads[last]],
             fds=[fds[0], min(fds), max(fds), u.fds[last]],
             rss_mb_by_turn=by_turn, thread_names_warm=self.names_warm, thread_names_end=self.names_end,
