@@ -26,7 +26,7 @@ from edgevoice.assistant import actions as A
 from edgevoice.assistant import events as E
 from edgevoice.assistant import machine
 from edgevoice.assistant.settings import AssistantSettings, BargeIn
-from edgevoice.assistant.state import Context, Led, Playing, State
+from edgevoice.assistant.state import Context, Playing, State
 from edgevoice.audio.frames import FRAME_BYTES, FRAME_SECONDS, FrameSource
 from edgevoice.config.errors import ConfigError
 from edgevoice.config.schema import Config
@@ -132,7 +132,6 @@ class Daemon:
         self.ctx = Context()
         self.exit_code = 0
         self._speaker_at: float | None = None  # while a WavSpeaker renders: when its input frame was heard
-        self._led = Led.OFF  # what the status LEDs show
         speaker.on_start = lambda: self.post(E.PlaybackStarted(), self._speaker_at)
         speaker.on_finished = lambda: self.post(E.PlaybackFinished(), self._speaker_at)
         if config.assistant.chimes:
@@ -489,7 +488,6 @@ class Daemon:
                     speaker.play_sound(chime.pcm, chime.rate)
             elif isinstance(action, A.SetLeds):
                 self.leds.show(action.led)
-                self._led = action.led
             elif isinstance(action, A.SetMicrophone):
                 # The microphone stays open while muted: the front-end drops frames unprocessed, so
                 # the switch is noticed at once and the watchdog still sees the capture alive.
@@ -506,7 +504,7 @@ class Daemon:
         name = action.name.value
         detail = dict(action.detail)
         if action.name is A.Mark.STATE:
-            detail["led"] = self._led.value  # the pattern the LEDs show from now (the events file's record of it)
+            detail["led"] = self.leds.showing.value  # the pattern the LEDs show from now (the events file's record of it)
         # Stamped with when the event that caused it happened (in the audio, at the speaker, from the
         # server), not when a busy loop got round to it, so the milestones stay in order.
         self.telemetry.mark(name, at=at, **detail)

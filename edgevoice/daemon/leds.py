@@ -16,6 +16,7 @@ class StatusLeds:
 
     def __init__(self, config: LedsConfig, *, pin_factory: Any = None) -> None:
         self._by_state: dict[str, Any] = {}
+        self.showing = Led.OFF  #: the pattern shown (or that would be, with no LEDs configured)
         pins = config.pins()
         if not pins:
             return
@@ -41,6 +42,7 @@ class StatusLeds:
 
     def show(self, led: Led) -> None:
         """Light ``led``'s pin (Led.OFF: all off)."""
+        self.showing = led
         if not self._by_state:
             return
         lit = self._by_state.get(led.value)
