@@ -17,6 +17,7 @@ waits for the result of its own run. Use::
 from __future__ import annotations
 
 import functools
+import heapq
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ import sys
 import threading
 import time
 import wave
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -414,3 +415,33 @@ def in_order(events: Events, turn: int, names: tuple[str, ...]) -> list[float]:
         times.append(record["t"])
     assert times == sorted(times), f"turn {turn} milestones out of order: {list(zip(names, times))}"
     return times
+
+
+class AudioCues:
+    """Acts at chosen points of the recording, on the daemon's own loop, between two frames.
+
+    A test thread that polls ``frontend.t`` acts late on a loaded machine (and the loop may be
+    catching up a backlog in bursts); a cue runs right before the first frame at or after its time
+    goes through the front-end, so a button press lands on the frame it names, however busy the
+    machine is. Instrumentation of the in-process daemon, for tests only.
+    """
+
+    def __init__(self, daemon: Any) -> None:
+        self._cues: list[tuple[float, int, Callable[[], None]]] = []
+        self._frontend = daemon.frontend
+        self._process = self._frontend.process
+        self.done = threading.Event()
+        self._frontend.process = self._process_with_cues
+
+    def at(self, seconds: float, action: Callable[[], None]) -> AudioCues:
+        """Run ACTION once the daemon has heard SECONDS of audio (before the next frame is processed)."""
+        heapq.heappush(self._cues, (seconds, len(self._cues), action))
+        self.done.clear()
+        return self
+
+    def _process_with_cues(self, frame: bytes) -> Any:
+        while self._cues and self._frontend.t >= self._cues[0][0] - 1e-9:
+            heapq.heappop(self._cues)[2]()
+            if not self._cues:
+                self.done.set()
+        return self._process(frame)

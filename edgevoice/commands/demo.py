@@ -42,7 +42,7 @@ def main(args: argparse.Namespace) -> int:
         with resources.as_file(resources.files("edgevoice").joinpath("data", "demo", "okay_nabu_weather.wav")) as bundled:
             recording = recording or bundled
             print(f"emulator:  Voice Live emulator at {emulator.url} (model {config.voicelive.model})")
-            print(f"input:     {recording} (played at real-time pace)")
+            print(f"input:     {_shown(Path(recording))} (played at real-time pace)")
             args.events.parent.mkdir(parents=True, exist_ok=True)
             args.events.unlink(missing_ok=True)
             run_args = argparse.Namespace(input_wav=recording, output_wav=args.output_wav, events=args.events,
@@ -72,3 +72,11 @@ def _report(records: list[dict]) -> None:
             for name, value in record.items():
                 if name.endswith("_ms") and value is not None:
                     print(f"  {name[:-3].replace('_', ' '):<22} {value:7.1f} ms")
+
+
+def _shown(path: Path) -> Path:
+    """PATH relative to the working directory when it lies below it (the bundled recording in a checkout)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except (OSError, ValueError):
+        return path
