@@ -46,7 +46,7 @@ while (($#)); do
     --tests) tests="$2"; shift 2 ;;
     --no-test) do_test=0; shift ;;
     --no-demo) do_demo=0; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n "2,17p" "$0" | cut -c3-; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
