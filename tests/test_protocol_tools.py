@@ -1,0 +1,53 @@
+"""Tool declarations in session.update conform to the SDK models FunctionTool and MCPServer."""
+
+from __future__ import annotations
+
+import pytest
+from azure.ai.voicelive import models as sdk
+from protocol_helpers import sdk_object, sdk_problems
+
+from edgevoice.config.load import parse_config
+from edgevoice.voicelive.protocol import client_events as ce
+from edgevoice.voicelive.protocol.session_config import session_payload
+from edgevoice.voicelive.protocol.tools import function_tool, mcp_tool
+
+CONFIG = '[voicelive]\nendpoint = "https://example.services.ai.azure.com"\n'
+
+
+def test_function_and_mcp_tools_in_session_update_conform():
+    tools = [
+        function_tool("search_knowledge", "search the owner's documents",
+                      {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}),
+        function_tool("get_time", "the kiosk's local time"),
+        mcp_tool("docs", "https://mcp.example.com/sse", allowed_tools=["lookup"], require_approval="never"),
+    ]
+    event = ce.session_update(session_payload(parse_config(CONFIG, "<t>").voicelive, tools))
+    assert sdk_problems(event, sdk.ClientEvent) == []
+    session = sdk_object(event, sdk.ClientEvent).session
+    assert [type(t) for t in session.tools] == [sdk.FunctionTool, sdk.FunctionTool, sdk.MCPServer]
+    assert session.tool_choice == "auto"
+    assert session.tools[2].allowed_tools == ["lookup"] and session.tools[2].require_approval == "never"
+    assert session.tools[1].parameters == {"type": "object", "properties": {}}
+
+
+def test_no_tools_no_tool_keys():
+    session = session_payload(parse_config(CONFIG, "<t>").voicelive)
+    assert "tools" not in session and "tool_choice" not in session
+
+
+def test_the_checker_sees_a_bad_tool():
+    event = ce.session_update({"tools": [{"type": "mcp", "server_label": "x"}]})
+    assert any("server_url" in p for p in sdk_problems(event, sdk.ClientEvent))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: function_tool("bad name", "x"), "name"),
+        (lambda: function_tool("ok", "x", {"type": "string"}), "object"),
+        (lambda: mcp_tool("x", "https://e", require_approval="sometimes"), "require_approval"),
+    ],
+)
+def test_builders_refuse_bad_declarations(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
