@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from edgevoice.config.errors import ConfigError
 from edgevoice.config.schema import Config
 from edgevoice.knowledge.index import KnowledgeIndex
 from edgevoice.tools.builtin import end_conversation_tool, get_time_tool, search_knowledge_tool
@@ -16,8 +17,11 @@ from edgevoice.voicelive.protocol.tools import mcp_tool
 logger = logging.getLogger(__name__)
 
 
-def build_toolbox(config: Config, index: KnowledgeIndex | None, *, pin_factory: Any = None) -> Toolbox:
-    """The tools ``config`` declares; ``index`` is the opened knowledge index (None: no search)."""
+def build_toolbox(config: Config, index: KnowledgeIndex | None, *, pin_factory: Any = None, gpio: bool = True) -> Toolbox:
+    """The tools ``config`` declares; ``index`` is the opened knowledge index (None: no search).
+
+    ConfigError (naming the key) when a GPIO device cannot be had (a pin in use, say).
+    """
     tools: list[Tool] = []
     closers = []
     if index is not None:
@@ -26,15 +30,15 @@ def build_toolbox(config: Config, index: KnowledgeIndex | None, *, pin_factory: 
         tools.append(get_time_tool())
     if config.tools.end_conversation:
         tools.append(end_conversation_tool())
-    try:
-        for gpio in config.tools.gpio:
-            switch = GpioSwitch(gpio, pin_factory=pin_factory)
-            closers.append(switch.close)
-            tools.append(switch.tool())
-    except BaseException:
-        for close in closers:
-            close()
-        raise
+    for i, device in enumerate(config.tools.gpio if gpio else ()):
+        try:
+            switch = GpioSwitch(device, pin_factory=pin_factory)
+        except Exception as exc:  # gpiozero: pin in use, no such pin, no pin factory
+            for close in closers:
+                close()
+            raise ConfigError(f"tools.gpio[{i}].pin", f"{device.pin!r} cannot be used for {device.name}: {exc}") from None
+        closers.append(switch.close)
+        tools.append(switch.tool())
     remote = [mcp_tool(m.server_label, m.server_url, allowed_tools=m.allowed_tools, require_approval=m.require_approval)
               for m in config.tools.mcp]
     return Toolbox(tools, remote, closers)
