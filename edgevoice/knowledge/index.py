@@ -139,7 +139,8 @@ class KnowledgeIndex:
                                    [(p.text, p.heading, key) for p in passages])
                     db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
                                (key, doc.mtime_ns, doc.size, len(passages), problem))
-                    report.indexed.append(key)
+                    if not problem:
+                        report.indexed.append(key)
                 for key in sorted(set(known) - seen):
                     db.execute("DELETE FROM passages WHERE source = ?", (key,))
                     db.execute("DELETE FROM files WHERE path = ?", (key,))
