@@ -51,3 +51,29 @@ def test_the_checker_sees_a_bad_tool():
 def test_builders_refuse_bad_declarations(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_the_session_a_kiosk_config_declares_conforms():
+    from edgevoice.tools.setup import declared_fields
+
+    text = CONFIG + """instructions = "You are the bakery's kiosk."
+[knowledge]
+paths = ["/srv/knowledge"]
+[[tools.gpio]]
+name = "lights"
+pin = 26
+description = "the display case lights"
+actions = ["on", "off"]
+[[tools.mcp]]
+server_label = "bookings"
+server_url = "https://mcp.example.com/mcp"
+require_approval = "always"
+"""
+    config = parse_config(text, "<kiosk>")
+    event = ce.session_update({**session_payload(config.voicelive), **declared_fields(config)})
+    assert sdk_problems(event, sdk.ClientEvent) == []
+    session = event["session"]
+    assert [t.get("name", t.get("server_label")) for t in session["tools"]] == [
+        "search_knowledge", "get_time", "end_conversation", "lights", "bookings"]
+    assert session["tools"][3]["parameters"]["properties"]["action"]["enum"] == ["on", "off"]
+    assert session["instructions"].startswith("You are the bakery's kiosk.\n\nFor any question about this place")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from edgevoice.config.tools import GpioToolConfig
@@ -25,13 +25,18 @@ class GpioSwitch:
         return ToolResult({"device": self.config.name, "action": action, "state": "on" if self.device.value else "off"})
 
     def tool(self) -> Tool:
-        actions = list(self.config.actions)
-        return Tool(
-            self.config.name,
-            f"Switch {self.config.description} ({', '.join(actions)}).",
-            object_schema({"action": {"type": "string", "enum": actions}}, ["action"]),
-            self.run,
-        )
+        return gpio_tool(self.config, self.run)
 
     def close(self) -> None:
         self.device.close()
+
+
+def gpio_tool(config: GpioToolConfig, run: Callable[[Mapping[str, Any]], ToolResult]) -> Tool:
+    """The tool the model sees for one declared device: only its declared actions."""
+    actions = list(config.actions)
+    return Tool(
+        config.name,
+        f"Switch {config.description} ({', '.join(actions)}).",
+        object_schema({"action": {"type": "string", "enum": actions}}, ["action"]),
+        run,
+    )

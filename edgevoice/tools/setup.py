@@ -10,7 +10,7 @@ from edgevoice.config.errors import ConfigError
 from edgevoice.config.schema import Config
 from edgevoice.knowledge.index import KnowledgeIndex
 from edgevoice.tools.builtin import end_conversation_tool, get_time_tool, search_knowledge_tool
-from edgevoice.tools.gpio import GpioSwitch
+from edgevoice.tools.gpio import GpioSwitch, gpio_tool
 from edgevoice.tools.toolbox import Tool, Toolbox
 from edgevoice.voicelive.protocol.tools import mcp_tool
 
@@ -42,6 +42,25 @@ def build_toolbox(config: Config, index: KnowledgeIndex | None, *, pin_factory: 
     remote = [mcp_tool(m.server_label, m.server_url, allowed_tools=m.allowed_tools, require_approval=m.require_approval)
               for m in config.tools.mcp]
     return Toolbox(tools, remote, closers)
+
+
+def declared_fields(config: Config) -> dict[str, Any]:
+    """What ``session_fields`` will be for ``config``, without opening the index or any GPIO device
+    (``edgevoice check``): every declared tool as if it could be had."""
+    def not_here(_args: Any) -> Any:
+        raise RuntimeError("declared only")
+
+    tools: list[Tool] = []
+    if config.knowledge.paths:
+        tools.append(search_knowledge_tool(None, config.knowledge))  # type: ignore[arg-type] - never run
+    if config.tools.get_time:
+        tools.append(get_time_tool())
+    if config.tools.end_conversation:
+        tools.append(end_conversation_tool())
+    tools += [gpio_tool(g, not_here) for g in config.tools.gpio]
+    remote = [mcp_tool(m.server_label, m.server_url, allowed_tools=m.allowed_tools, require_approval=m.require_approval)
+              for m in config.tools.mcp]
+    return session_fields(config, Toolbox(tools, remote))
 
 
 def session_fields(config: Config, toolbox: Toolbox) -> dict[str, Any]:
