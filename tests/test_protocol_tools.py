@@ -21,7 +21,7 @@ def test_function_and_mcp_tools_in_session_update_conform():
         function_tool("get_time", "the kiosk's local time"),
         mcp_tool("docs", "https://mcp.example.com/sse", allowed_tools=["lookup"], require_approval="never"),
     ]
-    event = ce.session_update(session_payload(parse_config(CONFIG, "<t>").voicelive, tools))
+    event = ce.session_update({**session_payload(parse_config(CONFIG, "<t>").voicelive), "tools": tools, "tool_choice": "auto"})
     assert sdk_problems(event, sdk.ClientEvent) == []
     session = sdk_object(event, sdk.ClientEvent).session
     assert [type(t) for t in session.tools] == [sdk.FunctionTool, sdk.FunctionTool, sdk.MCPServer]
@@ -31,8 +31,10 @@ def test_function_and_mcp_tools_in_session_update_conform():
 
 
 def test_no_tools_no_tool_keys():
-    session = session_payload(parse_config(CONFIG, "<t>").voicelive)
-    assert "tools" not in session and "tool_choice" not in session
+    from edgevoice.tools.setup import declared_fields
+
+    config = parse_config(CONFIG + "[tools]\nget_time = false\nend_conversation = false\n", "<t>")
+    assert "tools" not in session_payload(config.voicelive) and declared_fields(config) == {}
 
 
 def test_the_checker_sees_a_bad_tool():

@@ -21,6 +21,13 @@ WAKE = "okay nabu"
 QUESTION = "when do you close on tuesday"
 FACT = "On Tuesday the bakery closes at half past two."
 QUICK = {"assistant": {"follow_up_s": 1.0}}
+MCP_TOML = """
+[[tools.mcp]]
+server_label = "bookings"
+server_url = "https://mcp.example.com/mcp"
+allowed_tools = ["find_slot"]
+require_approval = "always"
+"""
 
 
 def knowledge_folder(base: Path, *, bad_files: bool = False) -> Path:
@@ -50,7 +57,7 @@ def scenarios(rec: Recordings, base: Path) -> dict[str, Scenario]:
     return {
         "knowledge": Scenario(one_turn, tool_calls=(search,), tables=knowledge_tables(base / "knowledge")),
         "bad_files": Scenario(one_turn, tool_calls=(search,), tables=knowledge_tables(base / "bad_files", max_file_kb=64)),
-        "get_time": Scenario(one_turn, tool_calls=("get_time:{}",), tables=QUICK),
+        "get_time": Scenario(one_turn, tool_calls=("get_time:{}",), tables=QUICK, config_extra=MCP_TOML),
         "end_conversation": Scenario(two_turns, tool_calls=("end_conversation:{}",), tables={"assistant": {"follow_up_s": 3.0}}),
         # A malformed call, then a call to a tool nobody declared: each answered with what went wrong.
         "bad_calls": Scenario(spaced, tool_calls=('get_time:!{"zone": ', "open_the_safe:{}"), tables=QUICK),
@@ -123,6 +130,10 @@ def test_get_time_tells_the_local_time(runs):
     assert told["weekday"] == datetime.strptime(told["date"], "%Y-%m-%d").strftime("%A")
     assert abs(datetime.strptime(f"{told['date']} {told['time']}", "%Y-%m-%d %H:%M") - now.replace(tzinfo=None)).total_seconds() < 180
     assert run.events.first("tool_call", 1)["name"] == "get_time"
+    # The MCP server is only declared, for the service to call: the device never connects to it.
+    declared = run.sessions[0].client_events[0]["session"]["tools"]
+    assert declared[-1] == {"type": "mcp", "server_label": "bookings", "server_url": "https://mcp.example.com/mcp",
+                            "allowed_tools": ["find_slot"], "require_approval": "always"}
     assert run.events.first("reply_text", 1)["text"].startswith(f"The tool answered: date {told['date']}, weekday {told['weekday']}")
 
 

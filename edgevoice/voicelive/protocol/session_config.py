@@ -7,7 +7,6 @@ client event in the Voice Live wire shape (wrap it with ``client_events.session_
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -33,12 +32,11 @@ _TURN_FIELDS = (
 )
 
 
-def session_payload(cfg: VoiceLiveConfig, tools: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+def session_payload(cfg: VoiceLiveConfig) -> dict[str, Any]:
     """The ``session`` object of ``session.update``; keys the user left unset are omitted.
 
     ``turn_detection`` is always present (null when edgevoice ends turns itself), because the
-    service default (server VAD) would otherwise apply silently. ``tools`` (built with
-    :mod:`edgevoice.voicelive.protocol.tools`) are declared with ``tool_choice`` "auto".
+    service default (server VAD) would otherwise apply silently.
     """
     session: dict[str, Any] = {"modalities": list(MODALITIES)}
     if cfg.instructions.strip():
@@ -59,9 +57,6 @@ def session_payload(cfg: VoiceLiveConfig, tools: Sequence[Mapping[str, Any]] = (
         session["temperature"] = cfg.temperature
     if cfg.max_response_output_tokens is not None:
         session["max_response_output_tokens"] = cfg.max_response_output_tokens
-    if tools:
-        session["tools"] = [dict(tool) for tool in tools]
-        session["tool_choice"] = "auto"
     return session
 
 
