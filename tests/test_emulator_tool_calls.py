@@ -192,3 +192,17 @@ def test_the_sdk_client_exchanges_a_function_call_with_the_emulator(make_emulato
     outputs = [e for e in record.events("conversation.item.create") if e["item"]["type"] == "function_call_output"]
     assert outputs and outputs[0]["item"]["call_id"] == added.item.call_id
     assert record.client_events[0]["session"]["tools"][0]["name"] == "get_time"
+
+
+def test_the_emulator_command_calls_the_scripted_tools(tmp_path):
+    from test_emulator_cli import running
+    from websockets.sync.client import connect
+
+    scenario = tmp_path / "tools.toml"
+    scenario.write_text("tool_calls = ['end_conversation']\n")
+    for args in ((f"--tool-call={SEARCH.name}:{SEARCH.arguments}",), ("--scenario", str(scenario))):
+        with running("--api-key", "k", *args) as (_proc, url), connect(url, additional_headers={"api-key": "k"}) as ws:
+            ws.send(json.dumps({"type": "response.create"}))
+            while (event := json.loads(ws.recv(timeout=10)))["type"] != "response.function_call_arguments.done":
+                pass
+            assert event["name"] == (SEARCH.name if len(args) == 1 else "end_conversation")
