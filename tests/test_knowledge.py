@@ -49,6 +49,12 @@ def test_markdown_splits_by_headings_and_paragraphs():
     ]
 
 
+def test_rules_and_code_fences_are_not_passages_or_headings():
+    text = "# Menu\n\nSoup of the day.\n\n---\n\n```\n# not a heading\n```\n\nBread.\n"
+    assert split_document(text, "markdown") == [Passage("Menu", "Soup of the day."), Passage("Menu", "# not a heading"),
+                                                Passage("Menu", "Bread.")]
+
+
 def test_html_and_text_split_too():
     html = "<html><head><title>x</title><script>var a;</script></head><body><h1>Museum</h1><p>Entry is <b>free</b>.</p>" \
            "<h2>Cafe</h2><p>The cafe is on the second floor.</p><ul><li>Tea</li><li>Cake</li></ul></body></html>"

@@ -85,6 +85,8 @@ def test_gpio_config_is_checked():
         parse_config(base + '[[tools.gpio]]\nname = "x"\npin = 5\ndescription = "d"\nactions = ["explode"]\n', "<t>")
     with pytest.raises(ConfigError, match=r"built-in"):
         parse_config(base + '[[tools.gpio]]\nname = "get_time"\npin = 5\ndescription = "d"\n', "<t>")
+    with pytest.raises(ConfigError, match=r"tools.timeout_s.*not shorter than assistant.reply_timeout_s"):
+        parse_config(base + "[assistant]\nreply_timeout_s = 10\n[tools]\ntimeout_s = 12\n", "<t>")
     with pytest.raises(ConfigError, match=r"tools.mcp\[0\].server_url.*https"):
         parse_config(base + '[[tools.mcp]]\nserver_label = "x"\nserver_url = "http://m.example.com"\n', "<t>")
 

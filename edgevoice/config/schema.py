@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgevoice.config.assistant import AssistantConfig, LedsConfig
+from edgevoice.config.errors import ConfigError
 from edgevoice.config.fields import setting
 from edgevoice.config.listening import AudioConfig, ButtonsConfig, ListeningConfig
 from edgevoice.config.offline import OfflineConfig
@@ -25,3 +26,11 @@ class Config:
     offline: OfflineConfig = setting(default_factory=OfflineConfig, doc="cached replies and finding the service again")
     knowledge: KnowledgeConfig = setting(default_factory=KnowledgeConfig, doc="the owner's documents, searched on the device")
     tools: ToolsConfig = setting(default_factory=ToolsConfig, doc="what the model may do: built-in, GPIO and MCP tools")
+
+    def check(self) -> None:
+        if self.tools.timeout_s >= self.assistant.reply_timeout_s:
+            raise ConfigError(
+                "tools.timeout_s",
+                f"{self.tools.timeout_s:g} s is not shorter than assistant.reply_timeout_s ({self.assistant.reply_timeout_s:g} s): "
+                "the reply would be given up while a tool still runs",
+            )

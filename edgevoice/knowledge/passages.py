@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 MAX_PASSAGE_CHARS = 800
 _ATX = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _SETEXT = re.compile(r"^(=+|-+)\s*$")
+_BREAK = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$")  # a thematic break (---, ***, ___): ends a paragraph
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -62,7 +63,7 @@ def _markdown_blocks(text: str):
                 para = []
             yield level, _strip_markup(title), ""
             continue
-        if not line.strip():
+        if not line.strip() or (not in_code and not para and _BREAK.match(line)):
             if para:
                 yield 0, "", " ".join(" ".join(para).split())
                 para = []
