@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("edgevoice.commands.demo", "one spoken round trip against the emulator from a bundled recording"),
     "bench": ("edgevoice.commands.bench", "measure CPU, memory and latencies on this machine (--json: one JSON object)"),
     "cache": ("edgevoice.commands.cache", "render (warm) or list the cached phrases spoken when Voice Live cannot answer"),
+    "knowledge": ("edgevoice.commands.knowledge", "index the [knowledge] documents, search them as the assistant would, or list them"),
     "soak": ("edgevoice.commands.soak", "hundreds of turns with the daemon, faster than real time: nothing may grow"),
     "install-service": ("edgevoice.commands.install_service", "install the systemd service (--dry-run shows the steps)"),
 }

@@ -36,6 +36,7 @@ import pytest
 
 from edgevoice.audio.speech import Speech
 from edgevoice.voicelive.emulator import Emulator
+from edgevoice.voicelive.emulator.tool_calls import parse_tool_call
 from listening_helpers import pcm16, tts
 
 KEY = "daemon-test-key"
@@ -267,6 +268,8 @@ class Scenario:
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     command: str = "run"  # or "demo"
     offline: bool = False  # the service cannot be reached: nothing listens on the endpoint's port
+    tool_calls: tuple[str, ...] = ()  # the emulator's --tool-call NAME:JSON_ARGS, in order
+    config_extra: str = ""  # TOML appended to the config (arrays of tables: [[tools.gpio]] ...)
 
 
 @dataclass
@@ -312,11 +315,15 @@ class BackgroundRun:
         if scenario.command == "run":
             assert scenario.scene is not None
             ready_replies(scenario.replies)
-            self.emulator = Emulator(api_key=KEY, replies=scenario.replies, pacing=scenario.pacing, speech=SPEECH).start()
+            calls = tuple(parse_tool_call(spec) for spec in scenario.tool_calls)
+            self.emulator = Emulator(api_key=KEY, replies=scenario.replies, pacing=scenario.pacing, speech=SPEECH,
+                                     tool_calls=calls).start()
             if scenario.offline:
                 self.emulator.stop()  # its port stays in the config: connections are refused
             config = write_config(directory / "edgevoice.toml", self.emulator.url,
                                   turn_detection=scenario.turn_detection, tables=scenario.tables)
+            if scenario.config_extra:
+                config.write_text(config.read_text() + "\n" + scenario.config_extra)
             argv = [*EDGEVOICE, "run", "--config", str(config), "--input-wav", str(scenario.scene.path),
                     "--output-wav", str(self.output_path), "--events", str(self.events_path)]
             env["AZURE_VOICELIVE_API_KEY"] = KEY

@@ -457,6 +457,9 @@ def test_demo_runs_the_whole_loop_and_prints_the_reply_and_latencies(runs):
     out = run.stdout
     assert "wake word: okay_nabu" in out
     assert "reply:     " in out and "heard:     " in out
+    # One grounded answer: the model's search_knowledge call found the bundled visitor centre's page.
+    assert "tool:      search_knowledge" in out and "from visitor-centre.md" in out
+    assert "reply:     I found this: In any weather the garden tour starts at eleven" in out
     for name in ("wake to audio", "speech end to commit", "commit to reply", "reply to playback", "voice to voice"):
         assert any(line.strip().startswith(name) and line.rstrip().endswith(" ms") for line in out.splitlines()), out
     assert run.output is not None and run.output.spans()

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgevoice.bench import conversations, frontend, latency, memory
+from edgevoice.bench import conversations, frontend, knowledge, latency, memory
 from edgevoice.bench.audio import BenchError, Voice
 from edgevoice.bench.figures import Figure, format_table
 from edgevoice.bench.machine import Machine, this_machine
@@ -52,13 +52,14 @@ class BenchOptions:
     frontend_s: float = 60.0
     frontend_repeats: int = 3
     jobs: int = 6  # daemon runs at once
+    knowledge_searches: int = 300
     workdir: Path | None = None  # keep recordings, configs, events and logs here (default: a temporary directory)
 
     @classmethod
     def quick(cls, **changes: Any) -> BenchOptions:
         """Every figure from a few turns: for a smoke test, not for numbers to quote."""
         base = dict(warm_runs=1, warm_turns=2, idle_s=4.0, cold_runs=1, cold_turns=2, interruptions=2,
-                    frontend_s=10.0, frontend_repeats=1)
+                    frontend_s=10.0, frontend_repeats=1, knowledge_searches=40)
         base.update(changes)
         return cls(**base)
 
@@ -149,6 +150,8 @@ def _run(options: BenchOptions, workdir: Path, say: Callable[[str], None], start
     figures += memory.figures([*warm_runs, *cold_runs, barge_run], floor)
     figures += _latencies(warm_runs, cold_runs, barge_run, barge.interruptions, silence_ms, shared)
     figures += offline
+    say("search_knowledge over 1,000 generated passages ...")
+    figures += knowledge.measure(searches=options.knowledge_searches)
     return BenchReport(machine, figures, time.monotonic() - started, notes)
 
 

@@ -45,6 +45,7 @@ from edgevoice.offline.support import OfflineSupport
 from edgevoice.playback.output import ReplyOutput
 from edgevoice.playback.sound import Sound, load_chime
 from edgevoice.playback.wav import WavSpeaker
+from edgevoice.tools.device import DeviceTools
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +148,9 @@ class Daemon:
         self.buttons = Buttons.from_config(config.buttons, frontend, pin_factory=self._pin_factory)
         self.leds = StatusLeds(config.leds, pin_factory=self._pin_factory)
         self.echo_guard = EchoGuard.from_config(config.assistant)
-        self.link = self._make_link(factory)
+        # The knowledge index is brought up to date here: at start and on reload, never in a turn.
+        self.tools = DeviceTools(config, self.post, pin_factory=self._pin_factory)
+        self.link = self._make_link(self.tools.sessions(factory))
         self.credentials = CredentialWatch(factory, clock=self.clock)  # in the error state: retry once fixed
         # Cached replies, connectivity, background checks and warming the cache (edgevoice.offline).
         self.offline = OfflineSupport(config, post=self.post, factory=factory, clock=self.clock)
@@ -470,6 +473,10 @@ class Daemon:
                 link.cancel_response(action.response_id)
             elif isinstance(action, A.Truncate):
                 link.truncate(action.item_id, action.audio_end_ms)
+            elif isinstance(action, A.RunTool):
+                self.tools.run(action)
+            elif isinstance(action, A.SendToolOutput):
+                link.send_tool_output(action.call_id, action.output)
             elif isinstance(action, A.PlayAudio):
                 speaker.play(action.pcm, self.config.voicelive.output_sample_rate)
             elif isinstance(action, A.FinishPlayback):
@@ -544,6 +551,7 @@ class Daemon:
     def _close_parts(self) -> None:
         self.offline.close()
         self.link.close()
+        self.tools.close()
         self.buttons.close()
         self.leds.close()
         self.frontend.close()
