@@ -137,6 +137,16 @@ class VadConfig:
     no_speech_timeout_s: float = setting(
         5.0, "an open gate with nobody speaking closes after this long", min=0.5, max=120.0
     )
+    near_field_margin_db: float = setting(
+        7.0, "speech more than this far below the level of the person who opened the gate (their loud "
+        "syllables, followed from the wake word on) is background: it neither keeps their utterance going "
+        "nor starts a follow-up; 0 = off (any speech counts)", min=0.0, max=40.0
+    )
+    attenuate_background_db: float = setting(
+        40.0, "with service-side turn detection: the audio sent between the visitor's words (background "
+        "talkers included) is turned down by this much, so the service's VAD hears the end of their turn and "
+        "not the room; 0 = send it as heard", min=0.0, max=90.0
+    )
 
     def check(self) -> None:
         if self.silence_ms % 10:
