@@ -147,9 +147,12 @@ class WakeCurves:
         first = next(iter(self.negatives.values()))
         return sum(n.hours for n in first if n.kind in kinds)
 
-    def at(self, word: str, cutoff: float, noise: str | None = None, kinds: Sequence[str] = EVERYDAY) -> CurvePoint:
-        """Detection (of the clips in ``noise``, or all) and false accepts (in the negatives of ``kinds``)."""
-        scores = [p for clip, p in self.clips[word] if noise is None or clip["noise"] == noise]
+    def at(self, word: str, cutoff: float, noise: str | None = None, kinds: Sequence[str] = EVERYDAY,
+           snr_db: float | None = None) -> CurvePoint:
+        """Detection (of the clips in ``noise`` at ``snr_db``, or all) and false accepts (in the negatives
+        of ``kinds``)."""
+        scores = [p for clip, p in self.clips[word]
+                  if noise is None or (clip["noise"] == noise and (snr_db is None or clip["snr_db"] == snr_db))]
         chosen = [n for n in self.negatives[word] if n.kind in kinds]
         fa = sum(len(detections(n.trace, cutoff)) for n in chosen)
         hours = sum(n.hours for n in chosen)
@@ -160,15 +163,38 @@ class WakeCurves:
         return [self.at(word, cutoff, noise, kinds) for cutoff in CUTOFFS]
 
 
-def measure_corpus(corpus: str | Path, words: Sequence[str] | None = None, *, jobs: int = 2) -> WakeCurves:
-    """Score every wake clip and trace every negative file of a corpus (``scripts/make_corpus.py``)."""
+def choose_presets(curves: WakeCurves, own: dict[str, float]) -> dict[str, dict[str, float]]:
+    """The rule the presets' cutoffs come from (``edgevoice.config.listening.SENSITIVITY_CUTOFFS``),
+    applied to measured curves; ``own``: each model's own cutoff. False accepts are counted in the
+    everyday negative audio."""
+    out: dict[str, dict[str, float]] = {"strict": {}, "default": {}, "sensitive": {}, "very_sensitive": {}}
+    for word, default in own.items():
+        points = curves.curve(word)
+
+        def lowest(most: int, floor: float) -> float:
+            return min(p.cutoff for p in points if p.false_accepts <= most and p.cutoff >= round(floor, 2) - 1e-9)
+
+        out["strict"][word] = round((default + 0.99) / 2, 2)
+        out["default"][word] = default
+        out["sensitive"][word] = lowest(1, default - 0.25)
+        out["very_sensitive"][word] = lowest(3, default - 0.5)
+    return out
+
+
+def measure_corpus(corpus: str | Path, words: Sequence[str] | None = None, *, jobs: int = 2,
+                   positives: str = "wake_clips", groups: Sequence[str] | None = None) -> WakeCurves:
+    """Score every wake clip and trace every negative file of a corpus (``scripts/make_corpus.py``).
+
+    ``positives``: the manifest's list of clips to score ("wake_clips": every voice of every engine;
+    "positives": the accuracy clips, of ``groups``).
+    """
     from concurrent.futures import ProcessPoolExecutor
 
     from edgevoice.config.listening import BUILTIN_WAKE_WORDS
 
     words = tuple(words or BUILTIN_WAKE_WORDS)
     manifest = json.loads((Path(corpus) / "manifest.json").read_text())
-    clips = [c for c in manifest["wake_clips"] if c["wake_word"] in words]
+    clips = [c for c in manifest[positives] if c["wake_word"] in words and (groups is None or c.get("group") in groups)]
     negs = manifest["negatives"]
     corpus = str(corpus)
     with ProcessPoolExecutor(max(1, jobs)) as pool:
@@ -186,9 +212,17 @@ def measure_corpus(corpus: str | Path, words: Sequence[str] | None = None, *, jo
 if __name__ == "__main__":  # python -m edgevoice.bench.wake CORPUS_DIR
     import sys
 
+    from pymicro_wakeword import MicroWakeWord, Model
+
     from edgevoice.config.listening import SENSITIVITY_CUTOFFS
 
     curves = measure_corpus(sys.argv[1])
+    own = {}
+    for model in Model:
+        loaded = MicroWakeWord.from_builtin(model)
+        own[model.value] = round(float(loaded.probability_cutoff), 2)
+        loaded.close()
+    print(f"the rule gives: {choose_presets(curves, own)}")
     print(f"{curves.hours():.2f} h of everyday negative audio, {curves.hours(NEAR_MISS):.2f} h of near misses")
     for word in curves.clips:
         print(f"\n{word}: {len(curves.clips[word])} clips")

@@ -28,8 +28,8 @@ SENSITIVITIES: tuple[str, ...] = ("strict", "default", "sensitive", "very_sensit
 SENSITIVITY_CUTOFFS: dict[str, dict[str, float]] = {
     "strict": {"okay_nabu": 0.92, "hey_jarvis": 0.98, "alexa": 0.95, "hey_mycroft": 0.97},
     "default": {"okay_nabu": 0.85, "hey_jarvis": 0.97, "alexa": 0.90, "hey_mycroft": 0.95},
-    "sensitive": {"okay_nabu": 0.65, "hey_jarvis": 0.72, "alexa": 0.65, "hey_mycroft": 0.88},
-    "very_sensitive": {"okay_nabu": 0.50, "hey_jarvis": 0.47, "alexa": 0.40, "hey_mycroft": 0.55},
+    "sensitive": {"okay_nabu": 0.62, "hey_jarvis": 0.72, "alexa": 0.65, "hey_mycroft": 0.87},
+    "very_sensitive": {"okay_nabu": 0.50, "hey_jarvis": 0.47, "alexa": 0.40, "hey_mycroft": 0.45},
 }
 
 
