@@ -8,7 +8,6 @@ what the numbers say.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import sys
@@ -16,14 +15,13 @@ import sys
 import numpy as np
 import pytest
 
+from edgevoice.bench.audio import BABBLE_LINES, BABBLE_VOICES
+from edgevoice.commands.tune import peaks, recommend
 from edgevoice.config.errors import ConfigError
 from edgevoice.config.listening import BUILTIN_WAKE_WORDS, SENSITIVITIES, SENSITIVITY_CUTOFFS, WakeConfig
 from edgevoice.config.load import parse_config
 from edgevoice.listening.wake import WakeWordDetector
-from edgevoice.commands.tune import peaks, recommend
 from listening_helpers import ROOT, pcm16, scene, tts, write_wav
-
-from edgevoice.bench.audio import BABBLE_LINES, BABBLE_VOICES
 
 #: A voice the okay_nabu model finds hard: it scores 0.70 (above "sensitive", below "default").
 SOFT_VOICE = ("en-gb-scotland+f3", 140)
@@ -137,7 +135,7 @@ def test_tune_with_wake_samples_recommends_the_preset_that_hears_them(room):
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "your samples: " + ", ".join(f"{p:.2f}" for p in said) in out, out
-    assert f"default         cutoff 0.85: 0 false accepts (0.0/hour), hears 0/3" in out, out
+    assert "default         cutoff 0.85: 0 false accepts (0.0/hour), hears 0/3" in out, out
     assert out.rstrip().endswith(f'[listening.wake]\nsensitivity = "{hears_all[0]}"'), out
 
 
