@@ -124,7 +124,7 @@ def recommend(cutoffs: dict[str, dict[str, float]], room_peaks: dict[str, float]
 
 def main(args: argparse.Namespace) -> int:
     from edgevoice.audio.wav import WavError
-    from edgevoice.bench.wake import ScoreReader, detections
+    from edgevoice.bench.wake import SCORE_FLOOR, ScoreReader, detections
     from edgevoice.config.listening import SENSITIVITIES, preset_cutoff
 
     def say(text: str) -> None:
@@ -172,7 +172,8 @@ def main(args: argparse.Namespace) -> int:
         return 0
     print(f"listened to the room for {hours * 60:.1f} min")
     for name in reader.names:
-        print(f"\n{name}: highest score in the room {room[name]:.2f}")
+        highest = f"{room[name]:.2f}" if room[name] else f"below {SCORE_FLOOR:.2f}"
+        print(f"\n{name}: highest score in the room {highest}")
         if samples is not None:
             shown = ", ".join(f"{p:.2f}" for p in samples[name]) or "none found"
             print(f"  your samples: {shown}")
