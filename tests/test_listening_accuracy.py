@@ -20,7 +20,7 @@ from edgevoice.listening.measure import evaluate_corpus
 
 from listening_helpers import corpus_dir, corpus_manifest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the corpus is made on first use
 
 
 @pytest.fixture(scope="module")
