@@ -35,6 +35,7 @@ import numpy as np
 import pytest
 
 from edgevoice.audio.speech import Speech
+from edgevoice.bench.audio import babble
 from edgevoice.voicelive.emulator import Emulator
 from edgevoice.voicelive.emulator.tool_calls import parse_tool_call
 from listening_helpers import pcm16, tts
@@ -88,11 +89,14 @@ class Scene:
 
 
 def compose(duration: float, *says: Say, level_dbfs: float = -26.0, floor_dbfs: float = -60.0,
-            seed: int = 0) -> tuple[np.ndarray, tuple[Placed, ...]]:
-    """``duration`` seconds of a quiet room (white noise at ``floor_dbfs``) with each ``Say`` placed in it."""
+            seed: int = 0, babble_db: float | None = None) -> tuple[np.ndarray, tuple[Placed, ...]]:
+    """``duration`` seconds of a quiet room (white noise at ``floor_dbfs``) with each ``Say`` placed in it;
+    with ``babble_db``, people talking across the room that much below the speech the whole time."""
     n = int(round(duration * RATE))
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal(n) * 10 ** (floor_dbfs / 20)).astype(np.float32)
+    if babble_db is not None:
+        x += babble(duration, seed=seed)[:n] * 10 ** ((level_dbfs - babble_db) / 20)
     placed = []
     last_end = 0.0
     for say in sorted(says, key=lambda s: s.at):

@@ -78,6 +78,12 @@ def _settings(config: Config) -> AssistantSettings:
     )
 
 
+def _frontend(config: Config) -> ListeningFrontend:
+    """The listening front-end for a config (what it sends depends on who endpoints, too)."""
+    return ListeningFrontend.from_config(config.listening,
+                                         server_endpointing=config.voicelive.turn_detection.type != "none")
+
+
 @dataclasses.dataclass
 class DaemonHooks:
     """Optional connections to the outside: systemd, the watchdog, and whoever wants transcripts."""
@@ -129,7 +135,7 @@ class Daemon:
         self._chimes: dict[A.Chime, Sound] = {}
         self._sessions = sessions
         self._crashes: deque[float] = deque(maxlen=CRASH_LIMIT)
-        self._use(config, sessions(config.voicelive), frontend or ListeningFrontend.from_config(config.listening))
+        self._use(config, sessions(config.voicelive), frontend or _frontend(config))
         self.ctx = Context()
         self.exit_code = 0
         self._speaker_at: float | None = None  # while a WavSpeaker renders: when its input frame was heard
@@ -532,7 +538,7 @@ class Daemon:
         model that does not load, no credential for the new endpoint).
         """
         # What a config can fail on is built first, so a failure leaves the old one in place.
-        frontend = ListeningFrontend.from_config(config.listening)
+        frontend = _frontend(config)
         try:
             factory = self._sessions(config.voicelive)
         except BaseException:
