@@ -106,10 +106,11 @@ class Usage:
     def __post_init__(self) -> None:
         self.rss_kb, self.threads, self.fds = (array("q", [-1]) * self.size for _ in range(3))
 
-    def take(self, index: int, settle_s: float = 0.2) -> None:
+    def take(self, index: int, settle_s: float = 2.0) -> None:
         """Read them now. A thread or a socket of a moment's work (a replaced session's thread ending)
-        is given up to ``settle_s`` to go: while threads or descriptors differ from the last reading,
-        the reading is repeated. One that stays is counted."""
+        is given up to ``settle_s`` to go (a loaded machine can take that long to end one): while
+        threads or descriptors differ from the last reading, the reading is repeated, and it ends as
+        soon as they match. One that stays is counted."""
         last = max((i for i in range(index) if self.threads[i] >= 0), default=None)
         deadline = time.monotonic() + settle_s
         while True:

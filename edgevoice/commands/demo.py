@@ -54,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
             knowledge=KnowledgeConfig(paths=(knowledge,), index_dir=Path(state)),
         )
         recording = args.input_wav
-        print(f"knowledge: {knowledge} (indexed into a temporary folder)")
+        print(f"knowledge: {_shown(Path(knowledge))} (indexed into a temporary folder)")
         with resources.as_file(demo.joinpath("okay_nabu_weather.wav")) as bundled:
             recording = recording or bundled
             print(f"emulator:  Voice Live emulator at {emulator.url} (model {config.voicelive.model})")
