@@ -456,3 +456,49 @@ class AudioCues:
             if not self._cues:
                 self.done.set()
         return self._process(frame)
+
+
+class InProcessDaemon:
+    """The real Daemon on a thread of this process: a recording at real-time pace in, a WAV out, events
+    to ``events.jsonl``, and gpiozero pins from ``pin_factory`` (MockFactory).
+
+    Build it, set up what must be in place before the first frame (listeners, :class:`AudioCues`),
+    then ``with run:`` starts it; leaving waits for it to finish by itself (stopping it after
+    ``finish_s``) and closes the speaker and the events file. ``run.codes`` holds its exit status.
+    """
+
+    def __init__(self, config: Any, recording: Path, directory: Path, pin_factory: Any,
+                 on_record: Callable[[dict[str, Any]], None] | None = None, finish_s: float = 90.0) -> None:
+        from edgevoice.audio.wav import WavSource
+        from edgevoice.config.secrets import ApiKey
+        from edgevoice.daemon.daemon import Daemon
+        from edgevoice.daemon.sessions import session_factory
+        from edgevoice.daemon.telemetry import Telemetry
+        from edgevoice.playback.wav import WavSpeaker
+
+        self.events_path = directory / "events.jsonl"
+        self.telemetry = Telemetry(self.events_path)
+        if on_record is not None:
+            self.telemetry.add_listener(on_record)
+        self.speaker = WavSpeaker(directory / "out.wav", rate=config.voicelive.output_sample_rate)
+        self.daemon = Daemon(config, source=WavSource(recording, realtime=True), speaker=self.speaker,
+                             sessions=lambda cfg: session_factory(cfg, ApiKey(KEY)), telemetry=self.telemetry,
+                             pin_factory=pin_factory, finish_with_input=True)
+        self.codes: list[int] = []
+        self.finish_s = finish_s
+        self._thread = threading.Thread(target=lambda: self.codes.append(self.daemon.run()), name="daemon")
+
+    def __enter__(self) -> InProcessDaemon:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._thread.join(timeout=self.finish_s)
+        if self._thread.is_alive():
+            self.daemon.stop()
+            self._thread.join(timeout=10)
+        self.speaker.close()
+        self.telemetry.close()
+
+    def events(self) -> Events:
+        return Events.read(self.events_path)

@@ -10,7 +10,6 @@ and runs meanwhile.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ from daemon_helpers import (
     RATE,
     SPEECH,
     AudioCues,
+    InProcessDaemon,
     BackgroundRun,
-    Events,
     Output,
     Recordings,
     Say,
@@ -39,13 +38,7 @@ from daemon_helpers import (
     reply_seconds,
     write_config,
 )
-from edgevoice.audio.wav import WavSource
 from edgevoice.config.load import load_config
-from edgevoice.config.secrets import ApiKey
-from edgevoice.daemon.daemon import Daemon
-from edgevoice.daemon.sessions import session_factory
-from edgevoice.daemon.telemetry import Telemetry
-from edgevoice.playback.wav import WavSpeaker
 from emulator_helpers import make_emulator  # noqa: F401 - fixture
 
 WAKE = "okay nabu"  # 0.81 s of espeak-ng speech
@@ -181,14 +174,7 @@ def test_push_to_talk_and_mute_switch_drive_the_daemon(recordings, make_emulator
         if record["event"] == "state":  # the machine sets the LEDs just before it marks the state
             lit_by_state.append((record["state"], {name for name, pin in LEDS.items() if factory.pin(pin).state}))
 
-    telemetry = Telemetry(tmp_path / "events.jsonl")
-    telemetry.add_listener(on_record)
-    speaker = WavSpeaker(tmp_path / "out.wav", rate=config.voicelive.output_sample_rate)
-    daemon = Daemon(config, source=WavSource(scene.path, realtime=True), speaker=speaker,
-                    sessions=lambda cfg: session_factory(cfg, ApiKey(KEY)), telemetry=telemetry,
-                    pin_factory=factory, finish_with_input=True)
-    codes: list[int] = []
-    thread = threading.Thread(target=lambda: codes.append(daemon.run()), name="daemon")
+    run = InProcessDaemon(config, scene.path, tmp_path, factory, on_record=on_record, finish_s=60)
 
     def appended() -> int:
         return sum(s.audio_bytes for s in emu.sessions)
@@ -196,25 +182,17 @@ def test_push_to_talk_and_mute_switch_drive_the_daemon(recordings, make_emulator
     # The pins act on the audio clock (between two frames of the daemon's loop), not when a test
     # thread gets around to it: the press and the release land on the frames they name.
     sent: dict[str, int] = {}
-    cues = AudioCues(daemon)
+    cues = AudioCues(run.daemon)
     cues.at(press, factory.pin(PTT_PIN).drive_low).at(release, factory.pin(PTT_PIN).drive_high)
     cues.at(mute_on, factory.pin(MUTE_PIN).drive_low)
     cues.at(mute_on + 0.1, lambda: sent.setdefault("at_mute", appended()))
     cues.at(mute_off, lambda: sent.setdefault("at_unmute", appended()))
     cues.at(mute_off, factory.pin(MUTE_PIN).drive_high)
-    thread.start()
-    try:
+    with run:
         assert cues.done.wait(timeout=120), "the daemon never reached the end of the button script"
-    finally:
-        thread.join(timeout=60)
-        if thread.is_alive():
-            daemon.stop()
-            thread.join(timeout=10)
-        speaker.close()
-        telemetry.close()
     sent_at_mute, sent_at_unmute = sent["at_mute"], sent["at_unmute"]
-    assert codes == [0]
-    events = Events.read(tmp_path / "events.jsonl")
+    assert run.codes == [0]
+    events = run.events()
 
     # Push-to-talk: no wake word; the gate opens at the press, and the release (not a pause) commits.
     assert not events.named("wake", 1) and events.first("commit", 1)["by"] == "device"

@@ -10,18 +10,12 @@ import time
 from typing import Any
 
 import pytest
-from daemon_helpers import KEY, SPEECH, Events, Say, recordings, write_config  # noqa: F401
+from daemon_helpers import KEY, SPEECH, InProcessDaemon, Say, recordings, write_config  # noqa: F401
 from emulator_helpers import make_emulator  # noqa: F401 - fixture
 from gpiozero.pins.mock import MockFactory, MockPin
 
-from edgevoice.audio.wav import WavSource
 from edgevoice.config.load import load_config, parse_config
 from edgevoice.config.errors import ConfigError
-from edgevoice.config.secrets import ApiKey
-from edgevoice.daemon.daemon import Daemon
-from edgevoice.daemon.sessions import session_factory
-from edgevoice.daemon.telemetry import Telemetry
-from edgevoice.playback.wav import WavSpeaker
 from edgevoice.tools.gpio import GpioSwitch
 from edgevoice.voicelive.emulator.tool_calls import ToolCall
 
@@ -102,29 +96,15 @@ def test_gpio_tools_switch_fail_and_time_out_and_the_conversation_goes_on(record
     config = load_config(path)
     factory = MockFactory(pin_class=KioskPin)
     KioskPin.buzzer_busy.clear()
-    telemetry = Telemetry(tmp_path / "events.jsonl")
-    speaker = WavSpeaker(tmp_path / "out.wav", rate=config.voicelive.output_sample_rate)
-    daemon = Daemon(config, source=WavSource(scene.path, realtime=True), speaker=speaker,
-                    sessions=lambda cfg: session_factory(cfg, ApiKey(KEY)), telemetry=telemetry,
-                    pin_factory=factory, finish_with_input=True)
-    codes: list[int] = []
-    thread = threading.Thread(target=lambda: codes.append(daemon.run()), name="daemon")
-    thread.start()
-    try:
+    run = InProcessDaemon(config, scene.path, tmp_path, factory)
+    with run:
         # Turn 3: while the buzzer's driver hangs, the visitor presses the button to say something else.
         assert KioskPin.buzzer_busy.wait(60), "the buzzer tool never ran"
         factory.pin(PTT).drive_low()
         time.sleep(0.3)
         factory.pin(PTT).drive_high()
-    finally:
-        thread.join(timeout=90)
-        if thread.is_alive():
-            daemon.stop()
-            thread.join(timeout=10)
-        speaker.close()
-        telemetry.close()
-    assert codes == [0]
-    events = Events.read(tmp_path / "events.jsonl")
+    assert run.codes == [0]
+    events = run.events()
     tools = events.named("tool_call")
     # The buzzer's timeout is marked in turn 4: the button's turn had begun by then.
     assert [(t["turn"], t["name"], t["ok"]) for t in tools] == [(1, "lights", True), (2, "relay", False), (4, "buzzer", False)]

@@ -533,6 +533,10 @@ class _Step:
         visitor (no follow-up window, a new session)."""
         self.set(ending=False)
         self.to_idle()
+        self.fresh_session()
+
+    def fresh_session(self) -> None:
+        """Close the conversation's session (its context goes with it) and, with prewarm, open a spare."""
         if self.ctx.session is not SessionStatus.CLOSED:
             self.do(A.CloseSession())
         self.set(session=SessionStatus.CLOSED, session_used=False)
@@ -644,12 +648,7 @@ class _Step:
             self.to_idle()
         elif event.name is Timer.IDLE and self.state in (State.IDLE, State.FOLLOW_UP):
             self.to_idle()
-            if self.ctx.session is not SessionStatus.CLOSED:
-                self.do(A.CloseSession())
-            self.set(session=SessionStatus.CLOSED, session_used=False)
-            if self.settings.prewarm:
-                self.do(A.OpenSpareSession())
-                self.set(session=SessionStatus.OPENING)
+            self.fresh_session()
         elif event.name is Timer.RETRY and self.state is State.ERROR:
             self.set(state=State.IDLE)
         elif event.name is Timer.SPARE and self.state is State.IDLE and self.ctx.session is SessionStatus.CLOSED:

@@ -504,25 +504,32 @@ class Conversation:
             self._reply_count += 1
         in_conversation = params.get("conversation") != "none"
         item_id = self._new_id("item")
-        session = self.session
         stream = ResponseStream(
             response_id=self._new_id("resp"),
             item_id=item_id,
             text=text,
-            modalities=params.get("modalities") or session["modalities"],
-            voice=params.get("voice") or session["voice"],
-            output_audio_format=params.get("output_audio_format") or session["output_audio_format"],
-            temperature=params.get("temperature") or session["temperature"],
-            max_output_tokens=params.get("max_output_tokens") or params.get("max_response_output_tokens") or session["max_response_output_tokens"],
-            conversation_id=self.conversation_id if in_conversation else None,
-            metadata=params.get("metadata"),
-            input_usage=self._input_usage(params.get("instructions")),
-            chunk_ms=self._chunk_ms,
+            **self._response_settings(params),
         )
         if in_conversation:
             data = {"id": item_id, "object": "realtime.item", "type": "message", "role": "assistant", "status": "in_progress", "content": []}
             self._add_item(Item(data, text=text, stream=stream))
         self._streams.append(stream)
+
+    def _response_settings(self, params: dict[str, Any]) -> dict[str, Any]:
+        """What a response.create's parameters (falling back on the session's) say of the response."""
+        session = self.session
+        return {
+            "modalities": params.get("modalities") or session["modalities"],
+            "voice": params.get("voice") or session["voice"],
+            "output_audio_format": params.get("output_audio_format") or session["output_audio_format"],
+            "temperature": params.get("temperature") or session["temperature"],
+            "max_output_tokens": params.get("max_output_tokens") or params.get("max_response_output_tokens")
+            or session["max_response_output_tokens"],
+            "conversation_id": self.conversation_id if params.get("conversation") != "none" else None,
+            "metadata": params.get("metadata"),
+            "input_usage": self._input_usage(params.get("instructions")),
+            "chunk_ms": self._chunk_ms,
+        }
 
     def _tool_call_due(self) -> bool:
         """A scripted tool call is left, and this response does not answer a tool's output."""
@@ -535,22 +542,13 @@ class Conversation:
     def _start_tool_call(self, params: dict[str, Any]) -> None:
         call = self._tool_calls[self._tool_call_count]
         self._tool_call_count += 1
-        session = self.session
         in_conversation = params.get("conversation") != "none"
         stream = ToolCallStream(
             call=call,
             call_id=self._new_id("call"),
             response_id=self._new_id("resp"),
             item_id=self._new_id("item"),
-            modalities=params.get("modalities") or session["modalities"],
-            voice=params.get("voice") or session["voice"],
-            output_audio_format=params.get("output_audio_format") or session["output_audio_format"],
-            temperature=params.get("temperature") or session["temperature"],
-            max_output_tokens=params.get("max_output_tokens") or params.get("max_response_output_tokens") or session["max_response_output_tokens"],
-            conversation_id=self.conversation_id if in_conversation else None,
-            metadata=params.get("metadata"),
-            input_usage=self._input_usage(params.get("instructions")),
-            chunk_ms=self._chunk_ms,
+            **self._response_settings(params),
         )
         if in_conversation:
             self._add_item(Item(stream.item_data("in_progress", ""), stream=stream))
