@@ -10,13 +10,14 @@ import time
 from typing import Any
 
 import pytest
-from daemon_helpers import KEY, SPEECH, InProcessDaemon, Say, recordings, write_config  # noqa: F401
+from daemon_helpers import KEY, SPEECH, AudioCues, InProcessDaemon, Say, recordings, write_config  # noqa: F401
 from emulator_helpers import make_emulator  # noqa: F401 - fixture
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from edgevoice.config.load import load_config, parse_config
 from edgevoice.config.errors import ConfigError
 from edgevoice.tools.gpio import GpioSwitch
+from edgevoice.voicelive.emulator.faults import FaultPlan
 from edgevoice.voicelive.emulator.tool_calls import ToolCall
 
 LIGHTS, RELAY, BUZZER, PTT = 26, 20, 21, 17
@@ -127,3 +128,49 @@ def test_gpio_tools_switch_fail_and_time_out_and_the_conversation_goes_on(record
     after = [e["type"] for e in session.client_events[last_output + 1:] if e["type"] != "input_audio_buffer.append"]
     assert "response.create" not in after[:1], kinds
     assert len(texts) == 2, texts
+
+
+def test_a_tool_call_from_a_reply_the_visitor_interrupted_is_answered_not_run(recordings, make_emulator, tmp_path):  # noqa: F811
+    """The visitor presses the button while the model's call is on its way (a slow server: every
+    event waits 1 s): the call's last piece arrives after the barge-in cancelled its reply. The call
+    is not carried out, it gets an output saying why, and the next question is answered."""
+    scene = recordings.make("gpio-interrupted", 24.0, Say(0.5, WAKE), Say(2.2, QUESTION), Say(19.0, WAKE),
+                            Say(20.7, "what time is it"))
+    # Only the first session is slow; the idle reset (5 s) gives the next question a fresh one.
+    emu = make_emulator(api_key=KEY, speech=SPEECH, tool_calls=(ToolCall("lights", '{"action": "on"}'),),
+                        faults=FaultPlan(event_delay_ms=1000, connections=1))
+    path = write_config(tmp_path / "edgevoice.toml", emu.url, tables={
+        "assistant": {"follow_up_s": 1.0, "reply_timeout_s": 20.0, "idle_timeout_s": 5.0},
+        "buttons": {"push_to_talk_pin": PTT},
+        "voicelive": {"connect_timeout_s": 5.0, "stall_timeout_s": 5.0},  # the slow server is not a dead one
+    })
+    path.write_text(path.read_text() + GPIO_TOML)
+    config = load_config(path)
+    factory = MockFactory()
+    run = InProcessDaemon(config, scene.path, tmp_path, factory)
+    cues = AudioCues(run.daemon)
+    with run:
+        # The arguments' last piece has gone out (16 characters: two pieces); their end
+        # (response.function_call_arguments.done) is already on its way, 1 s behind: the visitor
+        # presses the button now, and lets go half a second later.
+        emu.wait_until(lambda e: any(s.server_events.count("response.function_call_arguments.delta") == 2
+                                     for s in e.sessions), timeout=60)
+        pressed_at = run.daemon.frontend.t
+        cues.at(pressed_at, factory.pin(PTT).drive_low).at(pressed_at + 0.5, factory.pin(PTT).drive_high)
+        assert pressed_at < 14.0, "the call came too late for this recording"
+        assert cues.done.wait(timeout=30), "the daemon never reached the release"
+    assert run.codes == [0]
+    events = run.events()
+    # Each new session replays the emulator's script, so the next question (a fresh session after the
+    # idle reset) calls the switch again, and that call is carried out.
+    calls = events.named("tool_call")
+    assert [(c["turn"], c["name"], c["ok"]) for c in calls] == [(2, "lights", False), (3, "lights", True)], calls
+    assert "interrupted" in calls[0]["error"] and calls[0]["ms"] == 0.0
+    assert emu.sessions[0].events("response.cancel")
+    outputs = [json.loads(e["item"]["output"]) for s in emu.sessions for e in s.events("conversation.item.create")
+               if e["item"]["type"] == "function_call_output"]
+    assert outputs == [{"error": "not run: the visitor interrupted this reply"},
+                       {"device": "lights", "action": "on", "state": "on"}]
+    # The interrupted call did not switch the light: it went on once, in the last turn.
+    assert [state.state for state in factory.pin(LIGHTS).states[1:]] == [True]
+    assert events.named("reply_text", 3) and events.named("playback_start", 3), events.summary()
