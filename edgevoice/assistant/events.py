@@ -143,6 +143,16 @@ class ServiceError(Event):
     message: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class OfflineHeard(Event):
+    """The offline recogniser's verdict on the question (after RecogniseQuestion): the configured
+    ``answer`` that fits ("" = none fits well enough: apologise), what it heard, and the match score."""
+
+    answer: str = ""
+    heard: str = ""
+    score: float = 0.0
+
+
 # --- the speaker -------------------------------------------------------------------------
 
 
