@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import wave
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,6 +187,8 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):  # an inline table, e.g. answers = [{ id = "wifi", ... }]
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"no TOML for {value!r}")
 
 
@@ -266,6 +268,7 @@ class Scenario:
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     command: str = "run"  # or "demo"
     offline: bool = False  # the service cannot be reached: nothing listens on the endpoint's port
+    prepare: Callable[[Path], None] | None = None  # called with the written config file, before the run starts
 
 
 @dataclass
@@ -316,6 +319,8 @@ class BackgroundRun:
                 self.emulator.stop()  # its port stays in the config: connections are refused
             config = write_config(directory / "edgevoice.toml", self.emulator.url,
                                   turn_detection=scenario.turn_detection, tables=scenario.tables)
+            if scenario.prepare is not None:
+                scenario.prepare(config)
             argv = [*EDGEVOICE, "run", "--config", str(config), "--input-wav", str(scenario.scene.path),
                     "--output-wav", str(self.output_path), "--events", str(self.events_path)]
             env["AZURE_VOICELIVE_API_KEY"] = KEY

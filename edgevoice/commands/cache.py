@@ -37,7 +37,7 @@ def main(args: argparse.Namespace) -> int:
     print(f"voice:   {voice.describe()}")
     try:
         if args.action == "list":
-            return _list(cache, config.offline.phrases, voice)
+            return _list(cache, config.offline.spoken_texts(), voice)
         return _warm(config, cache, voice, force=args.force, verbose=args.verbose)
     except CacheError as exc:
         print(f"edgevoice: {exc}", file=sys.stderr)
@@ -78,7 +78,7 @@ def _warm(config, cache, voice, *, force: bool, verbose: int) -> int:
     for value in credential.headers().values():
         redactor.add_secret(value.removeprefix("Bearer "))
     factory = session_factory(config.voicelive, credential)
-    phrases = config.offline.phrases
+    phrases = config.offline.spoken_texts()  # the phrases and the offline answers
 
     def rendered(name: str, sound) -> None:
         print(f"  {name:<14} rendered  {sound.duration_ms / 1000:4.1f} s  {phrases[name]!r}", flush=True)

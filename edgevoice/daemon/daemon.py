@@ -41,6 +41,7 @@ from edgevoice.listening import events as L
 from edgevoice.listening.buttons import Buttons
 from edgevoice.listening.echo import EchoGuard, power_of
 from edgevoice.listening.frontend import ListeningFrontend
+from edgevoice.offline.answers import OfflineAnswers
 from edgevoice.offline.support import OfflineSupport
 from edgevoice.playback.output import ReplyOutput
 from edgevoice.playback.sound import Sound, load_chime
@@ -59,6 +60,7 @@ STATUS_TEXT = {
     State.OFFLINE: "offline: cached replies",
     State.ERROR: "error: credentials rejected",
 }
+OFFLINE_ANSWERING = "offline: answering from cache"  # STATUS while offline with [[offline.answers]]
 
 _END_OF_INPUT = object()
 _SETTLED_STATES = frozenset({State.IDLE, State.FOLLOW_UP, State.OFFLINE, State.ERROR, State.MUTED})
@@ -73,7 +75,8 @@ CRASH_LIMIT, CRASH_WINDOW_S = 5, 60.0  # this many internal errors this fast end
 def _settings(config: Config) -> AssistantSettings:
     """The machine's settings: the [assistant] table, and who endpoints (server turn detection or the device)."""
     return AssistantSettings.from_config(
-        config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none"
+        config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none",
+        offline_answers=bool(config.offline.answers),
     )
 
 
@@ -152,6 +155,7 @@ class Daemon:
         # Cached replies, connectivity, background checks and warming the cache (edgevoice.offline).
         self.offline = OfflineSupport(config, post=self.post, factory=factory, clock=self.clock)
         self.phrases = self.offline.phrases
+        self.answers = OfflineAnswers(config.offline, self.phrases, post=self.post, clock=self.clock)
 
     def _make_link(self, session_factory: SessionFactory) -> SessionLink:
         return SessionLink(
@@ -305,6 +309,7 @@ class Daemon:
         for event in events:
             if isinstance(event, L.UtteranceAudio):
                 self.link.send_audio(event.pcm)
+                self.answers.hear(event.pcm)  # kept in case the service cannot take the question
                 continue
             if isinstance(event, L.SpeechStarted) and self._echo_guarded():
                 continue  # maybe the reply's own echo: the echo guard decides below
@@ -374,6 +379,7 @@ class Daemon:
         self._retry_fixed_credentials()
         for event in self.offline.tick(idle=between_turns and not self.speaker.playing):
             self._step(event, self.clock())
+        self.answers.upkeep(offline=bool(self.ctx.outage) or not self.offline.connectivity.online)
         if not between_turns:
             return
         if self.link.expires_soon(SESSION_RENEW_MARGIN_S):
@@ -410,6 +416,8 @@ class Daemon:
         """STATUS= for the current state; in the error state, what is wrong with the credential file."""
         if self.ctx.state is State.ERROR and self.credentials.problem:
             return f"error: {self.credentials.problem}"
+        if self.ctx.state is State.OFFLINE and self.answers.enabled:
+            return OFFLINE_ANSWERING
         return STATUS_TEXT[self.ctx.state]
 
     def _finished(self) -> bool:
@@ -441,6 +449,7 @@ class Daemon:
                 link.start_streaming()
             elif isinstance(action, A.OpenGate):
                 preroll = self.frontend.open_gate("wake" if action.pre_roll else "button")
+                self.answers.begin()  # the pre-roll (the wake word) is not part of the question
                 self.telemetry.mark("gate_open", at=at)
                 if action.pre_roll:
                     link.send_audio(preroll)
@@ -480,6 +489,13 @@ class Daemon:
                 sound = self.phrases.get(action.key)
                 if not action.after_reply:  # else: it follows what arrived of a reply that died
                     speaker.stop()
+                speaker.play(sound.pcm, sound.rate)
+                speaker.finish()
+            elif isinstance(action, A.RecogniseQuestion):
+                self.answers.recognise()
+            elif isinstance(action, A.PlayAnswer):
+                sound = self.answers.sound(action.answer)
+                speaker.stop()
                 speaker.play(sound.pcm, sound.rate)
                 speaker.finish()
             elif isinstance(action, A.PlayChime):
@@ -543,6 +559,7 @@ class Daemon:
 
     def _close_parts(self) -> None:
         self.offline.close()
+        self.answers.close()
         self.link.close()
         self.buttons.close()
         self.leds.close()

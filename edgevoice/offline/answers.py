@@ -1,0 +1,158 @@
+"""The daemon's shell for offline answers: keep the turn's audio, recognise it when asked, play the answer.
+
+The machine asks for ``RecogniseQuestion`` when the service cannot serve a turn; this shell
+decodes the turn's audio on a worker thread with the :class:`~edgevoice.offline.recogniser.
+QuestionRecogniser`, lets the pure :class:`~edgevoice.offline.matcher.QuestionMatcher` pick the
+answer (or none), and posts ``OfflineHeard`` back to the loop. The recogniser is loaded only
+once the device is offline (or when first needed), and released after ``recogniser_release_s``
+online, so a device that stays online never holds it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from edgevoice.assistant import events as E
+from edgevoice.config.offline import OfflineConfig
+from edgevoice.offline.matcher import QuestionMatcher
+from edgevoice.offline.phrases import PhraseBook
+from edgevoice.offline.recogniser import QuestionRecogniser, RecogniserError
+from edgevoice.playback.sound import Sound
+
+logger = logging.getLogger(__name__)
+
+MAX_QUESTION_S = 15.0  # the audio kept of one turn (a question is a few seconds)
+_BYTES_PER_S = 32000
+
+
+class OfflineAnswers:
+    """Answers the kiosk's common questions by itself while offline, in the assistant's cached voice."""
+
+    def __init__(
+        self,
+        config: OfflineConfig,
+        phrases: PhraseBook,
+        *,
+        post: Callable[[object], None],
+        recogniser: Callable[[list[str]], Any] = QuestionRecogniser,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.entries = {entry.id: entry for entry in config.answers}
+        self.matcher = QuestionMatcher({e.id: e.questions for e in config.answers}, min_score=config.answer_min_score)
+        self.release_s = config.recogniser_release_s
+        self.phrases = phrases
+        self.last_cpu_s: float | None = None  # CPU of the last recognition (bench)
+        self._post = post
+        self._make = recogniser
+        self._clock = clock
+        self._audio = bytearray()
+        self._lock = threading.Lock()  # guards the recogniser between the loop, the loader and the worker
+        self._recogniser: Any = None
+        self._loading = False
+        self._online_since: float | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """Answers are configured (otherwise nothing is kept or loaded)."""
+        return bool(self.entries)
+
+    @property
+    def loaded(self) -> bool:
+        """The recogniser is in memory."""
+        return self._recogniser is not None
+
+    # --- the loop thread ---------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """A turn starts: forget the audio of the one before."""
+        self._audio.clear()
+
+    def hear(self, pcm: bytes) -> None:
+        """Audio of the turn (what the gate lets through), kept for recognition if the service cannot take it."""
+        if self.enabled and len(self._audio) < MAX_QUESTION_S * _BYTES_PER_S:
+            self._audio.extend(pcm)
+
+    def upkeep(self, *, offline: bool) -> None:
+        """Once per loop round: load the recogniser when the device goes offline, release it after a while online."""
+        if not self.enabled:
+            return
+        if offline:
+            self._online_since = None
+            if self._recogniser is None and not self._loading:
+                self._loading = True
+                threading.Thread(target=self._load_quietly, name="offline-recogniser", daemon=True).start()
+            return
+        if self._recogniser is None:
+            return
+        now = self._clock()
+        if self._online_since is None:
+            self._online_since = now
+        elif now - self._online_since >= self.release_s:
+            self.release()
+            logger.info("offline recogniser released (online for %.0f s)", self.release_s)
+
+    def recognise(self) -> None:
+        """Recognise the turn's question on a worker thread; ``OfflineHeard`` follows (always)."""
+        pcm = bytes(self._audio)
+        self._audio.clear()
+        threading.Thread(target=self._recognise, args=(pcm,), name="offline-question", daemon=True).start()
+
+    def sound(self, answer: str) -> Sound:
+        """The audio of an answer: cached in the assistant's voice, else the local voice."""
+        entry = self.entries.get(answer)
+        if entry is None:
+            raise KeyError(f"no offline answer {answer!r}")
+        return self.phrases.get(entry.sound_name)
+
+    def release(self) -> None:
+        """Free the recogniser (online for a while: it is not needed)."""
+        with self._lock:
+            recogniser, self._recogniser = self._recogniser, None
+        if recogniser is not None:
+            recogniser.close()
+        self._online_since = None
+
+    def close(self) -> None:
+        self.release()
+
+    # --- worker threads ----------------------------------------------------------------------
+
+    def _loaded(self) -> Any:
+        with self._lock:
+            if self._recogniser is None:
+                self._recogniser = self._make(self.matcher.sentences())
+            return self._recogniser
+
+    def _load_quietly(self) -> None:
+        try:
+            self._loaded()
+        except RecogniserError as exc:
+            logger.error("offline answers unavailable: %s", exc)
+        except Exception:
+            logger.exception("loading the offline recogniser failed")
+        finally:
+            self._loading = False
+
+    def _recognise(self, pcm: bytes) -> None:
+        event = E.OfflineHeard()
+        try:
+            if len(pcm) < 0.2 * _BYTES_PER_S:
+                logger.info("offline question: too little audio to recognise (%.2f s)", len(pcm) / _BYTES_PER_S)
+            else:
+                recogniser = self._loaded()
+                heard = recogniser.recognise(pcm)
+                self.last_cpu_s = heard.cpu_s
+                match = self.matcher.decide(heard.text)
+                logger.info("offline question: heard %r (score %.2f, %.0f ms CPU for %.1f s): %s", heard.text,
+                            match.score, heard.cpu_s * 1000, len(pcm) / _BYTES_PER_S,
+                            f"answer {match.answer!r}" if match.answered else "apology")
+                event = E.OfflineHeard(match.answer, heard.text, match.score)
+        except RecogniserError as exc:
+            logger.error("offline answers unavailable: %s", exc)
+        except Exception:
+            logger.exception("recognising an offline question failed; apologising instead")
+        self._post(event)
