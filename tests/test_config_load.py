@@ -338,7 +338,7 @@ def test_every_commented_example_value_is_valid(tmp_path: Path) -> None:
     keep_commented = ("token_file", "model_files")
     lines = []
     for line in EXAMPLE.read_text(encoding="utf-8").splitlines():
-        match = re.match(r"^# (\[[\w.]+\]|(\w+) = .*)$", line)
+        match = re.match(r"^# (\[\[?[\w.]+\]\]?|(\w+) = .*)$", line)
         if match and match.group(2) not in keep_commented:
             line = match.group(1)
         lines.append(line)
