@@ -33,7 +33,8 @@ from edgevoice.bench.runs import proc_status
 TARGET_RIGHT, TARGET_WRONG, TARGET_REJECT = 0.85, 0.03, 0.90
 
 
-def measure(corpus: Path, *, min_score: float = 0.75, margin: float = 0.15) -> dict[str, Any]:
+def measure(corpus: Path, *, min_score: float = 0.75, margin: float = 0.15, other_share: float | None = None,
+            every: int = 1) -> dict[str, Any]:
     """Run every clip of the corpus; returns the tallies, CPU and memory as a JSON-able dict."""
     from edgevoice.offline.matcher import QuestionMatcher
     from edgevoice.offline.recogniser import QuestionRecogniser
@@ -42,17 +43,21 @@ def measure(corpus: Path, *, min_score: float = 0.75, margin: float = 0.15) -> d
     matcher = QuestionMatcher(manifest["answers"], min_score=min_score, margin=margin)
     rss_before = proc_status("self", "VmRSS:")[0]
     loaded = time.process_time()
-    recogniser = QuestionRecogniser(matcher.sentences())
+    share = {} if other_share is None else {"other_share": other_share}
+    recogniser = QuestionRecogniser(matcher.sentences(), **share)
     load_cpu_s = time.process_time() - loaded
     rss_loaded = proc_status("self", "VmRSS:")[0]
     tallies: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     cpu: list[float] = []
     audio_s = 0.0
     wrong_examples: list[str] = []
-    for clip in manifest["clips"]:
+    heard_texts: list[str] = []
+    clips = manifest["clips"][::every]
+    for clip in clips:
         with wave.open(str(corpus / clip["file"])) as w:
             pcm = w.readframes(w.getnframes())
         heard = recogniser.recognise(pcm)
+        heard_texts.append(heard.text)
         cpu.append(heard.cpu_s)
         audio_s += clip["duration_s"]
         verdict = matcher.decide(heard.text).answer or None
@@ -72,12 +77,13 @@ def measure(corpus: Path, *, min_score: float = 0.75, margin: float = 0.15) -> d
     peak = proc_status("self", "VmHWM:")[0]
     recogniser.close()
     return {
-        "clips": len(manifest["clips"]), "min_score": min_score, "margin": margin,
+        "clips": len(clips), "min_score": min_score, "margin": margin, "other_share": other_share,
         "tallies": {k: dict(v) for k, v in sorted(tallies.items())},
         "cpu_ms_mean": round(1000 * float(np.mean(cpu)), 1), "cpu_ms_p95": round(1000 * float(np.percentile(cpu, 95)), 1),
         "cpu_per_audio_s": round(float(np.sum(cpu)) / audio_s, 4), "load_cpu_ms": round(load_cpu_s * 1000, 1),
         "rss_before_mb": round(rss_before / 1024, 1), "rss_loaded_mb": round(rss_loaded / 1024, 1),
         "peak_mb": round(peak / 1024, 1), "wrong_examples": wrong_examples,
+        "heard": {clip["file"]: text for clip, text in zip(clips, heard_texts)},
     }
 
 
@@ -113,9 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("corpus", type=Path, help="a directory made by scripts/make_corpus.py --questions")
     parser.add_argument("--min-score", type=float, default=0.75)
     parser.add_argument("--margin", type=float, default=0.15)
+    parser.add_argument("--other-share", type=float, default=None,
+                        help="the recogniser's share of probability for words outside the questions (default: its own)")
+    parser.add_argument("--every", type=int, default=1, help="measure every Nth clip only (quicker)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = measure(args.corpus, min_score=args.min_score, margin=args.margin)
+    result = measure(args.corpus, min_score=args.min_score, margin=args.margin, other_share=args.other_share,
+                     every=args.every)
     print(json.dumps(result, indent=1) if args.json else report(result))
     return 0
 

@@ -56,7 +56,8 @@ class Heard:
 class QuestionRecogniser:
     """Recognises a spoken question among the configured ones; ``recognise(pcm)`` -> :class:`Heard`."""
 
-    def __init__(self, sentences: Iterable[str], *, other_words: Iterable[str] = OTHER_WORDS) -> None:
+    def __init__(self, sentences: Iterable[str], *, other_words: Iterable[str] = OTHER_WORDS,
+                 other_share: float = OTHER_SHARE) -> None:
         try:
             import pocketsphinx
         except ImportError as exc:
@@ -74,7 +75,7 @@ class QuestionRecogniser:
         sentences_known = [" ".join(w for w in s.split() if w in known) for s in self.sentences]
         with tempfile.TemporaryDirectory(prefix="edgevoice-asr-") as tmp:
             lm, dic = Path(tmp) / "questions.lm", Path(tmp) / "questions.dict"
-            lm.write_text(bigram_arpa([s for s in sentences_known if s], known), encoding="utf-8")
+            lm.write_text(bigram_arpa([s for s in sentences_known if s], known, other_share), encoding="utf-8")
             dic.write_text("".join(f"{w} {p}\n" for w, p in pronunciations), encoding="utf-8")
             try:
                 self._decoder = pocketsphinx.Decoder(
