@@ -210,3 +210,64 @@ def test_cache_list_shows_the_answers(tmp_path: Path, capsys: pytest.CaptureFixt
     result = run_cli(["cache", "list", "--config", str(cfg)], capsys)
     assert result.status == 1
     assert "answer:toilets" in result.out and "missing" in result.out and "down the hall" in result.out
+
+
+# --- learned answers ---------------------------------------------------------------------------
+
+
+def learned_store(tmp_path: Path, **kwargs):
+    from edgevoice.offline.cache import VoiceKey
+    from edgevoice.offline.learned import LearnedAnswers
+
+    return LearnedAnswers(tmp_path / "cache", VoiceKey("alloy", "gpt-realtime", "pcm16", "https://x"), **kwargs)
+
+
+def reply_sound(seconds: float = 0.5):
+    from edgevoice.playback.sound import Sound
+
+    return Sound(bytes(range(256)) * int(seconds * 125), 16000)
+
+
+def test_the_same_question_asked_again_is_counted_and_used_once_frequent(tmp_path: Path) -> None:
+    store = learned_store(tmp_path, min_count=2)
+    first = store.learn("What's the wifi password?", "It is kiosk123.", reply_sound())
+    assert first is not None and first.count == 1 and store.usable() == []
+    again = store.learn("what is the wifi password", "It is kiosk 123.", reply_sound(0.6))
+    assert again is not None and again.id == first.id and again.count == 2 and again.reply == "It is kiosk 123."
+    assert [e.name for e in store.usable()] == [f"learned:{first.id}"]
+    assert store.sound(first.name).pcm == reply_sound(0.6).pcm, "the newest reply is kept"
+    assert store.learn("where are the toilets", "Down the hall.", reply_sound()).count == 1
+    assert [e.count for e in store.entries()] == [2, 1]
+    # Another process (edgevoice cache) sees the same.
+    assert [e.question for e in learned_store(tmp_path).entries()] == ["What's the wifi password?", "where are the toilets"]
+
+
+def test_learned_answers_are_capped_and_can_be_forgotten(tmp_path: Path) -> None:
+    store = learned_store(tmp_path, max_entries=2)
+    store.learn("where are the toilets", "Down the hall.", reply_sound())
+    store.learn("where are the toilets", "Down the hall.", reply_sound())
+    store.learn("when do you close", "At five.", reply_sound())
+    assert store.learn("where is the exit", "Behind you.", reply_sound()) is not None  # newest of the once-asked
+    assert {e.question for e in store.entries()} == {"where are the toilets", "where is the exit"}
+    assert store.learn("is there any", "x", reply_sound()) is None, "no content words: nothing to learn"
+    gone = store.forget(f"learned:{store.entries()[0].id}")
+    assert gone is not None and gone.question == "where are the toilets"
+    assert [e.question for e in store.entries()] == ["where is the exit"] and store.forget("nope") is None
+    wavs = list((tmp_path / "cache" / "learned").glob("phrase-*.wav"))
+    assert len(wavs) == 1, "the forgotten answer's audio is removed too"
+
+
+def test_cache_list_and_forget_learned_answers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgevoice.offline.cache import VoiceKey
+    from edgevoice.offline.learned import LearnedAnswers
+
+    cfg = write_config(tmp_path, ANSWERS_TOML.format(cache=tmp_path / "cache").replace(
+        'phrases = {', 'learn = true\nphrases = {'))
+    config = parse(cfg.read_text())
+    store = LearnedAnswers(config.offline.cache_dir, VoiceKey.from_config(config.voicelive))
+    entry = store.learn("what is the wifi password", "It is kiosk123.", reply_sound())
+    listed = run_cli(["cache", "list", "--config", str(cfg)], capsys)
+    assert f"learned:{entry.id}  asked   1x  not yet  'what is the wifi password' -> 'It is kiosk123.'" in listed.out
+    assert run_cli(["cache", "forget", entry.id, "--config", str(cfg)], capsys).status == 0
+    missing = run_cli(["cache", "forget", entry.id, "--config", str(cfg)], capsys)
+    assert missing.status == 1 and "no learned answer" in missing.err

@@ -137,6 +137,12 @@ class OfflineConfig:
         0.75, "how closely what was heard must match a configured question (0 to 1) before its answer plays; "
         "below it the apology plays", min=0.3, max=1.0,
     )
+    learn: bool = setting(
+        False, "learn answers from live conversations: a question asked often is kept with its reply's audio "
+        "and answered from it offline (list and remove with `edgevoice cache`)"
+    )
+    learn_min_count: int = setting(3, "times a question must be asked before its learned answer is used offline", min=1, max=1000)
+    learn_max: int = setting(20, "most learned answers kept (the least asked go first)", min=1, max=200)
     recogniser_release_s: float = setting(
         300.0, "free the offline recogniser's memory after this many seconds online", min=0, max=86400
     )

@@ -42,6 +42,7 @@ from edgevoice.listening.buttons import Buttons
 from edgevoice.listening.echo import EchoGuard, power_of
 from edgevoice.listening.frontend import ListeningFrontend
 from edgevoice.offline.answers import OfflineAnswers
+from edgevoice.offline.learned import LearnedAnswers
 from edgevoice.offline.support import OfflineSupport
 from edgevoice.playback.output import ReplyOutput
 from edgevoice.playback.sound import Sound, load_chime
@@ -155,7 +156,10 @@ class Daemon:
         # Cached replies, connectivity, background checks and warming the cache (edgevoice.offline).
         self.offline = OfflineSupport(config, post=self.post, factory=factory, clock=self.clock)
         self.phrases = self.offline.phrases
-        self.answers = OfflineAnswers(config.offline, self.phrases, post=self.post, clock=self.clock)
+        learned = (LearnedAnswers(config.offline.cache_dir, self.offline.voice, max_entries=config.offline.learn_max,
+                                  min_count=config.offline.learn_min_count) if config.offline.learn else None)
+        self.answers = OfflineAnswers(config.offline, self.phrases, post=self.post, clock=self.clock, learned=learned,
+                                      rate=config.voicelive.output_sample_rate)
 
     def _make_link(self, session_factory: SessionFactory) -> SessionLink:
         return SessionLink(
@@ -185,6 +189,8 @@ class Daemon:
         event = "transcript" if transcript.role == "user" else "reply_text"
         self.telemetry.mark(event, text=transcript.text)
         logger.info("%s: %s", "heard" if transcript.role == "user" else "replied", transcript.text)
+        if self.answers.learned is not None:
+            self.post(transcript)  # offline.learn: to the loop (this is the session's receive thread)
         if self.hooks.on_transcript is not None:
             self.hooks.on_transcript(transcript)
 
@@ -260,6 +266,8 @@ class Daemon:
                 self._ready()
         elif isinstance(item, E.Event):
             self._step(item, at)
+        elif isinstance(item, Transcript):
+            self.answers.transcript(item.role, item.text)
         elif item is _END_OF_INPUT:
             self._input_over_at = time.monotonic()
             logger.info("input is over; waiting for the conversation to settle")
@@ -481,6 +489,7 @@ class Daemon:
                 link.truncate(action.item_id, action.audio_end_ms)
             elif isinstance(action, A.PlayAudio):
                 speaker.play(action.pcm, self.config.voicelive.output_sample_rate)
+                self.answers.reply_audio(action.pcm)
             elif isinstance(action, A.FinishPlayback):
                 speaker.finish()
             elif isinstance(action, A.StopPlayback):
@@ -519,6 +528,8 @@ class Daemon:
     def _mark(self, action: A.Telemetry, at: float) -> None:
         name = action.name.value
         detail = dict(action.detail)
+        if action.name is A.Mark.PLAYBACK_END:
+            self.answers.reply_played()  # a live reply heard to the end: offline.learn may keep it
         if action.name is A.Mark.STATE:
             detail["led"] = self.leds.showing.value  # the pattern the LEDs show from now (the events file's record of it)
         # Stamped with when the event that caused it happened (in the audio, at the speaker, from the

@@ -6,6 +6,10 @@ QuestionRecogniser`, lets the pure :class:`~edgevoice.offline.matcher.QuestionMa
 answer (or none), and posts ``OfflineHeard`` back to the loop. The recogniser is loaded only
 once the device is offline (or when first needed), and released after ``recogniser_release_s``
 online, so a device that stays online never holds it.
+
+With ``offline.learn``, it also offers every turn answered live to the
+:class:`~edgevoice.offline.learned.LearnedAnswers` (the user's transcript, the reply's text and
+audio, once the reply played to the end), and listens for the learned questions too.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from edgevoice.assistant import events as E
 from edgevoice.config.offline import OfflineConfig
+from edgevoice.offline.learned import PREFIX as LEARNED, LearnedAnswers
 from edgevoice.offline.matcher import QuestionMatcher
 from edgevoice.offline.phrases import PhraseBook
 from edgevoice.offline.recogniser import QuestionRecogniser, RecogniserError
@@ -40,9 +45,14 @@ class OfflineAnswers:
         post: Callable[[object], None],
         recogniser: Callable[[list[str]], Any] = QuestionRecogniser,
         clock: Callable[[], float] = time.monotonic,
+        learned: LearnedAnswers | None = None,
+        rate: int = 16000,
     ) -> None:
         self.entries = {entry.id: entry for entry in config.answers}
-        self.matcher = QuestionMatcher({e.id: e.questions for e in config.answers}, min_score=config.answer_min_score)
+        self.learned = learned
+        self.min_score = config.answer_min_score
+        self.rate = rate  # of the reply audio (learned answers)
+        self.matcher = self._matcher()
         self.release_s = config.recogniser_release_s
         self.phrases = phrases
         self.last_cpu_s: float | None = None  # CPU of the last recognition (bench)
@@ -54,11 +64,22 @@ class OfflineAnswers:
         self._recogniser: Any = None
         self._loading = False
         self._online_since: float | None = None
+        # The live turn being learned: the user's words, the reply's text and audio, whether it played out.
+        self._question = ""
+        self._reply_text = ""
+        self._reply = bytearray()
+        self._reply_done = False
+
+    def _matcher(self) -> QuestionMatcher:
+        questions: dict[str, Any] = {e.id: e.questions for e in self.entries.values()}
+        if self.learned is not None:
+            questions.update({e.name: [e.question] for e in self.learned.usable()})
+        return QuestionMatcher(questions, min_score=self.min_score)
 
     @property
     def enabled(self) -> bool:
-        """Answers are configured (otherwise nothing is kept or loaded)."""
-        return bool(self.entries)
+        """Answers are configured or learned (otherwise nothing is kept or loaded)."""
+        return bool(self.entries) or self.learned is not None
 
     @property
     def loaded(self) -> bool:
@@ -68,8 +89,49 @@ class OfflineAnswers:
     # --- the loop thread ---------------------------------------------------------------------
 
     def begin(self) -> None:
-        """A turn starts: forget the audio of the one before."""
+        """A turn starts: forget the audio of the one before (and a live turn that was not learned)."""
         self._audio.clear()
+        self._question, self._reply_text, self._reply_done = "", "", False
+        self._reply.clear()
+
+    # --- learning from live turns (loop thread) ---------------------------------------------------
+
+    def transcript(self, role: str, text: str) -> None:
+        """A transcript of this turn: the user's question, or the assistant's reply text."""
+        if self.learned is None:
+            return
+        if role == "user":
+            self._question = text
+        else:
+            self._reply_text = text
+        self._maybe_learn()
+
+    def reply_audio(self, pcm: bytes) -> None:
+        """Audio of the live reply as it is queued on the speaker."""
+        if self.learned is not None and len(self._reply) < 30 * 2 * self.rate:
+            self._reply.extend(pcm)
+
+    def reply_played(self) -> None:
+        """The live reply played to the end (not cut off, not interrupted)."""
+        if self.learned is not None:
+            self._reply_done = True
+            self._maybe_learn()
+
+    def _maybe_learn(self) -> None:
+        learned = self.learned
+        if learned is None or not (self._reply_done and self._question and self._reply):
+            return
+        question, text, sound = self._question, self._reply_text, Sound(bytes(self._reply), self.rate)
+        self._question, self._reply_text, self._reply_done = "", "", False
+        self._reply.clear()
+
+        def run() -> None:
+            try:
+                learned.learn(question, text, sound)
+            except Exception:
+                logger.exception("learning an answer failed")
+
+        threading.Thread(target=run, name="offline-learn", daemon=True).start()
 
     def hear(self, pcm: bytes) -> None:
         """Audio of the turn (what the gate lets through), kept for recognition if the service cannot take it."""
@@ -103,6 +165,12 @@ class OfflineAnswers:
 
     def sound(self, answer: str) -> Sound:
         """The audio of an answer: cached in the assistant's voice, else the local voice."""
+        if answer.startswith(LEARNED) and self.learned is not None:
+            sound = self.learned.sound(answer)
+            if sound is None:
+                logger.warning("learned answer %s is gone; apologising instead", answer)
+                return self.phrases.get("offline")
+            return sound
         entry = self.entries.get(answer)
         if entry is None:
             raise KeyError(f"no offline answer {answer!r}")
@@ -123,6 +191,12 @@ class OfflineAnswers:
 
     def _loaded(self) -> Any:
         with self._lock:
+            if self.learned is not None:
+                matcher = self._matcher()  # learned questions may have come (or gone) since
+                if matcher.sentences() != self.matcher.sentences() and self._recogniser is not None:
+                    self._recogniser.close()
+                    self._recogniser = None
+                self.matcher = matcher
             if self._recogniser is None:
                 self._recogniser = self._make(self.matcher.sentences())
             return self._recogniser
