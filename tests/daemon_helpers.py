@@ -269,6 +269,7 @@ class Scenario:
     command: str = "run"  # or "demo"
     offline: bool = False  # the service cannot be reached: nothing listens on the endpoint's port
     prepare: Callable[[Path], None] | None = None  # called with the written config file, before the run starts
+    transcripts: tuple[str, ...] = ()  # the emulator's scripted user transcripts (n-th user audio of a session)
 
 
 @dataclass
@@ -314,7 +315,8 @@ class BackgroundRun:
         if scenario.command == "run":
             assert scenario.scene is not None
             ready_replies(scenario.replies)
-            self.emulator = Emulator(api_key=KEY, replies=scenario.replies, pacing=scenario.pacing, speech=SPEECH).start()
+            self.emulator = Emulator(api_key=KEY, replies=scenario.replies, transcripts=scenario.transcripts,
+                                     pacing=scenario.pacing, speech=SPEECH).start()
             if scenario.offline:
                 self.emulator.stop()  # its port stays in the config: connections are refused
             config = write_config(directory / "edgevoice.toml", self.emulator.url,

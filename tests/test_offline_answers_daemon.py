@@ -10,12 +10,15 @@ the output shows which audio played) or the apology.
 from __future__ import annotations
 
 import functools
+import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from daemon_helpers import BackgroundRun, Recordings, Run, Say, Scenario, recordings  # noqa: F401 - fixture
+from daemon_helpers import BackgroundRun, Recordings, Run, Say, Scenario, recordings, reply_seconds  # noqa: F401 - fixture
 from edgevoice.config.load import load_config
 from edgevoice.offline.cache import PhraseCache, VoiceKey
 from edgevoice.playback.sound import Sound
@@ -85,3 +88,56 @@ def test_a_question_nobody_configured_gets_the_apology(run: Run) -> None:
     assert (reply["kind"], reply["phrase"], reply["failure"]) == ("apology", "offline", "offline"), run.explain()
     assert "heard" in reply and reply["score"] < 0.75
     assert run.events.first("cached_playback_start", 2)["t"] > run.events.first("gate_open", 2)["t"]
+
+
+# --- a learned answer --------------------------------------------------------------------------
+
+LEARNED_REPLY = "The password is on the card by the door."
+LEARN_QUESTION = "what's the wifi password"
+
+
+def stop_service_after_two_answers(run: BackgroundRun) -> None:
+    """Once the second live reply has played to the end, the service goes away (its port refuses)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if run.events_path.exists() and run.events_path.read_text().count('"playback_end"') >= 2:
+            assert run.emulator is not None
+            run.emulator.stop()
+            return
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def learned_run(recordings: Recordings, tmp_path_factory: pytest.TempPathFactory) -> Run:  # noqa: F811
+    base = tmp_path_factory.mktemp("offline-learned")
+    cache_dir = base / "cache"
+    cache_dir.mkdir()
+    says = [Say(at, text) for t in (1.0, 9.0, 19.0) for at, text in ((t, "okay nabu"), (t + 1.2, LEARN_QUESTION))]
+    scene = recordings.make("offline-learned", 26.0, *says)
+    tables = {"offline": {"cache_dir": str(cache_dir), "phrases": PHRASES, "learn": True, "learn_min_count": 2}}
+    scenario = Scenario(scene, tables=tables, replies=(LEARNED_REPLY,) * 2,
+                        transcripts=("what is the wifi password",) * 2)
+    background = BackgroundRun("offline-learned", scenario, base / "run")
+    watcher = threading.Thread(target=stop_service_after_two_answers, args=(background,), daemon=True)
+    watcher.start()
+    result = background.result()
+    watcher.join(timeout=5)
+    result.cache_dir = cache_dir  # type: ignore[attr-defined]
+    return result
+
+
+def test_a_question_learned_online_is_answered_offline_with_the_reply_it_had(learned_run: Run) -> None:
+    run = learned_run
+    assert run.code == 0, run.explain()
+    assert len(run.events.named("playback_end")) == 2 and len(run.sessions) >= 1, run.explain()
+    learned = json.loads((run.cache_dir / "learned" / "learned.json").read_text())  # type: ignore[attr-defined]
+    (entry,) = learned["entries"]
+    assert entry["question"] == "what is the wifi password" and entry["count"] == 2 and entry["reply"] == LEARNED_REPLY
+    reply = run.events.first("offline_reply", 3)
+    assert (reply["kind"], reply["id"]) == ("answer", f"learned:{entry['id']}"), run.explain()
+    assert "wifi" in reply["heard"]
+    # What played is the service's own reply from turn 2, not the apology.
+    assert run.scene is not None and run.output is not None
+    asked = [p for p in run.scene.said if p.text == LEARN_QUESTION][2]
+    spans = [s for s in run.output.spans() if s[0] >= asked.end]
+    assert len(spans) == 1 and spans[0][1] - spans[0][0] == pytest.approx(reply_seconds(LEARNED_REPLY), abs=0.3), spans

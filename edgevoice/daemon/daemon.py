@@ -77,7 +77,7 @@ def _settings(config: Config) -> AssistantSettings:
     """The machine's settings: the [assistant] table, and who endpoints (server turn detection or the device)."""
     return AssistantSettings.from_config(
         config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none",
-        offline_answers=bool(config.offline.answers),
+        offline_answers=bool(config.offline.answers) or config.offline.learn,
     )
 
 
