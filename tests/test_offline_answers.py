@@ -271,3 +271,27 @@ def test_cache_list_and_forget_learned_answers(tmp_path: Path, capsys: pytest.Ca
     assert run_cli(["cache", "forget", entry.id, "--config", str(cfg)], capsys).status == 0
     missing = run_cli(["cache", "forget", entry.id, "--config", str(cfg)], capsys)
     assert missing.status == 1 and "no learned answer" in missing.err
+
+
+def test_a_live_turn_is_learned_only_when_its_reply_played_to_the_end(tmp_path: Path) -> None:
+    from edgevoice.offline.phrases import PhraseBook
+
+    config = parse(ANSWERS_TOML.format(cache=tmp_path / "cache"))
+    store = learned_store(tmp_path)
+    shell = OfflineAnswers(config.offline, PhraseBook(config.offline.spoken_texts()), post=lambda _: None,
+                           recogniser=CountingRecogniser, learned=store)
+    shell.begin()
+    shell.reply_audio(bytes(3200))
+    shell.transcript("user", "where is the exit")
+    shell.forget_turn()  # a barge-in cut the reply
+    shell.reply_played()
+    shell.begin()
+    shell.transcript("user", "what is the wifi password")
+    shell.reply_audio(bytes(3200))
+    shell.reply_played()
+    shell.transcript("assistant", "It is on the card.")  # arrives after the reply played: not waited for
+    for _ in range(500):
+        if store.entries():
+            break
+        threading.Event().wait(0.01)
+    assert [(e.question, e.count) for e in store.entries()] == [("what is the wifi password", 1)]

@@ -530,6 +530,8 @@ class Daemon:
         detail = dict(action.detail)
         if action.name is A.Mark.PLAYBACK_END:
             self.answers.reply_played()  # a live reply heard to the end: offline.learn may keep it
+        elif action.name is A.Mark.BARGE_IN:
+            self.answers.forget_turn()  # its reply was cut off: nothing to learn
         if action.name is A.Mark.STATE:
             detail["led"] = self.leds.showing.value  # the pattern the LEDs show from now (the events file's record of it)
         # Stamped with when the event that caused it happened (in the audio, at the speaker, from the

@@ -91,6 +91,10 @@ class OfflineAnswers:
     def begin(self) -> None:
         """A turn starts: forget the audio of the one before (and a live turn that was not learned)."""
         self._audio.clear()
+        self.forget_turn()
+
+    def forget_turn(self) -> None:
+        """The live turn will not be learned (a barge-in cut its reply): forget its question and reply."""
         self._question, self._reply_text, self._reply_done = "", "", False
         self._reply.clear()
 
