@@ -10,6 +10,8 @@ kind="${1:-test}"
 runtime=(portaudio19-dev libsystemd-dev pkg-config gcc espeak-ng)
 # systemd gives systemd-analyze for the unit checks; alsa-utils gives aplay/arecord for debugging.
 test_only=(systemd alsa-utils)
+# More voices for the spoken-question corpus of offline answers (scripts/make_corpus.py --questions).
+test_only+=(flite festival festvox-us-slt-hts festvox-kallpc16k)
 
 want=("${runtime[@]}")
 [[ "$kind" == test ]] && want+=("${test_only[@]}")
