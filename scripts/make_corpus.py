@@ -2,6 +2,7 @@
 """Generate the listening accuracy corpus: espeak-ng speech, pink and babble noise, ground truth.
 
     python scripts/make_corpus.py --out tests/.corpus/full [--seed 1] [--negative-minutes 30]
+    python scripts/make_corpus.py --questions --out tests/.corpus     # spoken questions (offline answers)
 
 Writes 16 kHz mono 16-bit WAVs and ``manifest.json``:
 
