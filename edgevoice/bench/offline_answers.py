@@ -5,8 +5,10 @@ real-time pace with ``[[offline.answers]]`` configured and an endpoint where not
 the device knows it is offline from the start (its spare session is refused). Two turns ask a
 configured question. For each, the figure runs from the end of the utterance (the device's
 endpointer ends it: the ``state`` milestone leaving "listening") to ``cached_playback_start`` of
-the answer, both timed when the daemon's loop writes them; it includes the on-device
-recognition (pocketsphinx, on a worker thread) and the match. The speaker is a WAV recorder.
+the answer, both on the time their audio frame arrived (the milestones' ``t``: pocketsphinx holds
+the GIL while it decodes, so the loop writes the first milestone only after the decode); it
+includes the on-device recognition (on a worker thread) and the match. The speaker is a WAV
+recorder on the input's clock.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def _measure(workdir: Path) -> AnswerLatency:
         started = next((r for r in of_turn if r["event"] == "cached_playback_start"), None)
         if ended is None or started is None:
             raise AnswerMeasureError(f"turn {turn} lacks the end of the utterance or the answer's start")
-        latencies.append(round((started["written"] - ended["written"]) * 1000, 1))
+        latencies.append(round((started["t"] - ended["t"]) * 1000, 1))
     if len(latencies) < len(_TURNS_AT):
         raise AnswerMeasureError(f"expected {len(_TURNS_AT)} answered questions, got {len(latencies)}")
     cpu = daemon.answers.last_cpu_s
