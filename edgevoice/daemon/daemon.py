@@ -158,6 +158,9 @@ class Daemon:
         self.phrases = self.offline.phrases
         learned = (LearnedAnswers(config.offline.cache_dir, self.offline.voice, max_entries=config.offline.learn_max,
                                   min_count=config.offline.learn_min_count) if config.offline.learn else None)
+        if learned is not None and config.voicelive.transcription.model == "none":
+            logger.warning("offline.learn is on but [voicelive.transcription] model is none: without the user's "
+                           "words nothing can be learned")
         self.answers = OfflineAnswers(config.offline, self.phrases, post=self.post, clock=self.clock, learned=learned,
                                       rate=config.voicelive.output_sample_rate)
 
