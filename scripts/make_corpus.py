@@ -2,6 +2,7 @@
 """Generate the listening accuracy corpus: espeak-ng, flite and festival speech, noise, ground truth.
 
     python scripts/make_corpus.py --out tests/.corpus [--seed 1] [--negative-minutes 120]
+    python scripts/make_corpus.py --questions --out tests/.corpus     # spoken questions (offline answers)
 
 Writes 16 kHz mono 16-bit WAVs and ``manifest.json``:
 
@@ -475,6 +476,118 @@ def ensure_corpus(root: Path, *, seed: int = 1, negative_minutes: float = 120.0,
     return out
 
 
+# -- offline answers: spoken questions (issue 15) -----------------------------------------------
+#
+# ``--questions`` writes a second corpus: questions a kiosk answers offline, said in other words
+# than the config's (paraphrases), and questions nobody configured, by several voices and engines
+# (espeak-ng variants; flite and festival when installed), clean and in pink noise and babble at
+# 20 and 10 dB. Each clip is what the gate lets through after the wake word: 0.2 s of the room,
+# the question, 0.6 s of the room. ``edgevoice.bench.answer_accuracy`` measures on it.
+
+QUESTION_ANSWERS = {
+    "toilets": ["where are the toilets", "where is the bathroom", "where can I find the restroom"],
+    "hours": ["when do you close", "what are your opening hours", "when do you open"],
+    "wifi": ["what is the wifi password", "how do I get on the wifi"],
+    "tickets": ["where can I buy a ticket", "how much is a ticket"],
+    "exit": ["where is the exit", "how do I get out"],
+}
+QUESTION_PARAPHRASES = {
+    "toilets": ["where is the toilet please", "can you tell me where the bathroom is", "I need the restroom",
+                "which way to the toilets"],
+    "hours": ["what time do you close", "when do you close today", "when are you open", "what are the opening hours"],
+    "wifi": ["what's the wifi password", "how can I connect to the wifi", "is there wifi here", "what is the password for the wifi"],
+    "tickets": ["where do I buy tickets", "how much does a ticket cost", "where can I get a ticket"],
+    "exit": ["which way is the exit", "where's the way out", "how do I find the exit"],
+}
+QUESTION_UNCONFIGURED = [
+    "what is the weather tomorrow", "who won the football game", "tell me a joke", "where is the train station",
+    "when does the museum open", "can you play some music", "what is your name", "how old are you",
+    "where can I park my car", "is there a coffee shop nearby", "what day is it today", "turn on the lights",
+]
+QUESTION_ESPEAK = ["en-us", "en-gb+m3", "en-us+f2", "en-us+m1", "en-gb-scotland", "en-029+m6"]
+QUESTION_FLITE = ["slt", "rms", "awb", "kal16"]
+QUESTION_FESTIVAL = ["voice_cmu_us_slt_arctic_hts", "voice_kal_diphone"]
+QUESTION_CONDITIONS = [("clean", None), ("pink", 20), ("babble", 20), ("pink", 10), ("babble", 10)]
+
+
+def question_voices() -> list[tuple[str, str]]:
+    """(engine, voice) pairs that can speak here: espeak-ng always, flite and festival when installed."""
+    import shutil
+
+    voices = [("espeak-ng", v) for v in QUESTION_ESPEAK]
+    if shutil.which("flite"):
+        voices += [("flite", v) for v in QUESTION_FLITE]
+    if shutil.which("festival"):
+        voices += [("festival", v) for v in QUESTION_FESTIVAL]
+    return voices
+
+
+def speak(engine: str, voice: str, text: str) -> np.ndarray:
+    """``text`` said by ``engine`` in ``voice`` as float32 at 16 kHz (espeak-ng at 160 words a minute)."""
+    import tempfile
+
+    if engine == "espeak-ng":
+        return tts(text, voice, 160)
+    with tempfile.TemporaryDirectory(prefix="corpus-") as tmp:
+        out = Path(tmp) / "out.wav"
+        if engine == "flite":
+            subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(out)], check=True, capture_output=True)
+        else:
+            scheme = Path(tmp) / "say.scm"
+            scheme.write_text(f'({voice}) (set! u (SynthText "{text}")) (utt.save.wave u "{out}" \'riff)\n')
+            subprocess.run(["festival", "-b", str(scheme)], check=True, capture_output=True)
+        with wave.open(str(out)) as w:
+            rate = w.getframerate()
+            x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768.0
+    return soxr.resample(x, rate, RATE).astype(np.float32)
+
+
+def build_questions(out: Path, seed: int, jobs: int) -> dict:
+    """Write the spoken-question clips and return their manifest (see the section comment)."""
+    rng = np.random.default_rng(seed)
+    level = 10 ** (SPEECH_DBFS / 20)
+    items = [{"answer": answer, "text": text} for answer, texts in QUESTION_PARAPHRASES.items() for text in texts]
+    items += [{"answer": None, "text": text} for text in QUESTION_UNCONFIGURED]
+    specs = [(engine, voice, it) for engine, voice in question_voices() for it in items]
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        audio = list(pool.map(lambda s: trim(speak(s[0], s[1], s[2]["text"])), specs))
+        talkers = list(pool.map(lambda i: tts(" . ".join(sentence(rng) for _ in range(6)),
+                                              ACCENTS[i % len(ACCENTS)] + ALL_VARIANTS[(i * 5) % len(ALL_VARIANTS)],
+                                              140 + 10 * (i % 5)), range(BABBLE_TALKERS)))
+    bank = {"pink": pink(rng, RATE * 60), "babble": babble(rng, talkers, RATE * 60)}
+    clips = []
+    for n, ((engine, voice, it), said) in enumerate(zip(specs, audio)):
+        if not said.size:
+            continue
+        speech = np.concatenate([np.zeros(int(0.2 * RATE), np.float32), said, np.zeros(int(0.6 * RATE), np.float32)])
+        speech *= level / active_rms(said)
+        for kind, snr in QUESTION_CONDITIONS:
+            noise = None if kind == "clean" else noise_segment(rng, bank, kind, len(speech))
+            name = f"questions/q_{n:04d}_{kind}{'' if snr is None else snr}.wav"
+            write_wav(out / name, mix(rng, speech, noise, snr, level))
+            clips.append({"file": name, "answer": it["answer"], "text": it["text"], "engine": engine, "voice": voice,
+                          "noise": kind, "snr_db": snr, "duration_s": round(len(speech) / RATE, 3)})
+    return {"generator": "scripts/make_corpus.py --questions", "version": VERSION, "seed": seed,
+            "espeak_ng": espeak_version(), "sample_rate": RATE, "answers": QUESTION_ANSWERS, "clips": clips}
+
+
+def ensure_question_corpus(root: Path, *, seed: int = 1, jobs: int | None = None) -> Path:
+    """Build the question corpus under ``root/questions-<fingerprint>`` unless it is there; returns it."""
+    out = root / f"questions-{fingerprint(argparse.Namespace(seed=seed, negative_minutes=0))}"
+    if (out / "manifest.json").is_file():
+        return out
+    tmp = root / f".tmp-q-{os.getpid()}"
+    manifest = build_questions(tmp, seed, jobs or os.cpu_count() or 2)
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    try:
+        tmp.rename(out)
+    except OSError:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("tests/.corpus"),
@@ -482,7 +595,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--negative-minutes", type=float, default=120.0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="espeak-ng processes at once")
+    parser.add_argument("--questions", action="store_true",
+                        help="build the spoken-question corpus for offline answers instead (OUT/questions-<fingerprint>/)")
     args = parser.parse_args(argv)
+    if args.questions:
+        out = ensure_question_corpus(args.out, seed=args.seed, jobs=args.jobs)
+        clips = json.loads((out / "manifest.json").read_text())["clips"]
+        print(f"{out}: {len(clips)} question clips")
+        return 0
     out = ensure_corpus(args.out, seed=args.seed, negative_minutes=args.negative_minutes, jobs=args.jobs)
     manifest = json.loads((out / "manifest.json").read_text())
     print(f"{out}: {len(manifest['positives'])} positive clips, {len(manifest['wake_clips'])} wake word clips, "

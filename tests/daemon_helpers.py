@@ -193,6 +193,8 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):  # an inline table, e.g. answers = [{ id = "wifi", ... }]
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"no TOML for {value!r}")
 
 
@@ -274,6 +276,8 @@ class Scenario:
     offline: bool = False  # the service cannot be reached: nothing listens on the endpoint's port
     tool_calls: tuple[str, ...] = ()  # the emulator's --tool-call NAME:JSON_ARGS, in order
     config_extra: str = ""  # TOML appended to the config (arrays of tables: [[tools.gpio]] ...)
+    prepare: Callable[[Path], None] | None = None  # called with the written config file, before the run starts
+    transcripts: tuple[str, ...] = ()  # the emulator's scripted user transcripts (n-th user audio of a session)
 
 
 @dataclass
@@ -320,14 +324,16 @@ class BackgroundRun:
             assert scenario.scene is not None
             ready_replies(scenario.replies)
             calls = tuple(parse_tool_call(spec) for spec in scenario.tool_calls)
-            self.emulator = Emulator(api_key=KEY, replies=scenario.replies, pacing=scenario.pacing, speech=SPEECH,
-                                     tool_calls=calls).start()
+            self.emulator = Emulator(api_key=KEY, replies=scenario.replies, transcripts=scenario.transcripts,
+                                     pacing=scenario.pacing, speech=SPEECH, tool_calls=calls).start()
             if scenario.offline:
                 self.emulator.stop()  # its port stays in the config: connections are refused
             config = write_config(directory / "edgevoice.toml", self.emulator.url,
                                   turn_detection=scenario.turn_detection, tables=scenario.tables)
             if scenario.config_extra:
                 config.write_text(config.read_text() + "\n" + scenario.config_extra)
+            if scenario.prepare is not None:
+                scenario.prepare(config)
             argv = [*EDGEVOICE, "run", "--config", str(config), "--input-wav", str(scenario.scene.path),
                     "--output-wav", str(self.output_path), "--events", str(self.events_path)]
             env["AZURE_VOICELIVE_API_KEY"] = KEY

@@ -27,8 +27,8 @@ from edgevoice.config.load import parse_config
 FIGURES = (
     "frontend_cpu_ratio", "frontend_cpu_per_audio_s", "bare_cpu_per_audio_s", "idle_cpu_per_audio_s",
     "rss_mb", "rss_floor_mb", "wake_to_audio_ms", "wake_to_audio_cold_ms", "speech_end_to_commit_ms",
-    "reply_to_playback_ms", "barge_in_ms", "offline_known_ms", "offline_first_failure_ms", "endpoint_babble_ms",
-    "knowledge_search_ms", "knowledge_index_ms", "knowledge_update_ms",
+    "reply_to_playback_ms", "barge_in_ms", "offline_known_ms", "offline_first_failure_ms", "offline_answer_ms",
+    "endpoint_babble_ms", "knowledge_search_ms", "knowledge_index_ms", "knowledge_update_ms",
 )
 LATENCIES = ("wake_to_audio_ms", "wake_to_audio_cold_ms", "speech_end_to_commit_ms", "reply_to_playback_ms",
              "barge_in_ms")

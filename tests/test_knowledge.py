@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
 
 from edgevoice.knowledge.index import KnowledgeIndex
 from edgevoice.knowledge.passages import MAX_PASSAGE_CHARS, Passage, split_document

@@ -6,7 +6,6 @@ import json
 import queue
 import threading
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 

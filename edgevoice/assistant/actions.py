@@ -184,6 +184,18 @@ class PlayCached(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class RecogniseQuestion(Action):
+    """Recognise the turn's question on the device (the service cannot answer); report OfflineHeard."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlayAnswer(Action):
+    """Play the cached answer ``answer`` (an [[offline.answers]] id); report PlaybackFinished when done."""
+
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
 class PlayChime(Action):
     """Play a short chime over whatever is playing (no playback events)."""
 

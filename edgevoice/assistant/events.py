@@ -169,6 +169,16 @@ class ToolFinished(Event):
     ends_conversation: bool = False  # end_conversation: reset once the reply has played
 
 
+@dataclass(frozen=True, slots=True)
+class OfflineHeard(Event):
+    """The offline recogniser's verdict on the question (after RecogniseQuestion): the configured
+    ``answer`` that fits ("" = none fits well enough: apologise), what it heard, and the match score."""
+
+    answer: str = ""
+    heard: str = ""
+    score: float = 0.0
+
+
 # --- the speaker -------------------------------------------------------------------------
 
 

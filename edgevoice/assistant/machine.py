@@ -188,6 +188,8 @@ class _Step:
         """Open the gate and stream to a (possibly still opening) session: the user is talking."""
         if self.ctx.playing is Playing.CACHED:
             self.stop_playback(truncate=False)
+        if self.ctx.answering:
+            self.set(answering="")  # a new question: the one being recognised is dropped
         self.ensure_session()
         self.open_gate(pre_roll=pre_roll)
         if chime:
@@ -242,7 +244,11 @@ class _Step:
         if not after_reply:
             self.stop_playback(truncate=False)
         self.set(reply=None, turn=Turn(), pending_truncate=None)
-        if speak:
+        if speak and self.settings.offline_answers and not after_reply and kind is not E.FailureKind.AUTH:
+            # Maybe a question the device can answer by itself: recognise it first (OfflineHeard).
+            self.do(A.RecogniseQuestion())
+            self.set(playing=Playing.CACHED, answering=kind.value)
+        elif speak:
             phrase = A.Phrase.SERVICE_ERROR if after_reply else _FAILURE_PHRASE[kind]
             self.do(A.PlayCached(phrase, after_reply=after_reply))
             self.set(playing=Playing.CACHED)
@@ -254,6 +260,22 @@ class _Step:
             # Offline when a connect failed (the outage is known); after a lost session, idle until
             # the background check says whether the service can be reached.
             self.set(state=self.resting_state)
+
+    def on_offline_heard(self, event: E.OfflineHeard) -> None:
+        """The question of a turn the service could not serve was recognised: its answer, or the apology."""
+        if not self.ctx.answering:
+            return  # a new turn began meanwhile
+        failure = E.FailureKind(self.ctx.answering)
+        self.set(answering="")
+        if event.answer:
+            self.do(A.PlayAnswer(event.answer))
+            self.mark(A.Mark.OFFLINE_REPLY, kind="answer", id=event.answer, heard=event.heard,
+                      score=round(event.score, 3), failure=failure.value)
+        else:
+            phrase = _FAILURE_PHRASE[failure]
+            self.do(A.PlayCached(phrase))
+            self.mark(A.Mark.OFFLINE_REPLY, kind="apology", phrase=phrase.value, heard=event.heard,
+                      score=round(event.score, 3), failure=failure.value)
 
     def service_error(self, code: str, message: str = "") -> None:
         """The service failed this turn: apologise with a cached phrase and go back to idle."""
@@ -706,6 +728,7 @@ _HANDLERS: MappingProxyType[type[E.Event], Callable[[_Step, E.Event], None]] = M
         E.ServiceBack: _Step.on_service_back,
         E.CredentialsChanged: _Step.on_credentials_changed,
         E.ServiceUnreachable: _Step.on_service_unreachable,
+        E.OfflineHeard: _Step.on_offline_heard,
         E.ServerSpeechStarted: _Step.on_server_speech_started,
         E.ServerSpeechStopped: _Step.on_server_speech_stopped,
         E.ReplyAudio: _Step.on_reply_audio,

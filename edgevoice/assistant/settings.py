@@ -37,10 +37,13 @@ class AssistantSettings:
     offline_retry_s: float = 30.0
     error_retry_s: float = 300.0
     prewarm: bool = True
+    offline_answers: bool = False  # [[offline.answers]] configured: recognise an offline question before apologising
 
     @classmethod
-    def from_config(cls, config: AssistantConfig, *, server_turn_detection: bool) -> AssistantSettings:
-        """Build from the [assistant] table; ``server_turn_detection``: [voicelive] turn detection is on."""
+    def from_config(cls, config: AssistantConfig, *, server_turn_detection: bool,
+                    offline_answers: bool = False) -> AssistantSettings:
+        """Build from the [assistant] table; ``server_turn_detection``: [voicelive] turn detection is on;
+        ``offline_answers``: [offline] has answers to give while the service cannot be reached."""
         return cls(
             follow_up_s=config.follow_up_s,
             idle_timeout_s=config.idle_timeout_s,
@@ -52,6 +55,7 @@ class AssistantSettings:
             offline_retry_s=config.offline_retry_s,
             error_retry_s=config.error_retry_s,
             prewarm=config.prewarm,
+            offline_answers=offline_answers,
         )
 
     @property

@@ -137,6 +137,7 @@ class Context:
     stale_responses: tuple[str, ...] = ()  # responses whose late audio is dropped
     playing: Playing = Playing.NOTHING
     outage: str = ""  # a FailureKind value while the service is known to be unreachable ("" = reachable)
+    answering: str = ""  # the FailureKind value of a turn whose question is being recognised offline ("" = none)
     timers: tuple[tuple[Timer, int], ...] = ()  # running timers as (name, id)
     next_timer_id: int = 1
     tools: ToolRound | None = None  # function calls of the reply in progress

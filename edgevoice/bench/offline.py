@@ -1,4 +1,5 @@
-"""Offline: how soon the cached reply plays when Voice Live cannot answer (edgevoice.offline.measure).
+"""Offline: how soon the cached reply plays when Voice Live cannot answer (edgevoice.offline.measure),
+and how soon a question is answered from the cache offline (edgevoice.bench.offline_answers).
 
 The measurement runs in a subprocess of its own (``python -m edgevoice.bench.offline WORKDIR``,
 one JSON line on stdout), so that it runs while the bench measures the front-end's CPU without
@@ -49,6 +50,13 @@ class OfflineRun:
                    f"cached reply at the first failure: a warm session whose network went dark, the "
                    f"{r['connect_timeout_s']:g} s connect deadline ([voicelive] connect_timeout_s) running out; {how}",
                    target=r["unknown_target_ms"], n=1),
+            Figure("offline_answer_ms", r["answer_ms"], "ms",
+                   "a configured [[offline.answers]] question, known offline (nothing listens on the endpoint): end "
+                   "of the utterance (the device's endpoint) to the first sample of the cached answer, including the "
+                   "on-device recognition (pocketsphinx, last one "
+                   f"{r['answer_recognise_cpu_ms']:.0f} ms CPU) and the match; median of {len(r['answer_turns_ms'])} "
+                   f"turns {r['answer_turns_ms']}; the real daemon on a spoken recording at real-time pace",
+                   target=r["answer_target_ms"], n=len(r["answer_turns_ms"])),
         ]
 
     def kill(self) -> None:
@@ -58,15 +66,21 @@ class OfflineRun:
 
 
 def main(argv: list[str]) -> int:
+    from edgevoice.bench.offline_answers import TARGET_MS, measure_offline_answer
     from edgevoice.offline.measure import measure_offline_latency
 
     result = measure_offline_latency(argv[0] if argv else None)
+    answers = measure_offline_answer(argv[0] if argv else None)
     print(json.dumps({
         "known_offline_ms": result.known_offline_ms,
         "unknown_offline_ms": result.unknown_offline_ms,
         "connect_timeout_s": result.connect_timeout_s,
         "known_target_ms": result.known_target_ms,
         "unknown_target_ms": result.unknown_target_ms,
+        "answer_ms": answers.median_ms,
+        "answer_turns_ms": answers.answer_ms,
+        "answer_recognise_cpu_ms": answers.recognise_cpu_ms,
+        "answer_target_ms": TARGET_MS,
     }), flush=True)
     return 0
 

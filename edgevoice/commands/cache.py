@@ -5,6 +5,8 @@ the configured voice, model and output format), stale (rendered for another voic
 missing or corrupt; no credential is needed. ``warm`` renders what is not cached now, through a
 real Voice Live session with the configured credential (``--force``: everything again). Exit
 status: 0 when every phrase is cached, 1 when some are not (list) or could not be rendered (warm).
+The [[offline.answers]] are listed as ``answer:ID``; with ``offline.learn``, ``list`` also shows
+the learned answers with their counts, and ``forget ID`` removes one (exit 1 if there is none).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ HELP = "render (warm) or list the cached phrases spoken when Voice Live cannot a
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("warm", "list"), help="warm: render missing phrases now; list: show the cache")
+    parser.add_argument("action", choices=("warm", "list", "forget"),
+                        help="warm: render missing phrases now; list: show the cache; forget ID: remove a learned answer")
+    parser.add_argument("id", nargs="?", help="forget: the learned answer's ID (as `list` shows it)")
     parser.add_argument("--config", metavar="PATH", help="config file (default: $EDGEVOICE_CONFIG or /etc/edgevoice/edgevoice.toml)")
     parser.add_argument("--force", action="store_true", help="warm: render every phrase again, even those cached")
 
@@ -36,8 +40,12 @@ def main(args: argparse.Namespace) -> int:
     print(f"cache:   {cache.directory}")
     print(f"voice:   {voice.describe()}")
     try:
+        if args.action == "forget":
+            return _forget(config, voice, args.id)
         if args.action == "list":
-            return _list(cache, config.offline.phrases, voice)
+            status = _list(cache, config.offline.spoken_texts(), voice)
+            _list_learned(config, voice)
+            return status
         return _warm(config, cache, voice, force=args.force, verbose=args.verbose)
     except CacheError as exc:
         print(f"edgevoice: {exc}", file=sys.stderr)
@@ -67,6 +75,37 @@ def _list(cache, phrases, voice) -> int:
     return 0
 
 
+def _learned(config, voice):
+    from edgevoice.offline.learned import LearnedAnswers
+
+    o = config.offline
+    return LearnedAnswers(o.cache_dir, voice, max_entries=o.learn_max, min_count=o.learn_min_count)
+
+
+def _list_learned(config, voice) -> None:
+    learned = _learned(config, voice)
+    entries = learned.entries()
+    if not config.offline.learn and not entries:
+        return
+    print(f"learned answers ({len(entries)} of at most {learned.max_entries}; used offline once asked "
+          f"{learned.min_count} times{'' if config.offline.learn else '; learning is off'}):")
+    for e in entries:
+        use = "used" if e.count >= learned.min_count else "not yet"
+        print(f"  learned:{e.id}  asked {e.count:>3}x  {use:<7}  {e.question!r} -> {e.reply!r}")
+
+
+def _forget(config, voice, ident: str | None) -> int:
+    if not ident:
+        print("edgevoice: forget needs the ID of a learned answer (see `edgevoice cache list`)", file=sys.stderr)
+        return 2
+    gone = _learned(config, voice).forget(ident)
+    if gone is None:
+        print(f"edgevoice: no learned answer {ident!r} (see `edgevoice cache list`)", file=sys.stderr)
+        return 1
+    print(f"forgot learned:{gone.id} ({gone.question!r}, asked {gone.count} times)")
+    return 0
+
+
 def _warm(config, cache, voice, *, force: bool, verbose: int) -> int:
     from edgevoice.config.secrets import require_credential
     from edgevoice.daemon.sessions import session_factory
@@ -78,7 +117,7 @@ def _warm(config, cache, voice, *, force: bool, verbose: int) -> int:
     for value in credential.headers().values():
         redactor.add_secret(value.removeprefix("Bearer "))
     factory = session_factory(config.voicelive, credential)
-    phrases = config.offline.phrases
+    phrases = config.offline.spoken_texts()  # the phrases and the offline answers
 
     def rendered(name: str, sound) -> None:
         print(f"  {name:<14} rendered  {sound.duration_ms / 1000:4.1f} s  {phrases[name]!r}", flush=True)

@@ -4,6 +4,10 @@ The phrases are rendered in the assistant's own voice through Voice Live while o
 ``cache_dir``; until then a local voice (espeak-ng, else tones) stands in. While the service cannot
 be reached, a cheap check (TCP, TLS and one HTTP answer, no session) looks for it again, waiting
 ``probe_min_s`` at first and up to ``probe_max_s`` (exponential backoff with full jitter).
+
+``[[offline.answers]]`` are the kiosk's common questions with their answers: the answers are
+rendered and cached like the phrases, and while offline a local recogniser (loaded only then)
+picks the answer whose questions match what was said, or the apology when none matches well.
 """
 
 from __future__ import annotations
@@ -59,6 +63,51 @@ def parse_phrases(raw: Any, key: str) -> dict[str, str]:
     return phrases
 
 
+MAX_ANSWERS = 50
+MAX_QUESTIONS = 20  # ways of asking one question
+MAX_QUESTION_CHARS = 120
+_QUESTION_WORDS = re.compile(r"[a-z']+")
+ANSWER_PREFIX = "answer:"  # the cache names an answer's audio "answer:ID"
+
+
+@dataclass(frozen=True)
+class OfflineAnswer:
+    """One common question the device answers by itself while offline: ways of asking it, and the answer."""
+
+    id: str = setting("", "a name for the answer (lower-case letters, digits and _), e.g. toilets")
+    questions: tuple[str, ...] = setting((), "a few ways of asking it, in plain words")
+    answer: str = setting("", "the answer's text, rendered and cached in the assistant's voice")
+    phrase: str = setting("", "or: the name of a phrase in [offline] phrases to play as the answer")
+
+    def check(self) -> None:
+        if not _PHRASE_KEY.fullmatch(self.id):
+            raise ConfigError("id", f"{shown(self.id)} is not an answer name: use lower-case letters, digits and _ (e.g. toilets)")
+        if not self.questions:
+            raise ConfigError("questions", 'is empty; give a few ways of asking, e.g. ["where are the toilets"]')
+        if len(self.questions) > MAX_QUESTIONS:
+            raise ConfigError("questions", f"has {len(self.questions)} questions; at most {MAX_QUESTIONS}")
+        for i, question in enumerate(self.questions):
+            words = question_words(question)
+            if not words:
+                raise ConfigError(f"questions[{i}]", f"{shown(question)} has no words to listen for")
+            if len(question) > MAX_QUESTION_CHARS:
+                raise ConfigError(f"questions[{i}]", f"is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}")
+        if bool(self.answer.strip()) == bool(self.phrase):
+            raise ConfigError("answer", "give either answer (the text) or phrase (a phrase's name), not both or neither")
+        if len(" ".join(self.answer.split())) > MAX_PHRASE_CHARS:
+            raise ConfigError("answer", f"is {len(self.answer)} characters long; keep an answer under {MAX_PHRASE_CHARS}")
+
+    @property
+    def sound_name(self) -> str:
+        """The name of what plays as the answer: the phrase it names, or ``answer:ID``."""
+        return self.phrase or f"{ANSWER_PREFIX}{self.id}"
+
+
+def question_words(text: str) -> list[str]:
+    """The words of a question, lower-cased, without punctuation ("What's up?" -> ["what's", "up"])."""
+    return _QUESTION_WORDS.findall(text.lower().replace("\u2019", "'"))
+
+
 @dataclass(frozen=True)
 class OfflineConfig:
     """Cached replies for when the service cannot answer, and how the device looks for it again."""
@@ -81,6 +130,40 @@ class OfflineConfig:
         120.0, "longest wait (s) between checks while the service cannot be reached", min=1, max=3600
     )
 
+    answers: tuple[OfflineAnswer, ...] = setting(
+        (), "[[offline.answers]]: common questions answered from the cache while offline (id, questions, answer or phrase)"
+    )
+    answer_min_score: float = setting(
+        0.75, "how closely what was heard must match a configured question (0 to 1) before its answer plays; "
+        "below it the apology plays", min=0.3, max=1.0,
+    )
+    learn: bool = setting(
+        False, "learn answers from live conversations: a question asked often is kept with its reply's audio "
+        "and answered from it offline (list and remove with `edgevoice cache`)"
+    )
+    learn_min_count: int = setting(3, "times a question must be asked before its learned answer is used offline", min=1, max=1000)
+    learn_max: int = setting(20, "most learned answers kept (the least asked go first)", min=1, max=200)
+    recogniser_release_s: float = setting(
+        300.0, "free the offline recogniser's memory after this many seconds online", min=0, max=86400
+    )
+
+    def spoken_texts(self) -> dict[str, str]:
+        """Everything rendered and cached in the assistant's voice: the phrases, then ``answer:ID`` texts."""
+        texts = dict(self.phrases)
+        for entry in self.answers:
+            if not entry.phrase:
+                texts[entry.sound_name] = " ".join(entry.answer.split())
+        return texts
+
     def check(self) -> None:
+        if len(self.answers) > MAX_ANSWERS:
+            raise ConfigError("answers", f"has {len(self.answers)} entries; at most {MAX_ANSWERS}")
+        seen: set[str] = set()
+        for i, entry in enumerate(self.answers):
+            if entry.id in seen:
+                raise ConfigError(f"answers[{i}].id", f"{entry.id!r} is used by an earlier answer; each id once")
+            seen.add(entry.id)
+            if entry.phrase and entry.phrase not in self.phrases:
+                raise ConfigError(f"answers[{i}].phrase", f"{entry.phrase!r} is not a phrase; known: {', '.join(sorted(self.phrases))}")
         if self.probe_max_s < self.probe_min_s:
             raise ConfigError("probe_max_s", f"{self.probe_max_s:g} is shorter than probe_min_s ({self.probe_min_s:g})")

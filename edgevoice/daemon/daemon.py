@@ -41,6 +41,8 @@ from edgevoice.listening import events as L
 from edgevoice.listening.buttons import Buttons
 from edgevoice.listening.echo import EchoGuard, power_of
 from edgevoice.listening.frontend import ListeningFrontend
+from edgevoice.offline.answers import OfflineAnswers
+from edgevoice.offline.learned import LearnedAnswers
 from edgevoice.offline.support import OfflineSupport
 from edgevoice.playback.output import ReplyOutput
 from edgevoice.playback.sound import Sound, load_chime
@@ -60,6 +62,7 @@ STATUS_TEXT = {
     State.OFFLINE: "offline: cached replies",
     State.ERROR: "error: credentials rejected",
 }
+OFFLINE_ANSWERING = "offline: answering from cache"  # STATUS while offline with [[offline.answers]]
 
 _END_OF_INPUT = object()
 _SETTLED_STATES = frozenset({State.IDLE, State.FOLLOW_UP, State.OFFLINE, State.ERROR, State.MUTED})
@@ -74,7 +77,8 @@ CRASH_LIMIT, CRASH_WINDOW_S = 5, 60.0  # this many internal errors this fast end
 def _settings(config: Config) -> AssistantSettings:
     """The machine's settings: the [assistant] table, and who endpoints (server turn detection or the device)."""
     return AssistantSettings.from_config(
-        config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none"
+        config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none",
+        offline_answers=bool(config.offline.answers) or config.offline.learn,
     )
 
 
@@ -161,6 +165,13 @@ class Daemon:
         # Cached replies, connectivity, background checks and warming the cache (edgevoice.offline).
         self.offline = OfflineSupport(config, post=self.post, factory=factory, clock=self.clock)
         self.phrases = self.offline.phrases
+        learned = (LearnedAnswers(config.offline.cache_dir, self.offline.voice, max_entries=config.offline.learn_max,
+                                  min_count=config.offline.learn_min_count) if config.offline.learn else None)
+        if learned is not None and config.voicelive.transcription.model == "none":
+            logger.warning("offline.learn is on but [voicelive.transcription] model is none: without the user's "
+                           "words nothing can be learned")
+        self.answers = OfflineAnswers(config.offline, self.phrases, post=self.post, clock=self.clock, learned=learned,
+                                      rate=config.voicelive.output_sample_rate)
 
     def _make_link(self, session_factory: SessionFactory) -> SessionLink:
         return SessionLink(
@@ -190,6 +201,8 @@ class Daemon:
         event = "transcript" if transcript.role == "user" else "reply_text"
         self.telemetry.mark(event, text=transcript.text)
         logger.info("%s: %s", "heard" if transcript.role == "user" else "replied", transcript.text)
+        if self.answers.learned is not None:
+            self.post(transcript)  # offline.learn: to the loop (this is the session's receive thread)
         if self.hooks.on_transcript is not None:
             self.hooks.on_transcript(transcript)
 
@@ -265,6 +278,8 @@ class Daemon:
                 self._ready()
         elif isinstance(item, E.Event):
             self._step(item, at)
+        elif isinstance(item, Transcript):
+            self.answers.transcript(item.role, item.text)
         elif item is _END_OF_INPUT:
             self._input_over_at = time.monotonic()
             logger.info("input is over; waiting for the conversation to settle")
@@ -314,6 +329,7 @@ class Daemon:
         for event in events:
             if isinstance(event, L.UtteranceAudio):
                 self.link.send_audio(event.pcm)
+                self.answers.hear(event.pcm)  # kept in case the service cannot take the question
                 continue
             if isinstance(event, L.SpeechStarted) and self._echo_guarded():
                 continue  # maybe the reply's own echo: the echo guard decides below
@@ -383,6 +399,7 @@ class Daemon:
         self._retry_fixed_credentials()
         for event in self.offline.tick(idle=between_turns and not self.speaker.playing):
             self._step(event, self.clock())
+        self.answers.upkeep(offline=bool(self.ctx.outage) or not self.offline.connectivity.online)
         if not between_turns:
             return
         if self.link.expires_soon(SESSION_RENEW_MARGIN_S):
@@ -419,6 +436,8 @@ class Daemon:
         """STATUS= for the current state; in the error state, what is wrong with the credential file."""
         if self.ctx.state is State.ERROR and self.credentials.problem:
             return f"error: {self.credentials.problem}"
+        if self.ctx.state is State.OFFLINE and self.answers.enabled:
+            return OFFLINE_ANSWERING
         return STATUS_TEXT[self.ctx.state]
 
     def _finished(self) -> bool:
@@ -450,6 +469,7 @@ class Daemon:
                 link.start_streaming()
             elif isinstance(action, A.OpenGate):
                 preroll = self.frontend.open_gate("wake" if action.pre_roll else "button")
+                self.answers.begin()  # the pre-roll (the wake word) is not part of the question
                 self.telemetry.mark("gate_open", at=at)
                 if action.pre_roll:
                     link.send_audio(preroll)
@@ -485,6 +505,7 @@ class Daemon:
                 link.send_tool_output(action.call_id, action.output)
             elif isinstance(action, A.PlayAudio):
                 speaker.play(action.pcm, self.config.voicelive.output_sample_rate)
+                self.answers.reply_audio(action.pcm)
             elif isinstance(action, A.FinishPlayback):
                 speaker.finish()
             elif isinstance(action, A.StopPlayback):
@@ -493,6 +514,13 @@ class Daemon:
                 sound = self.phrases.get(action.key)
                 if not action.after_reply:  # else: it follows what arrived of a reply that died
                     speaker.stop()
+                speaker.play(sound.pcm, sound.rate)
+                speaker.finish()
+            elif isinstance(action, A.RecogniseQuestion):
+                self.answers.recognise()
+            elif isinstance(action, A.PlayAnswer):
+                sound = self.answers.sound(action.answer)
+                speaker.stop()
                 speaker.play(sound.pcm, sound.rate)
                 speaker.finish()
             elif isinstance(action, A.PlayChime):
@@ -516,6 +544,10 @@ class Daemon:
     def _mark(self, action: A.Telemetry, at: float) -> None:
         name = action.name.value
         detail = dict(action.detail)
+        if action.name is A.Mark.PLAYBACK_END:
+            self.answers.reply_played()  # a live reply heard to the end: offline.learn may keep it
+        elif action.name is A.Mark.BARGE_IN:
+            self.answers.forget_turn()  # its reply was cut off: nothing to learn
         if action.name is A.Mark.STATE:
             detail["led"] = self.leds.showing.value  # the pattern the LEDs show from now (the events file's record of it)
         # Stamped with when the event that caused it happened (in the audio, at the speaker, from the
@@ -556,6 +588,7 @@ class Daemon:
 
     def _close_parts(self) -> None:
         self.offline.close()
+        self.answers.close()
         self.link.close()
         self.tools.close()
         self.buttons.close()

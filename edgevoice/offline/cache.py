@@ -413,6 +413,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
+atomic_write = _atomic_write  # public: the learned answers' manifest is written the same way
+
+
 def _unlink(path: Path) -> None:
     try:
         path.unlink()

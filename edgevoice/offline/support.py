@@ -60,7 +60,8 @@ class OfflineSupport:
         self.voicelive = config.voicelive
         self.voice = VoiceKey.from_config(config.voicelive)
         self.cache = PhraseCache(config.offline.cache_dir)
-        self.phrases = PhraseBook(config.offline.phrases, cache=self.cache, voice=self.voice)
+        # The phrases and the [[offline.answers]] texts: rendered, cached and played alike.
+        self.phrases = PhraseBook(config.offline.spoken_texts(), cache=self.cache, voice=self.voice)
         self.connectivity = Connectivity(ProbePolicy(config.offline.probe_min_s, config.offline.probe_max_s))
         self.probes = 0  # checks started
         self._post = post
