@@ -68,8 +68,10 @@ CASES: dict[str, Case] = {
     "malformed_json": Case(FaultPlan(malformed_json_after_audio_deltas=2, **ONE_ONLY)),
     "unknown_event": Case(FaultPlan(unknown_event_after_audio_deltas=2, **ONE_ONLY)),
     # The failed response leaves the session open (with its fault plan): the idle timeout closes it
-    # and the next turn gets a fresh one.
-    "error_event": Case(FaultPlan(error_after_audio_deltas=2, **ONE_ONLY), pacing="realtime", turns=(1.0, 12.5),
+    # and the next turn gets a fresh one. The error comes 0.3 s into the reply (four deltas at real-
+    # time pace): after 0.1 s, a loaded machine sometimes took the error before the speaker had
+    # started, and a failed response is cut off, so nothing of it played.
+    "error_event": Case(FaultPlan(error_after_audio_deltas=4, **ONE_ONLY), pacing="realtime", turns=(1.0, 12.5),
                         tables={"assistant": {"idle_timeout_s": 5.0}}),
     # No spare session: the session opens at the wake and expires while the first reply plays.
     "expiry": Case(FaultPlan(expire_after_s=2.5, **ONE_ONLY), pacing="realtime", tables=NO_SPARE),
