@@ -46,8 +46,9 @@ VOICE = "alloy"  # the voice the test configs ask for
 SPEECH = Speech(cache_size=256)
 EDGEVOICE = [sys.executable, "-m", "edgevoice"]
 
-#: The milestones every answered turn writes to the events file, in the order they happen.
-TURN_MILESTONES = ("wake", "audio_sent", "speech_start", "speech_end", "commit", "reply_audio_first",
+#: The milestones every answered turn writes to the events file, in the order they happen (after a
+#: pause, the audio is sent once the person's words start: the wake word's tail is never sent).
+TURN_MILESTONES = ("wake", "speech_start", "audio_sent", "speech_end", "commit", "reply_audio_first",
                    "playback_start", "playback_end")
 
 

@@ -299,9 +299,10 @@ class Daemon:
 
     def _on_frame(self, frame: bytes, at: float) -> None:
         frontend = self.frontend
-        events = frontend.process(frame)
         guard = self.echo_guard
-        guard.update(power_of(frame), frontend.vad.voiced and not frontend.muted, self.speaker.level)
+        played = self.speaker.level
+        events = frontend.process(frame, guard.echo_floor(played))
+        guard.update(power_of(frame), frontend.vad.heard and not frontend.muted, played)
         for event in events:
             if isinstance(event, L.UtteranceAudio):
                 self.link.send_audio(event.pcm)

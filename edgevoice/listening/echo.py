@@ -76,6 +76,11 @@ class EchoGuard:
         return cls(min_speech_ms=assistant.barge_in_min_speech_ms, coupling_db=assistant.echo_coupling_db,
                    margin_db=assistant.barge_in_margin_db)
 
+    def echo_floor(self, played_power: float) -> float:
+        """The microphone level (mean square) that the device's own sound playing at ``played_power`` can
+        explain: quieter frames are taken for its echo, whatever plays (a reply, a chime, a cached phrase)."""
+        return played_power * self._factor
+
     def update(self, mic_power: float, voiced: bool, played_power: float) -> None:
         """One 10 ms frame: the microphone's mean square, the VAD's verdict on it, and the mean
         square the speaker is playing now (0.0 when silent)."""

@@ -19,7 +19,7 @@ class VoiceActivity:
     frames before), so the events can be back-dated.
     """
 
-    __slots__ = ("_vad", "speech_start_frames", "silence_frames", "in_speech", "voiced", "lag", "_run",
+    __slots__ = ("_vad", "speech_start_frames", "silence_frames", "in_speech", "voiced", "heard", "lag", "_run",
                  "_quiet", "aggressiveness")
 
     def __init__(self, aggressiveness: int = 2, speech_start_frames: int = 3, silence_ms: int = 600) -> None:
@@ -32,7 +32,8 @@ class VoiceActivity:
         self.speech_start_frames = speech_start_frames
         self.silence_frames = max(1, round(silence_ms / 1000 / FRAME_SECONDS))
         self.in_speech = False  #: inside a stretch of speech (after hysteresis)
-        self.voiced = False  #: the last frame alone was voiced
+        self.voiced = False  #: the last frame alone was voiced (and not masked as the device's own echo)
+        self.heard = False  #: webrtcvad's own verdict on the last frame, echo or not
         self.lag = 0  #: frames between the last START/END and when it was reported
         self._run = 0  # voiced frames in a row
         self._quiet = 0  # unvoiced frames in a row
@@ -42,9 +43,11 @@ class VoiceActivity:
         """The detector described by [listening.vad]."""
         return cls(vad.aggressiveness, vad.speech_start_frames, vad.silence_ms)
 
-    def update(self, frame: bytes) -> int:
-        """Classify one 320-byte frame; returns NONE, START or END."""
-        voiced = self.voiced = self._vad.is_speech(frame, SAMPLE_RATE)
+    def update(self, frame: bytes, masked: bool = False) -> int:
+        """Classify one 320-byte frame; returns NONE, START or END. ``masked``: the frame is no louder than
+        the device's own echo, so it counts as silence whatever webrtcvad says (``heard`` keeps that)."""
+        self.heard = self._vad.is_speech(frame, SAMPLE_RATE)
+        voiced = self.voiced = self.heard and not masked
         if voiced:
             self._run += 1
             self._quiet = 0
@@ -65,5 +68,5 @@ class VoiceActivity:
 
     def reset(self) -> None:
         """Back to silence (after mute: no speech carries over)."""
-        self.in_speech = self.voiced = False
+        self.in_speech = self.voiced = self.heard = False
         self._run = self._quiet = 0
