@@ -213,6 +213,27 @@ def config_text(endpoint: str, *, turn_detection: str = "none", tables: Mapping[
     return "\n".join(lines)
 
 
+SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "config" / "edgevoice.toml"
+
+
+def shipped_config_text(endpoint: str, tables: Mapping[str, Mapping[str, Any]] = {}) -> str:
+    """The shipped example config, as a new user has it, pointed at ``endpoint``; ``tables`` adds keys
+    to its tables (the phrase cache is never warmed: the emulator sees only the conversation)."""
+    text = SHIPPED_CONFIG.read_text()
+    example = 'endpoint = "https://my-resource.services.ai.azure.com"'
+    assert example in text, "the shipped config's endpoint line changed"
+    text = text.replace(example, f"endpoint = {json.dumps(endpoint)}", 1)
+    added = {"offline": {"warm": False}}
+    for table, keys in tables.items():
+        added.setdefault(table, {}).update(keys)
+    for table, keys in added.items():
+        header = f"\n[{table}]\n"
+        assert header in text, f"the shipped config has no [{table}] table"
+        lines = "".join(f"{k} = {_toml_value(v)}\n" for k, v in keys.items())
+        text = text.replace(header, header + lines, 1)
+    return text
+
+
 def write_config(path: Path, endpoint: str, **kwargs: Any) -> Path:
     path.write_text(config_text(endpoint, **kwargs))
     return path
@@ -267,6 +288,8 @@ class Scenario:
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     command: str = "run"  # or "demo"
     offline: bool = False  # the service cannot be reached: nothing listens on the endpoint's port
+    argv: tuple[str, ...] = ()  # more `edgevoice run` options, e.g. ("--room-echo", "-12@40")
+    shipped: bool = False  # the shipped config/edgevoice.toml (endpoint set, `tables` added), not config_text's
 
 
 @dataclass
@@ -315,10 +338,14 @@ class BackgroundRun:
             self.emulator = Emulator(api_key=KEY, replies=scenario.replies, pacing=scenario.pacing, speech=SPEECH).start()
             if scenario.offline:
                 self.emulator.stop()  # its port stays in the config: connections are refused
-            config = write_config(directory / "edgevoice.toml", self.emulator.url,
-                                  turn_detection=scenario.turn_detection, tables=scenario.tables)
+            if scenario.shipped:
+                config = directory / "edgevoice.toml"
+                config.write_text(shipped_config_text(self.emulator.url, scenario.tables))
+            else:
+                config = write_config(directory / "edgevoice.toml", self.emulator.url,
+                                      turn_detection=scenario.turn_detection, tables=scenario.tables)
             argv = [*EDGEVOICE, "run", "--config", str(config), "--input-wav", str(scenario.scene.path),
-                    "--output-wav", str(self.output_path), "--events", str(self.events_path)]
+                    "--output-wav", str(self.output_path), "--events", str(self.events_path), *scenario.argv]
             env["AZURE_VOICELIVE_API_KEY"] = KEY
             threading.Thread(target=self._watch_sessions, name=f"watch-{name}", daemon=True).start()
         else:

@@ -354,6 +354,9 @@ class Daemon:
                 continue
             if isinstance(event, L.SpeechStarted) and self._echo_guarded():
                 continue  # maybe the reply's own echo: the echo guard decides below
+            if isinstance(event, L.WakeWordDetected) and played > 0.0 and not guard.wake_over_echo():
+                logger.info("wake word %s ignored: no louder than the device's own sound coming back", event.name)
+                continue
             translated = from_listening(event)
             if translated is not None:
                 # Back-date to when it happened in the audio (speech ends are known after the silence).
@@ -482,6 +485,8 @@ class Daemon:
                 self.telemetry.mark("gate_open", at=at)
                 if action.pre_roll:
                     self._send_audio(preroll)
+            elif isinstance(action, A.HoldForWords):
+                self.frontend.hold_for_words()
             elif isinstance(action, A.CloseGate):
                 if self.ctx.state is not State.LISTENING:  # else: see _sync_gate
                     self.frontend.close_gate()

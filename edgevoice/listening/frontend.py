@@ -130,6 +130,16 @@ class ListeningFrontend:
             self._holding = True
             return b""
 
+    def hold_for_words(self) -> None:
+        """The wake word was just heard with the gate open: from now, hold the audio until the person's
+        words start, as :meth:`open_gate` does after a wake word (nothing is sent of the wake word)."""
+        with self._lock:
+            if self.muted or not self.gate.is_open:
+                return
+            self.endpointer.start(self.vad.in_speech)
+            self._hold.start([])
+            self._holding = True
+
     @property
     def holding(self) -> bool:
         """The gate opened on a wake word and holds the audio until the person's words start."""
