@@ -19,7 +19,7 @@ BLOCK = 256
 STEP = 1.0  # NLMS step size (normalised per frequency bin)
 SMOOTH = 0.5  # how much of the reference's power estimate carries over from block to block
 REGULARISE = 0.1  # of the mean power: keeps quiet bins from taking huge steps
-SUPPRESS = 0.0  # residual echo (no louder than four times what the echo path gives) is removed
+SUPPRESS = 0.0  # what is left, no louder than 12 dB over what the echo path gives, is residual echo: removed
 _TINY = 1e-6
 
 
@@ -87,7 +87,7 @@ class EchoCanceller:
         if float(np.dot(e, e)) > 0.5 * float(np.dot(d, d)):
             e = d  # the estimate removed little (no echo here, or not learnt yet): never add the reference
         echo = self._coupling * ref_power  # what the echo path gives now
-        residual = float(np.dot(e, e)) / BLOCK <= 4.0 * echo and echo > 16.0 * self._floor  # 12 dB above the noise
+        residual = float(np.dot(e, e)) / BLOCK <= 16.0 * echo and echo > 16.0 * self._floor  # 12 dB above the noise
         return self._fade(e, SUPPRESS if residual else 1.0)
 
     def _fade(self, e: np.ndarray, gain: float) -> np.ndarray:
