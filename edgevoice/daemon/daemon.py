@@ -346,7 +346,11 @@ class Daemon:
             frame = self.room.hear(frame, frontend.frames * FRAME_SAMPLES)
         guard = self.echo_guard
         played = self.speaker.level
+        holding = frontend.holding
         events = frontend.process(frame, guard.echo_floor(played))
+        if holding and not frontend.holding and frontend.gate_open:
+            # After the wake word, the audio was held until now: the person's words started.
+            self.telemetry.mark("words", at=at)
         guard.update(power_of(frame), frontend.vad.heard and not frontend.muted, played)
         for event in events:
             if isinstance(event, L.UtteranceAudio):
