@@ -23,7 +23,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from edgevoice.audio.frames import FRAME_SAMPLES, SAMPLE_RATE
-from edgevoice.playback.convert import RateConverter
+from edgevoice.playback.convert import resample
 
 #: How much of the echo path's energy arrives directly (the rest is the reverberant tail).
 DIRECT_SHARE = 0.7
@@ -36,15 +36,13 @@ class PlayedHistory:
         self._cap = int(seconds * SAMPLE_RATE)
         self._ring = np.zeros(self._cap, dtype=np.int16)
         self.end = 0  #: the capture sample after the last one known
-        self._converter: RateConverter | None = None
         self._lock = threading.Lock()  # a sound card's speaker renders on its own thread
 
     def add(self, samples: np.ndarray, rate: int, at: int) -> None:
         """``samples`` (int16 at ``rate``) were played starting at capture sample ``at`` (16 kHz)."""
-        if self._converter is None or self._converter.in_rate != rate:
-            self._converter = RateConverter(rate, SAMPLE_RATE)
+        # Block by block, with no stream delay (the reference must stay on the capture clock).
+        converted = resample(samples, rate, SAMPLE_RATE)
         with self._lock:
-            converted = self._converter.convert(samples)
             start = self.end if abs(at - self.end) < FRAME_SAMPLES else at  # continuous, or a new stretch
             if start > self.end:
                 self._write(self.end, np.zeros(min(start - self.end, self._cap), dtype=np.int16))
