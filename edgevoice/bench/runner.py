@@ -54,7 +54,7 @@ class BenchOptions:
     room_interruptions: int = 4  # in the simulated room's session
     frontend_s: float = 60.0
     frontend_repeats: int = 3
-    jobs: int = 6  # daemon runs at once
+    jobs: int = 7  # daemon runs at once (every conversation side by side)
     workdir: Path | None = None  # keep recordings, configs, events and logs here (default: a temporary directory)
 
     @classmethod
