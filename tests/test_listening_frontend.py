@@ -243,3 +243,32 @@ def test_vad_config_reaches_the_parts():
     fe = ListeningFrontend.from_config(dataclasses.replace(ListeningConfig(), vad=VadConfig(aggressiveness=1, silence_ms=300, preroll_ms=500)))
     assert fe.vad.aggressiveness == 1 and fe.vad.silence_frames == 30 and fe.gate.preroll_frames == 50
     assert np.isclose(fe.t, 0.0)
+
+
+def test_sound_no_louder_than_the_devices_own_echo_is_not_speech():
+    # A chime, a cached phrase or a reply coming back: the front-end is told how loud its echo can be,
+    # and what is no louder never starts (or keeps going) an utterance; louder speech still does.
+    from edgevoice.listening.echo import power_of
+
+    speech = pcm16(scene(0.3, COMMAND, 0.8))
+    loudest = max(power_of(f) for f in frames_of(speech))
+    masked, heard = make(), make()
+    kept = 0
+    for frame in frames_of(speech):
+        assert not any(isinstance(e, ev.SpeechStarted) for e in masked.process(frame, echo_floor=loudest))
+        assert not masked.vad.voiced
+        kept += masked.vad.heard  # webrtcvad's own verdict is kept, for the echo guard
+    assert kept > 30
+    assert any(isinstance(e, ev.SpeechStarted) for f in frames_of(speech) for e in heard.process(f, echo_floor=loudest / 1000))
+
+
+def test_the_wake_word_over_the_devices_sound_counts_only_above_its_echo():
+    from edgevoice.listening.echo import EchoGuard
+
+    guard = EchoGuard(coupling_db=-12.0, margin_db=6.0)
+    for _ in range(100):  # the reply's echo: voiced, at the level the coupling predicts
+        guard.update(mic_power=0.01 * 10 ** (-1.2), voiced=True, played_power=0.01)
+    assert not guard.wake_over_echo()
+    for _ in range(30):  # someone saying the wake word over it, 10 dB louder than the echo
+        guard.update(mic_power=0.01 * 10 ** (-0.2), voiced=True, played_power=0.01)
+    assert guard.wake_over_echo()
