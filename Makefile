@@ -21,16 +21,23 @@ bench: $(VENV)/.installed-runtime
 install-deps:
 	PYTHON=$(PYTHON) scripts/system-deps.sh test
 
-$(VENV)/bin/python:
-	$(PYTHON) -m venv $(VENV)
+# System packages come first (python3-venv among them); then the venv. A .venv whose pip does not
+# run (made before python3-venv was installed, or cut short) is removed and made anew.
+define system-deps-and-venv
+	PYTHON=$(PYTHON) scripts/system-deps.sh $(1)
+	@if ! $(BIN)/python -m pip --version >/dev/null 2>&1; then \
+	  if [ -e $(VENV) ]; then echo "$(VENV) is incomplete (its pip does not run): making it anew"; fi; \
+	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
+	fi
+endef
 
-$(VENV)/.installed-runtime: pyproject.toml | $(VENV)/bin/python
-	PYTHON=$(PYTHON) scripts/system-deps.sh runtime
+$(VENV)/.installed-runtime: pyproject.toml
+	$(call system-deps-and-venv,runtime)
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
-	PYTHON=$(PYTHON) scripts/system-deps.sh test
+$(VENV)/.installed-test: pyproject.toml
+	$(call system-deps-and-venv,test)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed-runtime
 

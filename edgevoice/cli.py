@@ -23,10 +23,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("edgevoice.commands.check", "validate the config and print the session it would send"),
     "detect": ("edgevoice.commands.detect", "run the listening front-end over a WAV file and print wake words"),
     "devices": ("edgevoice.commands.devices", "list capture and playback devices"),
+    "tune": ("edgevoice.commands.tune", "listen to the room and recommend a wake word sensitivity (prints the config line)"),
     "emulator": ("edgevoice.commands.emulator", "run the local Voice Live emulator"),
     "demo": ("edgevoice.commands.demo", "one spoken round trip against the emulator from a bundled recording"),
     "bench": ("edgevoice.commands.bench", "measure CPU, memory and latencies on this machine (--json: one JSON object)"),
     "cache": ("edgevoice.commands.cache", "render (warm) or list the cached phrases spoken when Voice Live cannot answer"),
+    "knowledge": ("edgevoice.commands.knowledge", "index the [knowledge] documents, search them as the assistant would, or list them"),
     "soak": ("edgevoice.commands.soak", "hundreds of turns with the daemon, faster than real time: nothing may grow"),
     "install-service": ("edgevoice.commands.install_service", "install the systemd service (--dry-run shows the steps)"),
 }

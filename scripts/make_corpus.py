@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Generate the listening accuracy corpus: espeak-ng speech, pink and babble noise, ground truth.
+"""Generate the listening accuracy corpus: espeak-ng, flite and festival speech, noise, ground truth.
 
-    python scripts/make_corpus.py --out tests/.corpus/full [--seed 1] [--negative-minutes 30]
+    python scripts/make_corpus.py --out tests/.corpus [--seed 1] [--negative-minutes 120]
 
 Writes 16 kHz mono 16-bit WAVs and ``manifest.json``:
 
@@ -14,9 +14,19 @@ Writes 16 kHz mono 16-bit WAVs and ``manifest.json``:
   misses even without noise: reported, not part of the acceptance figure) and ``multi``
   (alexa and hey_mycroft, for several wake words at once). hey_jarvis is left out: espeak-ng
   says "jarvis" in a way the model does not accept even clean.
-* ``negatives``: speech with no wake word (random sentences over a vocabulary that includes
-  near-misses such as "okay", "now", "nah", "boo", "lexicon", "micro"), in 5-minute files,
-  clean and with pink and babble noise.
+* ``wake_clips``: every built-in wake word said by three engines: espeak-ng (8 accents x 3
+  variants), Debian's flite (kal, kal16, awb, rms, slt) and festival (cmu_us_slt_arctic_hts,
+  kal_diphone), each plain, slower and lower (sox tempo 0.9, pitch -150 cents) and faster and
+  higher (tempo 1.12, pitch +200 cents), every other one with a short reverberant tail; clean,
+  in pink noise and in babble at 10 dB. Ground truth: where the wake word is. These give the
+  detection rate against false accepts per hour curves (``edgevoice.bench.wake``).
+* ``negatives``: no wake word, in 5-minute files, ``--negative-minutes`` of them (2 hours by
+  default): sentences over a vocabulary with near misses ("okay", "now", "nah", "boo", "lexicon",
+  "micro") in espeak-ng and flite voices, clean and with pink and babble noise; near-miss phrases
+  ("okay", "okay now", "a cabana", "hey jar", "alexander", "my croft") said again and again; TV:
+  speech over music-like tones; and a quiet or noisy room with nobody speaking. Speech is rendered
+  once into a pool and reused at other speeds and pitches (resampling), which keeps two hours
+  quick to make on a small machine.
 
 Levels: active speech at -26 dBFS; SNR = active speech level / noise RMS. Every clip also has a
 -70 dBFS white noise floor (a real microphone's self-noise; "clean" means only that): the
@@ -34,6 +44,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import wave
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,7 +55,7 @@ import soxr
 RATE = 16000
 SPEECH_DBFS = -26.0
 MIC_FLOOR_DBFS = -70.0  # white noise under everything: a real microphone never delivers digital silence
-VERSION = 1
+VERSION = 2
 
 ACCENTS = ["en-us", "en-gb", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-gb-scotland"]
 CORE_VARIANTS = ["", "+m1", "+m3", "+m6", "+john"]
@@ -54,10 +65,21 @@ ALL_VARIANTS = ["", "+m1", "+m2", "+m3", "+m4", "+m5", "+m6", "+m7", "+f1", "+f2
 CONDITIONS = [("clean", None), ("pink", 20), ("pink", 10), ("pink", 5), ("babble", 20), ("babble", 10), ("babble", 5)]
 HARD_CONDITIONS = [("clean", None), ("pink", 10), ("babble", 10)]
 MULTI_CONDITIONS = [("clean", None), ("pink", 10)]
-NEGATIVE_CONDITIONS = [("clean", None), ("pink", 20), ("babble", 20), ("clean", None), ("pink", 10), ("babble", 10)]
 BABBLE_TALKERS = 16
 
-WAKE_TEXT = {"okay_nabu": "okay nabu", "alexa": "alexa", "hey_mycroft": "hey mycroft"}
+WAKE_TEXT = {"okay_nabu": "okay nabu", "alexa": "alexa", "hey_mycroft": "hey mycroft", "hey_jarvis": "hey jarvis"}
+WAKE_WORDS = ("okay_nabu", "hey_jarvis", "alexa", "hey_mycroft")
+FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
+FESTIVAL_VOICES = ("cmu_us_slt_arctic_hts", "kal_diphone")
+VOICE_VARIANTS = ["", "+m3", "+f2"]
+#: (tempo, pitch in cents) for every wake clip voice: as said, slower and lower, faster and higher.
+PERTURBATIONS = [(1.0, 0), (0.9, -150), (1.12, 200)]
+WAKE_CONDITIONS = [("clean", None), ("pink", 10), ("babble", 10)]
+NEAR_MISS_PHRASES = (
+    "okay", "okay now", "a cabana", "nah boo", "oh cabbage", "hey jar", "hey jarvey",
+    "harvest", "hey service", "alexander", "a lexus", "election", "my croft", "hey micro", "microsoft",
+    "okay then", "hey you", "okay google", "hey there",
+)
 
 COMMANDS = [
     "what is the weather like tomorrow",
@@ -99,6 +121,75 @@ def tts(text: str, voice: str, speed: int) -> np.ndarray:
         rate = w.getframerate()
         x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768.0
     return soxr.resample(x, rate, RATE).astype(np.float32)
+
+
+def read_wav_16k(data: bytes) -> np.ndarray:
+    """A WAV file's bytes as float32 at 16 kHz."""
+    with wave.open(io.BytesIO(data)) as w:
+        rate = w.getframerate()
+        x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768.0
+    return x if rate == RATE else soxr.resample(x, rate, RATE).astype(np.float32)
+
+
+def tts_flite(text: str, voice: str) -> np.ndarray:
+    """Debian's flite speech (voices kal, kal16, awb, rms, slt) as float32 at 16 kHz."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.wav"
+        subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(out)], capture_output=True, check=True)
+        return read_wav_16k(out.read_bytes())
+
+
+def tts_festival(texts: list[str], voice: str) -> list[np.ndarray]:
+    """Debian's festival speech, one process for many texts (it is slow to start), float32 at 16 kHz."""
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = [f"(voice_{voice})"]
+        for i, text in enumerate(texts):
+            lines.append(f'(utt.save.wave (SynthText "{text}") "{tmp}/{i}.wav" \'riff)')
+        (Path(tmp) / "say.scm").write_text("\n".join(lines) + "\n")
+        subprocess.run(["festival", "-b", f"{tmp}/say.scm"], capture_output=True, check=True)
+        return [read_wav_16k((Path(tmp) / f"{i}.wav").read_bytes()) for i in range(len(texts))]
+
+
+def perturb(x: np.ndarray, tempo: float, cents: int) -> np.ndarray:
+    """Slower or faster (sox tempo, pitch kept) and lower or higher (sox pitch, in cents)."""
+    if tempo == 1.0 and cents == 0:
+        return x
+    raw = ["-t", "raw", "-r", str(RATE), "-e", "signed", "-b", "16", "-c", "1"]
+    out = subprocess.run(["sox", *raw, "-", *raw, "-", "tempo", "-s", f"{tempo}", "pitch", f"{cents}"],
+                         input=to_pcm(x), capture_output=True, check=True).stdout
+    return np.frombuffer(out, "<i2").astype(np.float32) / 32768.0
+
+
+def reverb(x: np.ndarray, rng: np.random.Generator, rt60_s: float = 0.3, wet_db: float = -8.0) -> np.ndarray:
+    """A short reverberant tail: decaying noise as the room's impulse response, mixed under the dry speech."""
+    n = int(rt60_s * RATE)
+    t = np.arange(n) / RATE
+    ir = rng.standard_normal(n) * np.exp(-6.9 * t / rt60_s)
+    size = len(x) + n
+    wet = np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(ir, size), size)
+    wet *= np.sqrt(np.mean(x.astype(np.float64) ** 2)) / (np.sqrt(np.mean(wet[: len(x)] ** 2)) + 1e-12)
+    return (np.concatenate([x, np.zeros(n, np.float32)]) + wet * 10 ** (wet_db / 20)).astype(np.float32)
+
+
+def speed(x: np.ndarray, ratio: float) -> np.ndarray:
+    """Played ``ratio`` times faster (pitch moves with it): cheap variety for reused speech."""
+    return soxr.resample(x, RATE * ratio, RATE).astype(np.float32) if ratio != 1.0 else x
+
+
+def music(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Music-like tones: chords of harmonics changing on a beat, with a plucked envelope; unit RMS."""
+    out = np.zeros(n, np.float64)
+    beat = int(RATE * rng.uniform(0.3, 0.6))
+    base = 110.0 * 2 ** (rng.integers(0, 12) / 12)
+    for start in range(0, n, beat):
+        length = min(beat * 2, n - start)
+        t = np.arange(length) / RATE
+        envelope = np.exp(-t * rng.uniform(2, 6))
+        for step in rng.choice([0, 3, 4, 7, 10, 12], size=3, replace=False):
+            f = base * 2 ** (step / 12) * (2 if rng.random() < 0.3 else 1)
+            for harmonic, gain in ((1, 1.0), (2, 0.4), (3, 0.2)):
+                out[start : start + length] += gain * envelope * np.sin(2 * np.pi * f * harmonic * t)
+    return (out / (np.sqrt(np.mean(out**2)) + 1e-12)).astype(np.float32)
 
 
 def trim(x: np.ndarray, threshold: float = 1e-3) -> np.ndarray:
@@ -182,11 +273,19 @@ def espeak_version() -> str:
     return out.split("Data at")[0].strip()
 
 
+def tool_versions() -> str:
+    """The speech engines' and sox's versions (their output changes with them)."""
+    flite = subprocess.run(["flite", "--version"], capture_output=True, text=True).stdout.strip()
+    festival = subprocess.run(["festival", "--version"], capture_output=True, text=True).stdout.strip()
+    sox = subprocess.run(["sox", "--version"], capture_output=True, text=True).stdout.strip()
+    return f"{espeak_version()} | {flite} | {festival} | {sox}"
+
+
 def fingerprint(args: argparse.Namespace) -> str:
     """Changes whenever the output would: this script, the parameters, the espeak-ng version."""
     h = hashlib.sha256(Path(__file__).read_bytes())
     h.update(json.dumps({"seed": args.seed, "neg": args.negative_minutes}).encode())
-    h.update(espeak_version().encode())
+    h.update(tool_versions().encode())
     return h.hexdigest()[:16]
 
 
@@ -246,44 +345,119 @@ def build(out: Path, seed: int, negative_minutes: float, jobs: int) -> dict:
                 "duration_s": round(len(speech) / RATE, 4),
             })
 
-    # Negative speech: 5-minute files of sentences with pauses, no wake word.
-    negatives = []
-    per_file = 300 * RATE
-    files = max(1, int(round(negative_minutes * 60 * RATE / per_file)))
-    for f in range(files):
-        parts: list[np.ndarray] = []
-        total = 0
-        sentences = 0
-        while total < per_file:  # render in batches until the file is full (deterministic order)
-            specs = []
-            for _ in range(16):
-                text = sentence(rng)
-                voice = ACCENTS[int(rng.integers(len(ACCENTS)))] + ALL_VARIANTS[int(rng.integers(len(ALL_VARIANTS)))]
-                specs.append((text, voice, int(rng.integers(130, 200)), int(rng.integers(int(0.2 * RATE), RATE))))
-            for audio, spec in zip(pool.map(lambda s: tts(s[0], s[1], s[2]), specs), specs):
-                parts += [audio, np.zeros(spec[3], np.float32)]
-                total += len(audio) + spec[3]
-                sentences += 1
-        speech = np.concatenate(parts)[:per_file]
-        speech *= level / active_rms(speech)
-        kind, snr = NEGATIVE_CONDITIONS[f % len(NEGATIVE_CONDITIONS)]
-        noise = None
-        if kind != "clean":
-            noise = np.resize(bank[kind], len(speech))
-            noise = np.roll(noise, int(rng.integers(len(noise))))
-        name = f"negatives/neg_{f:02d}_{kind}{'' if snr is None else snr}.wav"
-        write_wav(out / name, mix(rng, speech, noise, snr, level))
-        negatives.append({"file": name, "noise": kind, "snr_db": snr, "duration_s": round(len(speech) / RATE, 4),
-                          "sentences": sentences})
+    wake_clips = _wake_clips(out, rng, pool, bank, level)
+    negatives = _negatives(out, rng, pool, bank, level, negative_minutes)
     pool.shutdown()
     return {
-        "generator": "scripts/make_corpus.py", "version": VERSION, "seed": seed, "espeak_ng": espeak_version(),
+        "generator": "scripts/make_corpus.py", "version": VERSION, "seed": seed, "espeak_ng": espeak_version(), "tools": tool_versions(),
         "sample_rate": RATE, "speech_level_dbfs": SPEECH_DBFS, "mic_floor_dbfs": MIC_FLOOR_DBFS, "babble_talkers": BABBLE_TALKERS,
-        "positives": positives, "negatives": negatives,
+        "positives": positives, "wake_clips": wake_clips, "negatives": negatives,
     }
 
 
-def ensure_corpus(root: Path, *, seed: int = 1, negative_minutes: float = 30.0, jobs: int | None = None) -> Path:
+def _voices(rng: np.random.Generator) -> list[tuple[str, str]]:
+    """(engine, voice) for the wake clips: espeak-ng accents and variants, flite, festival."""
+    espeak = [("espeak-ng", accent + variant) for accent in ACCENTS for variant in VOICE_VARIANTS]
+    return espeak + [("flite", v) for v in FLITE_VOICES] + [("festival", v) for v in FESTIVAL_VOICES]
+
+
+def _say_all(pool: ThreadPoolExecutor, specs: list[tuple[str, str, str]]) -> list[np.ndarray]:
+    """(engine, voice, text) -> trimmed speech, festival batched per voice."""
+    results: list[np.ndarray | None] = [None] * len(specs)
+    festival: dict[str, list[int]] = {}
+    jobs = []
+    for i, (engine, voice, text) in enumerate(specs):
+        if engine == "festival":
+            festival.setdefault(voice, []).append(i)
+        elif engine == "flite":
+            jobs.append((i, pool.submit(tts_flite, text, voice)))
+        else:
+            jobs.append((i, pool.submit(tts, text, voice, 160)))
+    for voice, idx in festival.items():
+        for i, x in zip(idx, tts_festival([specs[i][2] for i in idx], voice)):
+            results[i] = trim(x)
+    for i, job in jobs:
+        results[i] = trim(job.result())
+    return results  # type: ignore[return-value]
+
+
+def _wake_clips(out: Path, rng: np.random.Generator, pool: ThreadPoolExecutor, bank: dict[str, np.ndarray],
+                level: float) -> list[dict]:
+    """Every built-in wake word in every voice and perturbation, alone with 1 s around it."""
+    voices = _voices(rng)
+    specs = [(engine, voice, WAKE_TEXT[word]) for word in WAKE_WORDS for engine, voice in voices]
+    said = _say_all(pool, specs)
+    variants = [(spec, x, tempo, cents) for spec, x in zip(specs, said) for tempo, cents in PERTURBATIONS]
+    shaped = list(pool.map(lambda v: perturb(v[1], v[2], v[3]), variants))
+    clips = []
+    for n, ((engine, voice, text), _, tempo, cents) in enumerate(variants):
+        word = next(w for w in WAKE_WORDS if WAKE_TEXT[w] == text)
+        wake = shaped[n]
+        if n % 2:
+            wake = reverb(wake, rng)
+        speech = np.concatenate([np.zeros(RATE, np.float32), wake, np.zeros(RATE, np.float32)])
+        speech *= level / active_rms(wake)
+        for kind, snr in WAKE_CONDITIONS:
+            noise = None if kind == "clean" else noise_segment(rng, bank, kind, len(speech))
+            name = f"wake/{word}_{n:03d}_{kind}{'' if snr is None else snr}.wav"
+            write_wav(out / name, mix(rng, speech, noise, snr, level))
+            clips.append({"file": name, "wake_word": word, "engine": engine, "voice": voice, "tempo": tempo,
+                          "pitch_cents": cents, "reverb": bool(n % 2), "noise": kind, "snr_db": snr,
+                          "wake_start_s": 1.0, "wake_end_s": round(1.0 + len(wake) / RATE, 4)})
+    return clips
+
+
+#: What each 5-minute negative file holds, in turn: (kind, noise, SNR dB).
+NEGATIVE_KINDS = [("speech", "clean", None), ("speech", "pink", 20), ("near_miss", "clean", None),
+                  ("tv", "clean", None), ("speech", "babble", 20), ("room", "clean", None),
+                  ("speech", "pink", 10), ("near_miss", "babble", 20), ("speech", "babble", 10),
+                  ("tv", "pink", 20), ("speech", "clean", None), ("room", "pink", 20)]
+
+
+def _negatives(out: Path, rng: np.random.Generator, pool: ThreadPoolExecutor, bank: dict[str, np.ndarray],
+               level: float, negative_minutes: float) -> list[dict]:
+    """5-minute files with no wake word: speech, near misses, TV, an empty room (see NEGATIVE_KINDS)."""
+    voices = [("espeak-ng", ACCENTS[i % len(ACCENTS)] + ALL_VARIANTS[(i * 5) % len(ALL_VARIANTS)]) for i in range(40)]
+    voices += [("flite", v) for v in FLITE_VOICES]
+    sentences = _say_all(pool, [(*voices[i % len(voices)], sentence(rng)) for i in range(360)])
+    misses = _say_all(pool, [(engine, voice, phrase) for phrase in NEAR_MISS_PHRASES
+                             for engine, voice in voices[::4]])
+    per_file = 300 * RATE
+    files = max(1, int(round(negative_minutes * 60 * RATE / per_file)))
+    negatives = []
+    for f in range(files):
+        kind, noise_kind, snr = NEGATIVE_KINDS[f % len(NEGATIVE_KINDS)]
+        if kind == "room":  # nobody speaks: the room's noise at a level that wanders
+            speech = np.zeros(per_file, np.float32)
+            x = pink(rng, per_file) * 10 ** (rng.uniform(-50, -35) / 20)
+            x *= np.repeat(10 ** (rng.uniform(-10, 6, per_file // RATE + 1) / 20), RATE)[:per_file].astype(np.float32)
+            count = 0
+        else:
+            parts, total, count = [], 0, 0
+            while total < per_file:
+                source = misses if kind == "near_miss" and rng.random() < 0.6 else sentences
+                piece = speed(source[int(rng.integers(len(source)))], float(rng.uniform(0.88, 1.12)))
+                piece = piece * float(10 ** (rng.uniform(-4, 4) / 20))
+                pause = np.zeros(int(rng.integers(int(0.2 * RATE), RATE)), np.float32)
+                parts += [piece, pause]
+                total += len(piece) + len(pause)
+                count += 1
+            speech = np.concatenate(parts)[:per_file]
+            speech *= level / active_rms(speech)
+            x = speech
+            if kind == "tv":  # a television: speech over music, the music going on between the words
+                x = speech + music(rng, per_file) * level * 10 ** (-12 / 20)
+        noise = None
+        if noise_kind != "clean":
+            noise = np.roll(np.resize(bank[noise_kind], per_file), int(rng.integers(per_file)))
+        name = f"negatives/neg_{f:02d}_{kind}_{noise_kind}{'' if snr is None else snr}.wav"
+        write_wav(out / name, mix(rng, x, noise, snr, level))
+        negatives.append({"file": name, "kind": kind, "noise": noise_kind, "snr_db": snr,
+                          "duration_s": round(per_file / RATE, 4), "utterances": count})
+    return negatives
+
+
+def ensure_corpus(root: Path, *, seed: int = 1, negative_minutes: float = 120.0, jobs: int | None = None) -> Path:
     """Build the corpus under ``root/<fingerprint>`` unless it is already there; returns that directory."""
     args = argparse.Namespace(seed=seed, negative_minutes=negative_minutes)
     out = root / fingerprint(args)
@@ -306,12 +480,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("tests/.corpus"),
                         help="parent directory; the corpus goes into OUT/<fingerprint>/ (default tests/.corpus)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--negative-minutes", type=float, default=30.0)
+    parser.add_argument("--negative-minutes", type=float, default=120.0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="espeak-ng processes at once")
     args = parser.parse_args(argv)
     out = ensure_corpus(args.out, seed=args.seed, negative_minutes=args.negative_minutes, jobs=args.jobs)
     manifest = json.loads((out / "manifest.json").read_text())
-    print(f"{out}: {len(manifest['positives'])} positive clips, "
+    print(f"{out}: {len(manifest['positives'])} positive clips, {len(manifest['wake_clips'])} wake word clips, "
           f"{sum(n['duration_s'] for n in manifest['negatives']) / 60:.1f} min of negative speech")
     return 0
 

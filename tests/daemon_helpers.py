@@ -17,6 +17,7 @@ waits for the result of its own run. Use::
 from __future__ import annotations
 
 import functools
+import heapq
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ import sys
 import threading
 import time
 import wave
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,9 @@ import numpy as np
 import pytest
 
 from edgevoice.audio.speech import Speech
+from edgevoice.bench.audio import babble
 from edgevoice.voicelive.emulator import Emulator
+from edgevoice.voicelive.emulator.tool_calls import parse_tool_call
 from listening_helpers import pcm16, tts
 
 KEY = "daemon-test-key"
@@ -87,11 +90,14 @@ class Scene:
 
 
 def compose(duration: float, *says: Say, level_dbfs: float = -26.0, floor_dbfs: float = -60.0,
-            seed: int = 0) -> tuple[np.ndarray, tuple[Placed, ...]]:
-    """``duration`` seconds of a quiet room (white noise at ``floor_dbfs``) with each ``Say`` placed in it."""
+            seed: int = 0, babble_db: float | None = None) -> tuple[np.ndarray, tuple[Placed, ...]]:
+    """``duration`` seconds of a quiet room (white noise at ``floor_dbfs``) with each ``Say`` placed in it;
+    with ``babble_db``, people talking across the room that much below the speech the whole time."""
     n = int(round(duration * RATE))
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal(n) * 10 ** (floor_dbfs / 20)).astype(np.float32)
+    if babble_db is not None:
+        x += babble(duration, seed=seed)[:n] * 10 ** ((level_dbfs - babble_db) / 20)
     placed = []
     last_end = 0.0
     for say in sorted(says, key=lambda s: s.at):
@@ -290,6 +296,8 @@ class Scenario:
     offline: bool = False  # the service cannot be reached: nothing listens on the endpoint's port
     argv: tuple[str, ...] = ()  # more `edgevoice run` options, e.g. ("--room-echo", "-12@40")
     shipped: bool = False  # the shipped config/edgevoice.toml (endpoint set, `tables` added), not config_text's
+    tool_calls: tuple[str, ...] = ()  # the emulator's --tool-call NAME:JSON_ARGS, in order
+    config_extra: str = ""  # TOML appended to the config (arrays of tables: [[tools.gpio]] ...)
 
 
 @dataclass
@@ -335,7 +343,9 @@ class BackgroundRun:
         if scenario.command == "run":
             assert scenario.scene is not None
             ready_replies(scenario.replies)
-            self.emulator = Emulator(api_key=KEY, replies=scenario.replies, pacing=scenario.pacing, speech=SPEECH).start()
+            calls = tuple(parse_tool_call(spec) for spec in scenario.tool_calls)
+            self.emulator = Emulator(api_key=KEY, replies=scenario.replies, pacing=scenario.pacing, speech=SPEECH,
+                                     tool_calls=calls).start()
             if scenario.offline:
                 self.emulator.stop()  # its port stays in the config: connections are refused
             if scenario.shipped:
@@ -344,6 +354,8 @@ class BackgroundRun:
             else:
                 config = write_config(directory / "edgevoice.toml", self.emulator.url,
                                       turn_detection=scenario.turn_detection, tables=scenario.tables)
+            if scenario.config_extra:
+                config.write_text(config.read_text() + "\n" + scenario.config_extra)
             argv = [*EDGEVOICE, "run", "--config", str(config), "--input-wav", str(scenario.scene.path),
                     "--output-wav", str(self.output_path), "--events", str(self.events_path), *scenario.argv]
             env["AZURE_VOICELIVE_API_KEY"] = KEY
@@ -442,3 +454,33 @@ def in_order(events: Events, turn: int, names: tuple[str, ...]) -> list[float]:
         times.append(record["t"])
     assert times == sorted(times), f"turn {turn} milestones out of order: {list(zip(names, times))}"
     return times
+
+
+class AudioCues:
+    """Acts at chosen points of the recording, on the daemon's own loop, between two frames.
+
+    A test thread that polls ``frontend.t`` acts late on a loaded machine (and the loop may be
+    catching up a backlog in bursts); a cue runs right before the first frame at or after its time
+    goes through the front-end, so a button press lands on the frame it names, however busy the
+    machine is. Instrumentation of the in-process daemon, for tests only.
+    """
+
+    def __init__(self, daemon: Any) -> None:
+        self._cues: list[tuple[float, int, Callable[[], None]]] = []
+        self._frontend = daemon.frontend
+        self._process = self._frontend.process
+        self.done = threading.Event()
+        self._frontend.process = self._process_with_cues
+
+    def at(self, seconds: float, action: Callable[[], None]) -> AudioCues:
+        """Run ACTION once the daemon has heard SECONDS of audio (before the next frame is processed)."""
+        heapq.heappush(self._cues, (seconds, len(self._cues), action))
+        self.done.clear()
+        return self
+
+    def _process_with_cues(self, frame: bytes) -> Any:
+        while self._cues and self._frontend.t >= self._cues[0][0] - 1e-9:
+            heapq.heappop(self._cues)[2]()
+            if not self._cues:
+                self.done.set()
+        return self._process(frame)

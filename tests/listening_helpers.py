@@ -132,3 +132,4 @@ def run_with_home(home: Path, code: str, *args: str, timeout: float = 60.0) -> s
     """Run Python ``code`` in a fresh interpreter with HOME=home (ALSA reads ~/.asoundrc at load time)."""
     env = dict(os.environ, HOME=str(home), PYTHONPATH=str(ROOT))
     return subprocess.run([PYTHON, "-c", code, *args], env=env, capture_output=True, text=True, timeout=timeout)
+

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 EDGEVOICE = [sys.executable, "-m", "edgevoice"]
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's value; Python does not export it
 
 
 class NotifySocket:
@@ -29,15 +30,32 @@ class NotifySocket:
     def __init__(self, path: Path) -> None:
         self.path = str(path)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)  # the kernel stamps each datagram's arrival
+        except OSError:  # qemu-user lacks it: the reader's clock then stands in (see receive_stamped)
+            pass
         self.sock.bind(self.path)
 
     def receive(self, timeout: float = 10.0) -> str | None:
         """The next datagram, or None if none arrives within ``timeout`` seconds."""
+        stamped = self.receive_stamped(timeout)
+        return None if stamped is None else stamped[1]
+
+    def receive_stamped(self, timeout: float = 10.0) -> tuple[float, str] | None:
+        """The next datagram with the ``time.monotonic()`` at which it reached the socket (stamped by the
+        kernel, so a reader thread that the machine's load keeps waiting does not move it), or None."""
         self.sock.settimeout(timeout)
         try:
-            return self.sock.recv(65536).decode("utf-8")
+            data, ancillary, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(16))
         except TimeoutError:
             return None
+        now_mono, now_real = time.monotonic(), time.time()
+        arrived = now_mono
+        for level, kind, stamp in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(stamp) in (8, 16):
+                sec, nsec = struct.unpack("qq" if len(stamp) == 16 else "ll", stamp)
+                arrived = now_mono - max(0.0, now_real - (sec + nsec / 1e9))
+        return arrived, data.decode("utf-8")
 
     def drain(self) -> list[str]:
         """Every datagram already queued, without waiting."""
@@ -74,7 +92,7 @@ def fields(message: str) -> dict[str, str]:
 
 
 class NotifyLog:
-    """A notify socket read by a background thread: every datagram with the monotonic time it came.
+    """A notify socket read by a background thread: every datagram with the monotonic time it arrived.
 
     ``wait_for`` looks through what arrived (from index ``start`` on) and waits for more, so a
     test can ask for READY=1, then a STATUS, then count the WATCHDOG=1 pings in between.
@@ -92,12 +110,12 @@ class NotifyLog:
     def _read(self) -> None:
         while not self._closed:
             try:
-                message = self.socket.receive(0.1)
+                stamped = self.socket.receive_stamped(0.1)
             except OSError:
                 return
-            if message is not None:
+            if stamped is not None:
                 with self._cond:
-                    self.messages.append((time.monotonic(), message))
+                    self.messages.append(stamped)
                     self._cond.notify_all()
 
     def wait_for(self, predicate: Callable[[str], bool], timeout: float = 20.0, start: int = 0) -> int:
@@ -163,6 +181,7 @@ class DaemonProcess:
         self.proc = subprocess.Popen(self.argv, env=dict(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
         self.lines: list[str] = []
+        self.output_closed_at: float | None = None
         self._cond = threading.Condition()
         self._reader = threading.Thread(target=self._read, name="daemon-stderr", daemon=True)
         self._reader.start()
@@ -173,6 +192,7 @@ class DaemonProcess:
             with self._cond:
                 self.lines.append(line.rstrip("\n"))
                 self._cond.notify_all()
+        self.output_closed_at = time.monotonic()  # the process has exited: stamped as it happens
         self.proc.wait()
         with self._cond:  # the end of stderr: whoever waits for a line learns it will not come
             self._cond.notify_all()
@@ -215,6 +235,15 @@ class DaemonProcess:
         code = self.proc.wait(timeout=timeout)
         self._reader.join(timeout=5)
         return code
+
+    def stopped_after(self, sent: float) -> float:
+        """Seconds from ``sent`` (what :meth:`signal` returned) to the process's end, once it has ended.
+
+        The end is when its stderr closed, noticed by the thread that blocks on it, rather than when
+        a test next polled ``wait()``, which a loaded machine may put off.
+        """
+        self.wait()
+        return self.output_closed_at - sent
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -729,6 +729,9 @@ PLAIN_EVENTS = st.one_of(
     st.builds(E.PlaybackStopped, st.floats(0, 5000)),
     st.just(E.PlaybackFinished()),
     st.builds(E.TimerFired, st.sampled_from(list(Timer)), st.integers(0, 40)),  # mostly stale ids
+    st.builds(E.ToolCallRequested, RESPONSES, st.sampled_from(["call_1", "call_2"]), st.just("get_time")),
+    st.builds(E.ToolFinished, st.sampled_from(["call_1", "call_2"]), st.just("get_time"), st.just("{}"),
+              ends_conversation=st.booleans()),
 )
 
 
@@ -741,7 +744,9 @@ def _likely_events(c: Conversation) -> list[E.Event]:
         State.IDLE: [E.Wake("okay_nabu"), E.PushToTalk(True), E.SessionReady()],
         State.LISTENING: [E.SessionReady(), E.SpeechStart(), E.UtteranceEnd(), E.ServerSpeechStarted(),
                           E.ServerSpeechStopped(), E.PushToTalk(False)],
-        State.THINKING: [E.ReplyAudio(response, item, 400.0), E.ReplyDone(response)],
+        State.THINKING: [E.ReplyAudio(response, item, 400.0), E.ReplyDone(response),
+                         E.ToolCallRequested(response, "call_1", "end_conversation"),
+                         E.ToolFinished("call_1", "end_conversation", "{}", ends_conversation=True)],
         State.SPEAKING: [E.ReplyAudio(response, item, 400.0), E.ReplyDone(response), E.PlaybackProgress(300.0),
                          E.PlaybackFinished(), E.SpeechStart(), E.Wake("okay_nabu"), E.ServerSpeechStarted(),
                          E.ReplyDone(response, "cancelled", "turn_detected")],
@@ -785,6 +790,11 @@ def _check_step(before: State, event: E.Event, acts: list[A.Action], c: Conversa
             assert isinstance(event, (E.Wake, E.PushToTalk)), (before, event)
     if of_type(acts, A.PlayAudio):
         assert c.state is State.SPEAKING
+    # Every function call is answered: run (and answered when it finishes), or answered at once.
+    if isinstance(event, E.ToolCallRequested):
+        assert len(of_type(acts, A.RunTool, A.SendToolOutput)) == 1, acts
+    if isinstance(event, E.ToolFinished):
+        assert [a.call_id for a in of_type(acts, A.SendToolOutput)] == [event.call_id]
     for truncate in of_type(acts, A.Truncate):
         assert isinstance(event, E.PlaybackStopped)
         assert truncate.audio_end_ms <= event.ms_played

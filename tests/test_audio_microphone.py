@@ -331,7 +331,7 @@ for f in mic.frames():
     if len(after) >= 20:  # fewer than the 0.5 s (50 frames) after which silence counts as deaf
         break
 mic.close()
-print(json.dumps({"statuses": statuses, "before_equal": b"".join(before) == speech, "after": len(after)}))
+print(json.dumps({"statuses": statuses, "before_equal": b"".join(before) == speech, "after": len(after)}), flush=True)  # os._exit skips the interpreter's own flush
 os._exit(0)  # the abandoned stream's thread is still stuck in the driver
 """
 

@@ -27,8 +27,8 @@ from edgevoice.config.load import parse_config
 FIGURES = (
     "frontend_cpu_ratio", "frontend_cpu_per_audio_s", "bare_cpu_per_audio_s", "idle_cpu_per_audio_s",
     "rss_mb", "rss_floor_mb", "wake_to_audio_ms", "wake_to_audio_cold_ms", "speech_end_to_commit_ms",
-    "reply_to_playback_ms", "barge_in_ms", "offline_known_ms", "offline_first_failure_ms",
-    "false_turns", "barge_in_echo_ms",
+    "reply_to_playback_ms", "barge_in_ms", "offline_known_ms", "offline_first_failure_ms", "endpoint_babble_ms",
+    "knowledge_search_ms", "knowledge_index_ms", "knowledge_update_ms", "false_turns", "barge_in_echo_ms",
 )
 LATENCIES = ("wake_to_audio_ms", "wake_to_audio_cold_ms", "speech_end_to_commit_ms", "reply_to_playback_ms",
              "barge_in_ms", "barge_in_echo_ms")
@@ -146,3 +146,12 @@ def test_a_figure_is_held_to_its_target_by_its_p95_and_says_what_it_measured():
     assert data["median"] == 3.0 and data["p95"] == 12.0 and data["machine"] == "a machine"
     table = format_table([fast, Figure("y", 0.5, "x", "a ratio")], "a machine")
     assert "MISSED" in table and "x_ms: what it measured" in table
+
+
+def test_knowledge_figures_come_from_a_folder_of_exactly_the_passages_asked_for():
+    from edgevoice.bench.knowledge import measure
+
+    search, build, update = measure(passages=120, searches=10)
+    assert (search.key, build.key, update.key) == ("knowledge_search_ms", "knowledge_index_ms", "knowledge_update_ms")
+    assert search.n == 10 and search.p95 >= search.value > 0 and search.target == 20.0
+    assert "120 generated passages" in search.what and build.value > 0 and update.value >= 0

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from config_helpers import ENDPOINT, run_cli, run_subprocess, write_config, write_secret
+from config_helpers import ENDPOINT, readable_edgevoice, run_cli, run_subprocess, write_config, write_secret
 
 PLANTED = "PLANTED-SECRET-1f2e3d4c"
 
@@ -183,22 +184,30 @@ def test_unreadable_config_and_key_file_as_an_unprivileged_user(tmp_path: Path, 
     import shutil
     import tempfile
 
-    if os.geteuid() == 0:  # pytest's own tmp_path sits under a 0700 directory that nobody cannot enter
-        tmp_path = Path(tempfile.mkdtemp(prefix="edgevoice-perm-", dir="/tmp"))
-        request.addfinalizer(lambda: shutil.rmtree(tmp_path, ignore_errors=True))
-    tmp_path.chmod(0o755)
-    key = write_secret(tmp_path / "key", PLANTED, 0o600)  # owned by us: nobody cannot read it
-    config = write_config(tmp_path, _vl(f"api_key_file = '{key}'"))
-    config.chmod(0o644)
+    command: list[str] | None = None
     prefix: list[str] = []
     if os.geteuid() == 0:
         if shutil.which("setpriv") is None:
             pytest.skip("running as root without setpriv: cannot test permission denied")
         prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        # pytest's tmp_path and the checkout may sit under a 0700 directory (/root) that nobody
+        # cannot enter: everything nobody runs or reads goes to a directory of its own in /tmp.
+        tmp_path = Path(tempfile.mkdtemp(prefix="edgevoice-perm-", dir="/tmp"))
+        request.addfinalizer(lambda: shutil.rmtree(tmp_path, ignore_errors=True))
+        command = readable_edgevoice(tmp_path / "lib")
+        probe = subprocess.run([*prefix, command[0], "-c", "pass"], capture_output=True, text=True, check=False)
+        if probe.returncode != 0:
+            pytest.skip(f"nobody cannot run the interpreter {command[0]}: {probe.stderr.strip()[-200:]}")
+    tmp_path.chmod(0o755)
+    key = write_secret(tmp_path / "key", PLANTED, 0o600)  # owned by us: nobody cannot read it
+    config = write_config(tmp_path, _vl(f"api_key_file = '{key}'"))
+    config.chmod(0o644)
+    if prefix:
         os.chown(key, 0, 0)
     else:
         key.chmod(0o000)
-    result = run_subprocess(["check", "--config", str(config)], env={"HOME": str(tmp_path)}, prefix=prefix)
+    env = {"HOME": str(tmp_path)}
+    result = run_subprocess(["check", "--config", str(config)], env=env, prefix=prefix, command=command)
     assert result.status == 78, result
     assert f"voicelive.api_key_file: {str(key)!r} cannot be read: permission denied" in result.err
     assert PLANTED not in result.err + result.out
@@ -206,6 +215,6 @@ def test_unreadable_config_and_key_file_as_an_unprivileged_user(tmp_path: Path, 
     config.chmod(0o600)
     if not prefix:
         pytest.skip("a non-root user can read its own 0600 config; the config-file case needs another uid")
-    result = run_subprocess(["check", "--config", str(config)], env={"HOME": str(tmp_path)}, prefix=prefix)
+    result = run_subprocess(["check", "--config", str(config)], env=env, prefix=prefix, command=command)
     assert result.status == 78
     assert f"config file {str(config)!r} cannot be read: permission denied" in result.err

@@ -14,6 +14,7 @@ from azure.ai.voicelive import models as sdk
 from config_helpers import ENDPOINT, EXAMPLE, run_cli, run_subprocess, write_config, write_secret
 from edgevoice.config.load import load_config
 from edgevoice.voicelive.protocol.client_events import session_update
+from edgevoice.tools.setup import declared_fields
 from edgevoice.voicelive.protocol.session_config import session_payload
 
 PLANTED = "PLANTED-KEY-9a8b7c6d5e4f"
@@ -32,7 +33,9 @@ def test_example_is_valid_without_a_key_and_warns(capsys: pytest.CaptureFixture[
     assert result.err.startswith("edgevoice: warning: no Voice Live credential")
     assert "AZURE_VOICELIVE_API_KEY" in result.err and len(result.err.strip().splitlines()) == 1
     event = _session_json(result.out)
-    assert event == session_update(session_payload(load_config(EXAMPLE, environ={}).voicelive), event_id="evt_check")
+    config = load_config(EXAMPLE, environ={})
+    assert event == session_update({**session_payload(config.voicelive), **declared_fields(config)}, event_id="evt_check")
+    assert [t["name"] for t in event["session"]["tools"]] == ["get_time", "end_conversation"]  # the built-in defaults
     assert sdk.ClientEventSessionUpdate(event).as_dict() == event
 
 

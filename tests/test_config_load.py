@@ -338,7 +338,7 @@ def test_every_commented_example_value_is_valid(tmp_path: Path) -> None:
     keep_commented = ("token_file", "model_files")
     lines = []
     for line in EXAMPLE.read_text(encoding="utf-8").splitlines():
-        match = re.match(r"^# (\[[\w.]+\]|(\w+) = .*)$", line)
+        match = re.match(r"^# (\[\[?[\w.]+\]\]?|(\w+) = .*)$", line)
         if match and match.group(2) not in keep_commented:
             line = match.group(1)
         lines.append(line)
@@ -352,3 +352,4 @@ def test_every_commented_example_value_is_valid(tmp_path: Path) -> None:
     assert config.voicelive.turn_detection.end_of_utterance is not None
     assert config.voicelive.max_response_output_tokens == 600
     assert config.buttons.push_to_talk_pin == 17
+    assert config.tools.gpio[0].name == "lights" and config.tools.mcp[0].server_label == "bookings"

@@ -11,8 +11,8 @@ and runs meanwhile.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from daemon_helpers import (
     KEY,
     RATE,
     SPEECH,
+    AudioCues,
     BackgroundRun,
     Events,
     Output,
@@ -66,6 +67,8 @@ BYTES_PER_S = 2 * RATE
 
 LEDS = {"listening": 5, "thinking": 6, "speaking": 13, "muted": 19}
 PTT_PIN, MUTE_PIN = 17, 27
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def uses(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -187,29 +190,21 @@ def test_push_to_talk_and_mute_switch_drive_the_daemon(recordings, make_emulator
     codes: list[int] = []
     thread = threading.Thread(target=lambda: codes.append(daemon.run()), name="daemon")
 
-    def at(seconds: float) -> None:
-        """Wait until the daemon has heard ``seconds`` of the recording (pins then act from the next frame)."""
-        deadline = time.monotonic() + 30
-        while daemon.frontend.t < seconds:
-            assert time.monotonic() < deadline and thread.is_alive(), f"the daemon never reached {seconds} s"
-            time.sleep(0.005)
-
     def appended() -> int:
         return sum(s.audio_bytes for s in emu.sessions)
 
+    # The pins act on the audio clock (between two frames of the daemon's loop), not when a test
+    # thread gets around to it: the press and the release land on the frames they name.
+    sent: dict[str, int] = {}
+    cues = AudioCues(daemon)
+    cues.at(press, factory.pin(PTT_PIN).drive_low).at(release, factory.pin(PTT_PIN).drive_high)
+    cues.at(mute_on, factory.pin(MUTE_PIN).drive_low)
+    cues.at(mute_on + 0.1, lambda: sent.setdefault("at_mute", appended()))
+    cues.at(mute_off, lambda: sent.setdefault("at_unmute", appended()))
+    cues.at(mute_off, factory.pin(MUTE_PIN).drive_high)
     thread.start()
     try:
-        at(press)
-        factory.pin(PTT_PIN).drive_low()
-        at(release)
-        factory.pin(PTT_PIN).drive_high()
-        at(mute_on)
-        factory.pin(MUTE_PIN).drive_low()
-        at(mute_on + 0.1)
-        sent_at_mute = appended()
-        at(mute_off)
-        sent_at_unmute = appended()
-        factory.pin(MUTE_PIN).drive_high()
+        assert cues.done.wait(timeout=120), "the daemon never reached the end of the button script"
     finally:
         thread.join(timeout=60)
         if thread.is_alive():
@@ -217,6 +212,7 @@ def test_push_to_talk_and_mute_switch_drive_the_daemon(recordings, make_emulator
             thread.join(timeout=10)
         speaker.close()
         telemetry.close()
+    sent_at_mute, sent_at_unmute = sent["at_mute"], sent["at_unmute"]
     assert codes == [0]
     events = Events.read(tmp_path / "events.jsonl")
 
@@ -463,9 +459,23 @@ def test_demo_runs_the_whole_loop_and_prints_the_reply_and_latencies(runs):
     out = run.stdout
     assert "wake word: okay_nabu" in out
     assert "reply:     " in out and "heard:     " in out
+    # One grounded answer: the model's search_knowledge call found the bundled visitor centre's page.
+    assert "tool:      search_knowledge" in out and "from visitor-centre.md" in out
+    assert "reply:     I found this: In any weather the garden tour starts at eleven" in out
     for name in ("wake to audio", "speech end to commit", "commit to reply", "reply to playback", "voice to voice"):
         assert any(line.strip().startswith(name) and line.rstrip().endswith(" ms") for line in out.splitlines()), out
     assert run.output is not None and run.output.spans()
+    # README shows what the demo prints: the same lines in the same order (figures and ports vary).
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    sample = readme.split("What `make demo` prints on this machine:\n\n```\n", 1)[1].split("```", 1)[0]
+    assert [_label(line) for line in sample.splitlines()] == [_label(line) for line in out.splitlines()], sample
+
+
+def _label(line: str) -> str:
+    """What a line of the demo's output is, without its value: "reply:", "  voice to voice", "--- turn 1"."""
+    if ":" in line.split("  ")[0]:
+        return line.split(":", 1)[0] + ":"
+    return line.rsplit(" ", 2)[0].rstrip() if line.endswith(" ms") else line
 
 
 # --- a pause after the wake word: only the question is a turn ----------------------------------

@@ -1,6 +1,7 @@
 """Accuracy on the generated corpus (scripts/make_corpus.py): detection per noise condition, false
-accepts in 30 minutes of negative speech, endpoint timing. The corpus is built on first use and
-cached under tests/.corpus/<hash>/ (about 15 s to build, 170 MB); the evaluation takes ~30 s on 2 cores.
+accepts in 2 hours of negative audio, endpoint timing. The corpus is built on first use and
+cached under tests/.corpus/<hash>/ (about a minute to build, 440 MB); the evaluation takes about
+two minutes on 2 cores.
 
 Figures (seed 1, default config) are printed with ``pytest -s``; see also
 ``python -m edgevoice.listening.measure tests/.corpus/<hash>``.
@@ -13,12 +14,13 @@ import statistics
 
 import pytest
 
-from edgevoice.config.listening import BUILTIN_WAKE_WORDS, ListeningConfig, WakeConfig
+from edgevoice.bench.wake import NEAR_MISS, measure_corpus
+from edgevoice.config.listening import BUILTIN_WAKE_WORDS, SENSITIVITIES, SENSITIVITY_CUTOFFS, ListeningConfig, WakeConfig
 from edgevoice.listening.measure import evaluate_corpus
 
 from listening_helpers import corpus_dir, corpus_manifest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the corpus is made on first use
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +30,23 @@ def corpus():
 
 @pytest.fixture(scope="module")
 def report(corpus):
-    result = evaluate_corpus(corpus, ListeningConfig(), jobs=2)
+    result = evaluate_corpus(corpus, ListeningConfig(), jobs=2, negatives=False)
     print("\n" + result.summary())
+    return result
+
+
+@pytest.fixture(scope="module")
+def curves(corpus):
+    """okay_nabu's scores on the core clips and its score traces over the negative audio: every preset at once."""
+    result = measure_corpus(corpus, ["okay_nabu"], jobs=2, positives="positives", groups=("core",))
+    for preset in SENSITIVITIES:
+        cutoff = SENSITIVITY_CUTOFFS[preset]["okay_nabu"]
+        point, near = result.at("okay_nabu", cutoff), result.at("okay_nabu", cutoff, kinds=NEAR_MISS)
+        babble = result.at("okay_nabu", cutoff, "babble", snr_db=10)
+        pink = result.at("okay_nabu", cutoff, "pink", snr_db=10)
+        print(f"\n{preset:15s} cutoff {cutoff:.2f}: pink 10 dB {pink.detection:.3f}, babble 10 dB {babble.detection:.3f}, "
+              f"false accepts {point.per_hour:.2f}/h in {result.hours():.2f} h of everyday audio, "
+              f"{near.per_hour:.1f}/h in {result.hours(NEAR_MISS):.2f} h of near misses")
     return result
 
 
@@ -49,9 +66,22 @@ def test_babble_at_10_db_does_not_regress(report):
     assert report.detection_rate("core", "babble", 10) >= 0.6
 
 
-def test_no_false_accept_in_30_minutes_of_negative_speech(report):
-    assert report.negative_hours >= 0.5
-    assert report.false_accepts == 0, [n.detections for n in report.negatives if n.false_accepts]
+def test_the_presets_trade_detection_in_babble_for_false_accepts(curves):
+    # Issue 3's open figure, reported for every preset (printed with -s; README "Wake word
+    # sensitivity"): more sensitive presets find more in babble and accept more falsely.
+    found = [curves.at("okay_nabu", SENSITIVITY_CUTOFFS[p]["okay_nabu"], "babble", snr_db=10).detection
+             for p in SENSITIVITIES]
+    false = [curves.at("okay_nabu", SENSITIVITY_CUTOFFS[p]["okay_nabu"]).false_accepts for p in SENSITIVITIES]
+    assert found == sorted(found) and false == sorted(false)
+    assert found[-1] > found[1]
+
+
+def test_no_false_accept_in_the_everyday_negative_audio_at_the_default_preset(curves):
+    # Speech in many voices, TV over music, empty rooms: 1h40 of it. The near-miss files ("okay
+    # now", "a cabana" ... again and again) do make okay_nabu fire: reported, not held to zero.
+    assert curves.hours() + curves.hours(NEAR_MISS) >= 1.99
+    default = curves.at("okay_nabu", SENSITIVITY_CUTOFFS["default"]["okay_nabu"])
+    assert default.false_accepts == 0
 
 
 def test_no_wake_word_detected_where_none_was_said(report):

@@ -481,7 +481,7 @@ for i, frame in enumerate(mic.frames()):
         break
 done.set()
 mic.close()
-print(json.dumps({"overruns": mic.overruns, "overflows": mic.overflows, "after": after, "statuses": statuses}))
+print(json.dumps({"overruns": mic.overruns, "overflows": mic.overflows, "after": after, "statuses": statuses}), flush=True)  # os._exit skips the interpreter's own flush
 os._exit(0)
 """
 

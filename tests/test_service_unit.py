@@ -3,15 +3,18 @@
 `verify` checks that ExecStart= names an executable file, and /opt/edgevoice/venv does not exist
 on a build machine. So the unit is verified as a copy in a temporary directory in which exactly
 one thing differs: ExecStart= points at an executable stand-in for /opt/edgevoice/venv/bin/edgevoice.
-Everything else (every directive, ExecReload=/bin/kill, the device, credential and sandbox
+Everything else (every directive, ExecReload=, the device, credential and sandbox
 settings) is verified as shipped. `security --offline=true` reads the shipped file itself.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,7 +74,7 @@ def test_the_unit_says_what_the_issue_asks():
     expected = {
         "Type": ["notify"],
         "ExecStart": [f"{EXEC} run --config /etc/edgevoice/edgevoice.toml"],
-        "ExecReload": ["/bin/kill -HUP $MAINPID"],
+        "ExecReload": ["/bin/sh -c 'kill -HUP $MAINPID'"],
         "Restart": ["on-failure"],
         "RestartPreventExitStatus": ["78"],
         "DynamicUser": ["yes"],
@@ -94,3 +97,28 @@ def test_the_unit_says_what_the_issue_asks():
     assert "@system-service" in unit["SystemCallFilter"]
     assert "WatchdogSec" in unit
     assert "IPAddressDeny" not in unit and "PrivateNetwork" not in unit  # Azure is on the internet
+
+
+def test_reload_sends_sighup_with_only_what_a_minimal_system_has(tmp_path):
+    """ExecReload= run as systemd runs it ($MAINPID substituted, a bare PATH): the main process gets SIGHUP.
+
+    It names no binary outside Debian's essential set (/bin/kill comes with procps, which a
+    minimal Debian or Raspberry Pi OS lacks); /bin/sh and its built-in kill are always there.
+    """
+    (reload_line,) = _directives(UNIT.read_text())["ExecReload"]
+    argv = shlex.split(reload_line)
+    assert argv[0] == "/bin/sh"  # PATH below finds nothing: the kill is the shell's own
+    main = subprocess.Popen(
+        [sys.executable, "-c", "import signal, sys; print('ready', flush=True); "
+         "signal.sigwait({signal.SIGHUP}); print('hup', flush=True)"],
+        stdout=subprocess.PIPE, text=True, preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP}),
+    )
+    try:
+        assert main.stdout.readline().strip() == "ready"
+        argv = [word.replace("$MAINPID", str(main.pid)) for word in argv]
+        done = subprocess.run(argv, env={"PATH": "/nonexistent"}, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert main.stdout.readline().strip() == "hup"
+        assert main.wait(timeout=60) == 0
+    finally:
+        main.kill()

@@ -51,6 +51,7 @@ class Mark(StrEnum):
     CACHED_PLAYBACK_START = "cached_playback_start"  # a cached phrase became audible
     STATE = "state"
     ERROR = "error"
+    TOOL_CALL = "tool_call"  # a tool the model called was answered: name, ms, sources
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,26 @@ class Truncate(Action):
 
     item_id: str
     audio_end_ms: int
+
+
+# --- tools ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunTool(Action):
+    """Run the tool the model called, off the loop; report ToolFinished (within the tools' timeout)."""
+
+    call_id: str
+    name: str
+    arguments: str = "{}"
+
+
+@dataclass(frozen=True, slots=True)
+class SendToolOutput(Action):
+    """Answer a function call (conversation.item.create with a function_call_output item)."""
+
+    call_id: str
+    output: str
 
 
 # --- the speaker ------------------------------------------------------------------------

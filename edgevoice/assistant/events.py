@@ -143,6 +143,32 @@ class ServiceError(Event):
     message: str = ""
 
 
+# --- tools the model calls --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallRequested(Event):
+    """The model called a function (response.function_call_arguments.done)."""
+
+    response_id: str
+    call_id: str
+    name: str
+    arguments: str = "{}"  # JSON text, as the model wrote it (maybe malformed)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFinished(Event):
+    """A tool the shell ran (after RunTool) is done, failed or timed out; ``output`` is JSON text."""
+
+    call_id: str
+    name: str
+    output: str
+    ms: float = 0.0
+    sources: tuple[str, ...] = ()  # the knowledge files it used
+    ok: bool = True
+    ends_conversation: bool = False  # end_conversation: reset once the reply has played
+
+
 # --- the speaker -------------------------------------------------------------------------
 
 

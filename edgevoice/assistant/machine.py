@@ -28,10 +28,13 @@ from edgevoice.assistant.state import (
     SessionStatus,
     State,
     Timer,
+    ToolRound,
     Turn,
 )
 
 MAX_STALE_RESPONSES = 8  # enough to cover responses still trickling in after a barge-in
+#: The answer to a function call from a reply that was given up (barge-in): it is not run.
+NOT_RUN_OUTPUT = '{"error":"not run: the visitor interrupted this reply"}'
 
 _FAILURE_PHRASE = MappingProxyType(
     {
@@ -480,6 +483,8 @@ class _Step:
         elif (reply.response_id, reply.item_id) != (event.response_id, event.item_id):
             # A further item (or response) of the same reply: it starts where the last one ended.
             reply = Reply(event.response_id, event.item_id, start_ms=self.ctx.total_received_ms)
+            if self.ctx.tools is not None and self.ctx.tools.answered:
+                self.set(tools=None)  # the answer after the tools has begun
         self.do(A.PlayAudio(event.response_id, event.item_id, event.pcm))
         self.set(
             reply=dataclasses.replace(reply, received_ms=reply.received_ms + event.ms),
@@ -494,6 +499,17 @@ class _Step:
         reply = self.ctx.reply
         if reply is not None and reply.response_id != event.response_id:
             return  # a response whose audio we never played
+        rnd = self.ctx.tools
+        if rnd is not None and rnd.response_id == event.response_id:
+            if event.status == "completed":
+                # The model called tools: the reply goes on once they are answered.
+                self.set(tools=dataclasses.replace(rnd, response_done=True))
+                if reply is not None:
+                    self.do(A.FinishPlayback())
+                    self.set(reply=dataclasses.replace(reply, active=False))
+                self.continue_after_tools()
+                return
+            self.set(tools=None)  # cancelled or failed: its calls are answered when done, no reply asked
         server_heard_user = event.status == "cancelled" and event.reason == "turn_detected"
         if event.status == "failed":
             self.service_error(code="response_failed", message=event.reason)
@@ -523,10 +539,69 @@ class _Step:
     def after_reply(self) -> None:
         """The reply is over: open the follow-up window (or go idle if there is none)."""
         self.set(reply=None, total_received_ms=0.0, played_ms=0.0, reply_checked_ms=0.0, turn=Turn())
-        if self.settings.follow_up_s > 0:
+        if self.ctx.ending:
+            self.end_conversation()
+        elif self.settings.follow_up_s > 0:
             self.set(state=State.FOLLOW_UP)
         else:
             self.to_idle()
+
+    def end_conversation(self) -> None:
+        """The model called end_conversation and its reply has played: start afresh for the next
+        visitor (no follow-up window, a new session)."""
+        self.set(ending=False)
+        self.to_idle()
+        if self.ctx.session is not SessionStatus.CLOSED:
+            self.do(A.CloseSession())
+        self.set(session=SessionStatus.CLOSED, session_used=False)
+        if self.settings.prewarm:
+            self.do(A.OpenSpareSession())
+            self.set(session=SessionStatus.OPENING)
+
+    # --- tools the model calls -------------------------------------------------------------
+
+    def on_tool_call(self, event: E.ToolCallRequested) -> None:
+        if event.response_id in self.ctx.stale_responses or self.state not in (State.THINKING, State.SPEAKING):
+            # Its reply was given up (the visitor interrupted it): answer the call, do not run it.
+            self.mark(A.Mark.TOOL_CALL, name=event.name, ms=0.0, sources=(), ok=False, error="not run: reply interrupted")
+            self.do(A.SendToolOutput(event.call_id, NOT_RUN_OUTPUT))
+            return
+        rnd = self.ctx.tools
+        if rnd is None or rnd.response_id != event.response_id:
+            rnd = ToolRound(event.response_id)
+        self.set(tools=dataclasses.replace(rnd, running=(*rnd.running, event.call_id)))
+        self.do(A.RunTool(event.call_id, event.name, event.arguments))
+        self.restart_timer(Timer.REPLY)  # the wait for the reply starts again after the tool
+
+    def on_tool_finished(self, event: E.ToolFinished) -> None:
+        self.mark(A.Mark.TOOL_CALL, name=event.name, ms=round(event.ms, 1), sources=tuple(event.sources), ok=event.ok)
+        self.do(A.SendToolOutput(event.call_id, event.output))  # every call is answered, even a late one
+        rnd = self.ctx.tools
+        if rnd is None or event.call_id not in rnd.running:
+            return  # its reply was given up meanwhile: answered, but nobody waits for more
+        if event.ends_conversation:
+            self.set(ending=True)
+        self.set(tools=dataclasses.replace(rnd, running=tuple(c for c in rnd.running if c != event.call_id)))
+        self.continue_after_tools()
+
+    def continue_after_tools(self) -> None:
+        """Every call of the round is answered and its response is done: ask for the reply."""
+        rnd = self.ctx.tools
+        if rnd is None or rnd.running or not rnd.response_done or rnd.answered:
+            return
+        self.do(A.RequestResponse())
+        self.restart_timer(Timer.REPLY)
+        if self.ctx.playing is Playing.REPLY and self.state is State.SPEAKING:
+            self.set(tools=dataclasses.replace(rnd, answered=True))  # what it said before the call plays out first
+        else:
+            self.set(tools=None, state=State.THINKING)
+
+    def restart_timer(self, name: Timer) -> None:
+        """Cancel a running timer; settle() starts it afresh if the state still wants it."""
+        for running, timer_id in self.ctx.timers:
+            if running is name:
+                self.do(A.CancelTimer(running, timer_id))
+        self.set(timers=tuple(t for t in self.ctx.timers if t[0] is not name))
 
     # --- the speaker ---------------------------------------------------------------------
 
@@ -556,6 +631,12 @@ class _Step:
                 return  # only FinishPlayback (after response.done) ends a reply
             self.mark(A.Mark.PLAYBACK_END)
             self.set(playing=Playing.NOTHING)
+            rnd = self.ctx.tools
+            if rnd is not None:
+                # What was said before a tool call has played: wait for the tools' answer.
+                self.set(reply=None, total_received_ms=0.0, played_ms=0.0, reply_checked_ms=0.0,
+                         state=State.THINKING, tools=None if rnd.answered else rnd)
+                return
             self.after_reply()
 
     # --- timers --------------------------------------------------------------------------
@@ -598,6 +679,10 @@ class _Step:
     def settle(self, before: Context) -> None:
         """LEDs and a telemetry mark on a state change; start/cancel timers to match the state."""
         old, new = before.state, self.ctx.state
+        if self.ctx.tools is not None and new not in (State.THINKING, State.SPEAKING):
+            self.set(tools=None)  # the reply was given up: late tool results are answered, no reply asked
+        if self.ctx.ending and new is State.LISTENING:
+            self.set(ending=False)  # the visitor is not done after all
         if new is not old:
             if LED_FOR_STATE[new] is not LED_FOR_STATE[old]:
                 self.do(A.SetLeds(LED_FOR_STATE[new]))
@@ -645,6 +730,8 @@ _HANDLERS: MappingProxyType[type[E.Event], Callable[[_Step, E.Event], None]] = M
         E.ReplyAudio: _Step.on_reply_audio,
         E.ReplyDone: _Step.on_reply_done,
         E.ServiceError: _Step.on_service_error,
+        E.ToolCallRequested: _Step.on_tool_call,
+        E.ToolFinished: _Step.on_tool_finished,
         E.PlaybackStarted: _Step.on_playback_started,
         E.PlaybackProgress: _Step.on_playback_progress,
         E.PlaybackStopped: _Step.on_playback_stopped,

@@ -111,6 +111,16 @@ class PendingTruncate:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolRound:
+    """The function calls of one response: the reply goes on once they are all answered and it is done."""
+
+    response_id: str
+    running: tuple[str, ...] = ()  # call ids sent to the shell, not finished yet
+    response_done: bool = False  # its response.done (completed) has arrived
+    answered: bool = False  # outputs sent and the reply asked for, while what came before the call plays
+
+
+@dataclass(frozen=True, slots=True)
 class Context:
     """Everything the machine remembers between two events (immutable; replaced each step)."""
 
@@ -129,3 +139,5 @@ class Context:
     outage: str = ""  # a FailureKind value while the service is known to be unreachable ("" = reachable)
     timers: tuple[tuple[Timer, int], ...] = ()  # running timers as (name, id)
     next_timer_id: int = 1
+    tools: ToolRound | None = None  # function calls of the reply in progress
+    ending: bool = False  # end_conversation was called: reset once the reply has played

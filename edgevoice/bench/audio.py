@@ -57,6 +57,36 @@ class Voice:
         return len(self.say(text)) / RATE
 
 
+#: Background talkers: distinct espeak-ng voices and speeds, everyday sentences, never a wake word.
+BABBLE_VOICES = ("en-us", "en-gb", "en-us+m3", "en-gb-scotland+m1", "en-029", "en-us+f2", "en-gb-x-rp+m6", "en-us-nyc")
+BABBLE_LINES = (
+    "the market opens at nine and the coffee is hot", "did you see the river this morning",
+    "we could take the train to the station later", "my sister called about the garden party",
+    "the paper said it would rain all week", "I think the yellow one is better",
+    "they were talking about the new window", "can you pass me the letter on the table",
+)
+
+
+def babble(seconds: float, talkers: int = 4, seed: int = 0) -> np.ndarray:
+    """People talking at once across a hall: ``talkers`` espeak-ng voices, each saying sentences with
+    short pauses from a random moment on, summed with numpy at equal levels; unit RMS, float32."""
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * RATE))
+    voices = {name: Voice(name, 150 + 10 * (i % 3)) for i, name in enumerate(BABBLE_VOICES)}
+    out = np.zeros(n, np.float64)
+    for i in range(talkers):
+        parts, total, j = [], 0, int(rng.integers(len(BABBLE_LINES)))
+        while total < n:
+            speech = voices[BABBLE_VOICES[(i * 3 + j) % len(BABBLE_VOICES)]].say(BABBLE_LINES[(j * 3 + i) % len(BABBLE_LINES)])
+            pause = np.zeros(int(rng.integers(RATE // 16, RATE * 3 // 8)), np.float32)
+            parts += [speech, pause]
+            total += len(speech) + len(pause)
+            j += 1
+        talker = np.roll(np.concatenate(parts)[:n].astype(np.float64), int(rng.integers(n)))
+        out += talker / (np.sqrt(np.mean(talker**2)) + 1e-12)
+    return (out / (np.sqrt(np.mean(out**2)) + 1e-12)).astype(np.float32)
+
+
 def pink_noise(samples: int, dbfs: float, rng: np.random.Generator) -> np.ndarray:
     """Noise with a 1/f spectrum (like a room: more rumble than hiss) at ``dbfs`` RMS."""
     white = rng.standard_normal(samples)
@@ -120,6 +150,11 @@ class Recording:
                 return
             at = self.say(at, text, dbfs, record=False).end + 0.4
             i += 1
+
+    def add_babble(self, start: float, end: float, dbfs: float, talkers: int = 4, seed: int = 0) -> None:
+        """Background talkers (``babble``) at ``dbfs`` RMS from ``start`` to ``end`` seconds."""
+        a, b = int(start * RATE), int(end * RATE)
+        self.samples[a:b] += babble((b - a) / RATE, talkers, seed)[: b - a] * 10 ** (dbfs / 20)
 
     def pcm(self) -> bytes:
         return (np.clip(self.samples, -1, 1) * 32767).astype("<i2").tobytes()

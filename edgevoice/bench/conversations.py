@@ -10,6 +10,8 @@
 - ``room``: the simulated room (``--room-echo -12@40``, chimes on, service-side turn detection with
   the client echo reference): pauses of 1.1, 0.4 and 2.5 s after the wake word, and interruptions
   over a long reply whose echo the microphone hears; every turn the service gets is counted.
+- ``hall``: warm turns while four other people talk at once 15 dB below the visitor the whole
+  time (near-field endpointing: the device must still hear the end of each question).
 
 Each turn is placed where the daemon should be free for it (the end of the last reply, as
 planned, plus a margin); how long the daemon really takes shows up in the figures, not in the
@@ -43,6 +45,7 @@ IDLE_TIMEOUT_S = 5.0  # [assistant] idle_timeout_s at its minimum (the cold runs
 CLOSE_MARGIN_S = 0.4  # after the idle timeout closed the session, before the next wake word
 INTERRUPT_AFTER_S = 0.8  # how far into a long reply the next interruption starts
 LEAD_S = 3.0  # quiet room before the first turn: every daemon of the bench has started by then
+HALL_BABBLE_DB = 15.0  # background talkers this far below the visitor (the hall run)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class Conversation:
     turns: int
     lead_s: float  # seconds of the recording before the first turn
     interruptions: tuple[Placed, ...] = ()
+    questions: tuple[Placed, ...] = ()  # where each question is said (the hall run's endpoints)
 
 
 def replies_speech() -> Speech:
@@ -84,6 +88,17 @@ def _turns(voice: Voice, count: int, start: float, gap: float, seconds_after: fl
         wake = rec.say(at, WAKE)
         rec.say(wake.end + PAUSE_AFTER_WAKE_S, question)
     return rec
+
+
+def hall(voice: Voice, turns: int, seed: int = 5) -> Conversation:
+    """Warm turns in a hall where four people talk at once ``HALL_BABBLE_DB`` below the visitor, from
+    before the first wake word to after the last reply; a turn whose wake word the babble hid is
+    simply not there (the figure counts the turns that were)."""
+    rec = _turns(voice, turns, LEAD_S, ANSWER_MARGIN_S, seconds_after=2.0, seed=seed)
+    rec.add_babble(0.0, rec.seconds, SPEECH_DBFS - HALL_BABBLE_DB, seed=seed)
+    questions = tuple(p for p in rec.said if p.text != WAKE)
+    plan = RunPlan("hall", rec, replies=(SHORT_REPLY,) * (turns + 5))
+    return Conversation(plan, turns, LEAD_S, questions=questions)
 
 
 def warm(voice: Voice, turns: int, idle_s: float, name: str = "warm", seed: int = 1) -> Conversation:

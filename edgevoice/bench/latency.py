@@ -114,3 +114,31 @@ def barge_ins(result: RunResult, interruptions: Sequence[Placed]) -> BargeIns:
         delays.append(float(last + 1) / rate * 1000)
     detected = sum(r["event"] == "barge_in" for r in result.events)
     return BargeIns(tuple(delays), len(interruptions), not_playing, detected)
+
+
+def endpoints_ms(result: RunResult, questions: Sequence[Placed]) -> list[float]:
+    """Per question answered: its last word (in the input) to the end of the utterance, on the input's clock.
+
+    The reply's first sound in the output WAV is on the input's clock; the daemon's own milestones
+    say how long after the end of the utterance (its commit) the speaker started it, which is taken
+    off. Replies are matched to turns in order (no reply is interrupted in such a run).
+    """
+    rate, out = result.output_rate, result.output
+    sounding = np.flatnonzero(out)
+    starts = []
+    if len(sounding):
+        breaks = np.flatnonzero(np.diff(sounding) > SILENT_GAP_S * 4 * rate)
+        starts = [sounding[0] / rate, *(sounding[breaks + 1] / rate)]
+    turns = [records for records in _turns(result.events).values()
+             if _first(records, "playback_start") is not None and _first(records, "commit") is not None]
+    delays = []
+    for start, records in zip(starts, turns):
+        commit, playback = _first(records, "commit"), _first(records, "playback_start")
+        if commit.get("by") != "device":  # type: ignore[union-attr]
+            continue
+        said = [q for q in questions if q.end < start]
+        if not said:
+            continue
+        ended_at = start - (playback["t"] - commit["t"])  # type: ignore[index]
+        delays.append((ended_at - said[-1].end) * 1000)
+    return delays

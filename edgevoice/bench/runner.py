@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgevoice.bench import conversations, frontend, latency, memory
+from edgevoice.bench import conversations, frontend, knowledge, latency, memory
 from edgevoice.bench.audio import BenchError, Voice
 from edgevoice.bench.figures import Figure, format_table
 from edgevoice.bench.machine import Machine, this_machine
@@ -39,6 +39,7 @@ PLAYBACK_TARGET_MS = 15.0
 BARGE_IN_TARGET_MS = 120.0
 BARGE_IN_ECHO_TARGET_MS = 150.0
 FALSE_TURNS_TARGET = 0.0
+ENDPOINT_MARGIN_MS = 300.0  # endpoint_babble_ms: silence_ms plus this
 
 
 @dataclass(frozen=True)
@@ -52,16 +53,18 @@ class BenchOptions:
     cold_turns: int = 7  # per cold run
     interruptions: int = 20
     room_interruptions: int = 4  # in the simulated room's session
+    hall_turns: int = 12  # turns among background talkers (endpoint_babble_ms)
     frontend_s: float = 60.0
     frontend_repeats: int = 3
-    jobs: int = 7  # daemon runs at once (every conversation side by side)
+    jobs: int = 8  # daemon runs at once (every conversation side by side)
+    knowledge_searches: int = 300
     workdir: Path | None = None  # keep recordings, configs, events and logs here (default: a temporary directory)
 
     @classmethod
     def quick(cls, **changes: Any) -> BenchOptions:
         """Every figure from a few turns: for a smoke test, not for numbers to quote."""
-        base = dict(warm_runs=1, warm_turns=2, idle_s=4.0, cold_runs=1, cold_turns=2, interruptions=2, room_interruptions=2,
-                    frontend_s=10.0, frontend_repeats=1)
+        base = dict(warm_runs=1, warm_turns=2, idle_s=4.0, cold_runs=1, cold_turns=2, interruptions=2,
+                    room_interruptions=2, hall_turns=3, frontend_s=10.0, frontend_repeats=1, knowledge_searches=40)
         base.update(changes)
         return cls(**base)
 
@@ -130,7 +133,8 @@ def _run(options: BenchOptions, workdir: Path, say: Callable[[str], None], start
              for i in range(options.cold_runs)]
     barge = conversations.barge(voice, options.interruptions)
     room = conversations.room(voice, options.room_interruptions)
-    plans = [*warms, *colds, barge, room]
+    hall = conversations.hall(voice, options.hall_turns)
+    plans = [*warms, *colds, barge, hall, room]
     longest = max(c.plan.recording.seconds for c in plans)
     if options.jobs >= len(plans):
         say(f"{len(plans)} conversations with `edgevoice run`, side by side (about {longest + 5:.0f} s) ...")
@@ -153,7 +157,10 @@ def _run(options: BenchOptions, workdir: Path, say: Callable[[str], None], start
     figures += memory.figures([*warm_runs, *cold_runs, barge_run], floor)
     figures += _latencies(warm_runs, cold_runs, barge_run, barge.interruptions, silence_ms, shared)
     figures += _room(by_name["room"], room, shared)
+    figures += _endpoints(by_name["hall"], hall, silence_ms, shared)
     figures += offline
+    say("search_knowledge over 1,000 generated passages ...")
+    figures += knowledge.measure(searches=options.knowledge_searches)
     return BenchReport(machine, figures, time.monotonic() - started, notes)
 
 
@@ -273,6 +280,21 @@ def _room(run: RunResult, room: conversations.Conversation, shared: str) -> list
     else:
         raise BenchError(f"no interruption of the room run stopped a reply\n{run.explain()}")
     return figures
+
+
+def _endpoints(run: RunResult, hall: conversations.Conversation, silence_ms: float, shared: str) -> list[Figure]:
+    values = latency.endpoints_ms(run, hall.questions)
+    if not values:
+        raise BenchError(f"no turn of the hall run was ended by the device; see its log\n{run.explain()}")
+    median, p95 = latency.median_p95(values)
+    return [Figure(
+        "endpoint_babble_ms", median, "ms",
+        f"the visitor's last word (in the input) to the end of their utterance (the reply's first sound in the "
+        f"output WAV, less the daemon's own commit-to-speaker time), while four other people talk at once "
+        f"{conversations.HALL_BABBLE_DB:g} dB below them (espeak-ng voices); device endpointing, silence_ms = "
+        f"{silence_ms:g} included; {len(values)} of {hall.turns} questions answered (a wake word the babble hid "
+        f"is no turn); median and p95 (target on the p95); {shared}",
+        target=silence_ms + ENDPOINT_MARGIN_MS, p95=p95, n=len(values))]
 
 
 def print_progress(text: str) -> None:

@@ -54,6 +54,8 @@ def main(args: argparse.Namespace) -> int:
         note = f"; {' and '.join(unused)} not used" if unused else ""
         print(f"credential:  {credential.describe()} ({headers}){note}", file=out)
     print("session.update:", file=out)
-    event = session_update(session_payload(vl), event_id=CHECK_EVENT_ID)
+    from edgevoice.tools.setup import declared_fields
+
+    event = session_update({**session_payload(vl), **declared_fields(config)}, event_id=CHECK_EVENT_ID)
     print(json.dumps(event, indent=2, ensure_ascii=False), file=out)
     return 0

@@ -4,6 +4,10 @@ Starts the Voice Live emulator on 127.0.0.1, plays a bundled recording of "okay 
 the weather like today?" through the daemon at real-time pace (the same code path a microphone
 takes), and prints what was heard, what was replied and the latency breakdown. The speaker's
 output is written to a WAV file aligned with the input.
+
+The answer is grounded: the demo's knowledge folder (a visitor centre's page, bundled) is indexed
+on the spot, the emulator's model calls ``search_knowledge`` as the real model would for a question
+about the place, and the reply is read from the passage the device found.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import argparse
 import dataclasses
 import logging
 import secrets
+import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -29,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from edgevoice.commands import run as run_command
     from edgevoice.config.load import load_default_config
+    from edgevoice.config.tools import KnowledgeConfig
+    from edgevoice.voicelive.emulator.tool_calls import ToolCall
     from edgevoice.config.secrets import ApiKey
     from edgevoice.service.journal import setup_logging
     from edgevoice.voicelive.emulator.server import Emulator
@@ -36,13 +43,22 @@ def main(args: argparse.Namespace) -> int:
     setup_logging(logging.DEBUG if args.verbose >= 2 else logging.INFO if args.verbose else logging.WARNING)
     key = secrets.token_urlsafe(24)  # a throwaway key shared by the demo's client and emulator
     config = load_default_config()
-    with Emulator(api_key=key) as emulator:
-        config = dataclasses.replace(config, voicelive=dataclasses.replace(config.voicelive, endpoint=emulator.url))
+    demo = resources.files("edgevoice").joinpath("data", "demo")
+    search = ToolCall("search_knowledge", '{"query": "weather tour"}')  # what a model asks for this question
+    with (Emulator(api_key=key, tool_calls=(search,)) as emulator,
+          tempfile.TemporaryDirectory(prefix="edgevoice-demo-") as state,
+          resources.as_file(demo.joinpath("knowledge")) as knowledge):
+        config = dataclasses.replace(
+            config,
+            voicelive=dataclasses.replace(config.voicelive, endpoint=emulator.url),
+            knowledge=KnowledgeConfig(paths=(knowledge,), index_dir=Path(state)),
+        )
         recording = args.input_wav
-        with resources.as_file(resources.files("edgevoice").joinpath("data", "demo", "okay_nabu_weather.wav")) as bundled:
+        print(f"knowledge: {knowledge} (indexed into a temporary folder)")
+        with resources.as_file(demo.joinpath("okay_nabu_weather.wav")) as bundled:
             recording = recording or bundled
             print(f"emulator:  Voice Live emulator at {emulator.url} (model {config.voicelive.model})")
-            print(f"input:     {recording} (played at real-time pace)")
+            print(f"input:     {_shown(Path(recording))} (played at real-time pace)")
             args.events.parent.mkdir(parents=True, exist_ok=True)
             args.events.unlink(missing_ok=True)
             run_args = argparse.Namespace(input_wav=recording, output_wav=args.output_wav, events=args.events,
@@ -68,7 +84,18 @@ def _report(records: list[dict]) -> None:
             print(f"heard:     {record['text']}")
         elif event == "reply_text":
             print(f"reply:     {record['text']}")
+        elif event == "tool_call":
+            used = ", ".join(Path(s).name for s in record.get("sources", ())) or "no files"
+            print(f"tool:      {record['name']} ({record['ms']:.1f} ms, from {used})")
         elif event == "turn_latency":
             for name, value in record.items():
                 if name.endswith("_ms") and value is not None:
                     print(f"  {name[:-3].replace('_', ' '):<22} {value:7.1f} ms")
+
+
+def _shown(path: Path) -> Path:
+    """PATH relative to the working directory when it lies below it (the bundled recording in a checkout)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except (OSError, ValueError):
+        return path

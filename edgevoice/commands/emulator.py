@@ -22,6 +22,7 @@ Scenario file (TOML, or JSON with the same shape; flags override it):
   pacing = "realtime"                 # "fast" (default) or "realtime" audio deltas
   transcripts = ["what time is it"]   # transcript of the 1st, 2nd, ... user audio item
   replies = ["It is nine o'clock."]   # text of the 1st, 2nd, ... reply
+  tool_calls = ['search_knowledge:{"query": "opening hours"}']   # like --tool-call
   [faults]
   connections = 1                     # only the first connection misbehaves
   reject_status = 503                 # any fault flag above, with _ for -
@@ -44,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pacing", choices=("fast", "realtime"), help="send reply audio as fast as possible or in real time")
     parser.add_argument("--transcript", action="append", default=[], metavar="TEXT", help="script a user transcript (repeatable)")
     parser.add_argument("--reply", action="append", default=[], metavar="TEXT", help="script a reply text (repeatable)")
+    parser.add_argument(
+        "--tool-call", action="append", default=[], metavar="NAME:JSON_ARGS",
+        help="the next model response calls this function tool, then answers from its output (repeatable)",
+    )
     faults = parser.add_argument_group("faults", "misbehave on purpose (see the list below)")
     for f in dataclasses.fields(FaultPlan):
         flag = "--" + f.name.replace("_", "-")
@@ -58,7 +63,14 @@ def main(args: argparse.Namespace) -> int:
     from edgevoice.voicelive.emulator import Emulator, Scenario, load_scenario
     from edgevoice.voicelive.emulator.faults import fault_plan_from_mapping
 
+    from edgevoice.voicelive.emulator.tool_calls import parse_tool_call
+
     scenario = load_scenario(args.scenario) if args.scenario else Scenario()
+    try:
+        tool_calls = tuple(parse_tool_call(spec) for spec in args.tool_call) or scenario.tool_calls
+    except ValueError as exc:
+        print(f"edgevoice emulator: --tool-call: {exc}", file=sys.stderr)
+        return 2
     overrides = {k[len("fault_") :]: v for k, v in vars(args).items() if k.startswith("fault_") and v is not None}
     faults = fault_plan_from_mapping({**dataclasses.asdict(scenario.faults), **overrides}) if overrides else scenario.faults
     api_key = args.api_key or os.environ.get(KEY_ENV) or None
@@ -71,6 +83,7 @@ def main(args: argparse.Namespace) -> int:
         replies=args.reply or scenario.replies,
         pacing=args.pacing or scenario.pacing,
         keep_sessions=KEEP_SESSIONS,
+        tool_calls=tool_calls,
     )
     try:
         emulator.start()

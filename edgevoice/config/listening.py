@@ -17,6 +17,29 @@ from edgevoice.config.fields import setting
 #: The wake word models that ship with pymicro-wakeword (``pymicro_wakeword.Model``).
 BUILTIN_WAKE_WORDS: tuple[str, ...] = ("okay_nabu", "hey_jarvis", "alexa", "hey_mycroft")
 
+#: ``listening.wake.sensitivity``: the cutoff each preset gives each built-in model, chosen from the
+#: curves of detection rate against false accepts per hour that ``python -m edgevoice.bench.wake``
+#: draws from the corpus of ``scripts/make_corpus.py`` (README: "Wake word sensitivity"). default:
+#: the model's own cutoff (no false accept in the corpus's everyday audio there); strict: halfway
+#: from it to 0.99; sensitive: the lowest cutoff with at most one false accept in that audio
+#: (0.6/h), at most 0.25 below default; very_sensitive: at most three (1.8/h), at most 0.5 below.
+#: A custom model (model_files) takes its own cutoff at every preset but strict.
+SENSITIVITIES: tuple[str, ...] = ("strict", "default", "sensitive", "very_sensitive")
+SENSITIVITY_CUTOFFS: dict[str, dict[str, float]] = {
+    "strict": {"okay_nabu": 0.92, "hey_jarvis": 0.98, "alexa": 0.95, "hey_mycroft": 0.97},
+    "default": {"okay_nabu": 0.85, "hey_jarvis": 0.97, "alexa": 0.90, "hey_mycroft": 0.95},
+    "sensitive": {"okay_nabu": 0.62, "hey_jarvis": 0.72, "alexa": 0.65, "hey_mycroft": 0.87},
+    "very_sensitive": {"okay_nabu": 0.50, "hey_jarvis": 0.47, "alexa": 0.40, "hey_mycroft": 0.45},
+}
+
+
+def preset_cutoff(sensitivity: str, name: str, own: float) -> float:
+    """The cutoff a model takes at a sensitivity preset (``own``: the cutoff its file gives it)."""
+    table = SENSITIVITY_CUTOFFS[sensitivity]
+    if name in table:
+        return table[name]
+    return round((own + 0.99) / 2, 2) if sensitivity == "strict" else own
+
 
 def model_file_problem(path: str | Path) -> str | None:
     """What is wrong with a microWakeWord model JSON (and the .tflite it names), or None.
@@ -137,6 +160,16 @@ class VadConfig:
     no_speech_timeout_s: float = setting(
         5.0, "an open gate with nobody speaking closes after this long", min=0.5, max=120.0
     )
+    near_field_margin_db: float = setting(
+        7.0, "speech more than this far below the level of the person who opened the gate (their loud "
+        "syllables, followed from the wake word on) is background: it neither keeps their utterance going "
+        "nor starts a follow-up; 0 = off (any speech counts)", min=0.0, max=40.0
+    )
+    attenuate_background_db: float = setting(
+        40.0, "with service-side turn detection: the audio sent between the visitor's words (background "
+        "talkers included) is turned down by this much, so the service's VAD hears the end of their turn and "
+        "not the room; 0 = send it as heard", min=0.0, max=90.0
+    )
 
     def check(self) -> None:
         if self.silence_ms % 10:
@@ -160,8 +193,14 @@ class WakeConfig:
     model_files: tuple[str, ...] = setting(
         (), "extra microWakeWord models: paths to their JSON files (the .tflite next to each)"
     )
+    sensitivity: str = setting(
+        "default", "how readily a wake word is accepted: strict, default, sensitive or very_sensitive (a cutoff "
+        "per built-in model, from measured curves; `edgevoice tune` recommends one for a room)",
+        choices=SENSITIVITIES,
+    )
     probability_cutoff: float | None = setting(
-        None, "detection threshold for every model; unset = each model's own (okay_nabu 0.85)", min=0.01, max=0.99
+        None, "detection threshold for every model, overriding sensitivity; unset = the sensitivity's", min=0.01,
+        max=0.99
     )
     refractory_s: float = setting(2.0, "after a detection the same wake word is ignored this long", min=0.0, max=30.0)
 

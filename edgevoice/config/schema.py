@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgevoice.config.assistant import AssistantConfig, LedsConfig
+from edgevoice.config.errors import ConfigError
 from edgevoice.config.fields import setting
 from edgevoice.config.listening import AudioConfig, ButtonsConfig, ListeningConfig
 from edgevoice.config.offline import OfflineConfig
+from edgevoice.config.tools import KnowledgeConfig, ToolsConfig
 from edgevoice.config.voicelive import VoiceLiveConfig
 
 
@@ -22,3 +24,13 @@ class Config:
     assistant: AssistantConfig = setting(default_factory=AssistantConfig, doc="conversation flow, barge-in, chimes")
     leds: LedsConfig = setting(default_factory=LedsConfig, doc="status LEDs")
     offline: OfflineConfig = setting(default_factory=OfflineConfig, doc="cached replies and finding the service again")
+    knowledge: KnowledgeConfig = setting(default_factory=KnowledgeConfig, doc="the owner's documents, searched on the device")
+    tools: ToolsConfig = setting(default_factory=ToolsConfig, doc="what the model may do: built-in, GPIO and MCP tools")
+
+    def check(self) -> None:
+        if self.tools.timeout_s >= self.assistant.reply_timeout_s:
+            raise ConfigError(
+                "tools.timeout_s",
+                f"{self.tools.timeout_s:g} s is not shorter than assistant.reply_timeout_s ({self.assistant.reply_timeout_s:g} s): "
+                "the reply would be given up while a tool still runs",
+            )

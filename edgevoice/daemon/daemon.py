@@ -48,6 +48,7 @@ from edgevoice.offline.support import OfflineSupport
 from edgevoice.playback.output import ReplyOutput
 from edgevoice.playback.sound import Sound, load_chime
 from edgevoice.playback.wav import WavSpeaker
+from edgevoice.tools.device import DeviceTools
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,12 @@ def _settings(config: Config) -> AssistantSettings:
     return AssistantSettings.from_config(
         config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none"
     )
+
+
+def _frontend(config: Config) -> ListeningFrontend:
+    """The listening front-end for a config (what it sends depends on who endpoints, too)."""
+    return ListeningFrontend.from_config(config.listening,
+                                         server_endpointing=config.voicelive.turn_detection.type != "none")
 
 
 @dataclasses.dataclass
@@ -133,7 +140,7 @@ class Daemon:
         self._chimes: dict[A.Chime, Sound] = {}
         self._sessions = sessions
         self._crashes: deque[float] = deque(maxlen=CRASH_LIMIT)
-        self._use(config, sessions(config.voicelive), frontend or ListeningFrontend.from_config(config.listening))
+        self._use(config, sessions(config.voicelive), frontend or _frontend(config))
         self.ctx = Context()
         self.exit_code = 0
         self._speaker_at: float | None = None  # while a WavSpeaker renders: when its input frame was heard
@@ -157,7 +164,9 @@ class Daemon:
         self.buttons = Buttons.from_config(config.buttons, frontend, pin_factory=self._pin_factory)
         self.leds = StatusLeds(config.leds, pin_factory=self._pin_factory)
         self.echo_guard = EchoGuard.from_config(config.assistant)
-        self.link = self._make_link(factory)
+        # The knowledge index is brought up to date here: at start and on reload, never in a turn.
+        self.tools = DeviceTools(config, self.post, pin_factory=self._pin_factory)
+        self.link = self._make_link(self.tools.sessions(factory))
         self.credentials = CredentialWatch(factory, clock=self.clock)  # in the error state: retry once fixed
         # Cached replies, connectivity, background checks and warming the cache (edgevoice.offline).
         self.offline = OfflineSupport(config, post=self.post, factory=factory, clock=self.clock)
@@ -517,6 +526,10 @@ class Daemon:
                 link.cancel_response(action.response_id)
             elif isinstance(action, A.Truncate):
                 link.truncate(action.item_id, action.audio_end_ms)
+            elif isinstance(action, A.RunTool):
+                self.tools.run(action)
+            elif isinstance(action, A.SendToolOutput):
+                link.send_tool_output(action.call_id, action.output)
             elif isinstance(action, A.PlayAudio):
                 speaker.play(action.pcm, self.config.voicelive.output_sample_rate)
             elif isinstance(action, A.FinishPlayback):
@@ -572,7 +585,7 @@ class Daemon:
         model that does not load, no credential for the new endpoint).
         """
         # What a config can fail on is built first, so a failure leaves the old one in place.
-        frontend = ListeningFrontend.from_config(config.listening)
+        frontend = _frontend(config)
         try:
             factory = self._sessions(config.voicelive)
         except BaseException:
@@ -591,6 +604,7 @@ class Daemon:
     def _close_parts(self) -> None:
         self.offline.close()
         self.link.close()
+        self.tools.close()
         self.buttons.close()
         self.leds.close()
         self.frontend.close()

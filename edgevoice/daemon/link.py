@@ -294,6 +294,10 @@ class SessionLink:
                 self._cancel_answer_timer()  # the reply is not wanted any more, however slowly it ends
         self._send(client_events.response_cancel(response_id))
 
+    def send_tool_output(self, call_id: str, output: str) -> None:
+        """Answer a function call (a function_call_output item; the reply is asked for separately)."""
+        self._send(client_events.item_create_function_output(call_id, output))
+
     def truncate(self, item_id: str, audio_end_ms: int) -> None:
         self._send(client_events.item_truncate(item_id, max(0, int(audio_end_ms))))
 

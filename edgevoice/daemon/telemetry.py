@@ -40,6 +40,7 @@ class Telemetry:
         self.clock = clock
         self.turn = 0
         self._times: dict[str, float] = {}
+        self._tool_ms = 0.0  # time the turn's tool calls took (part of commit_to_reply)
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
         self._file: TextIO | None = None
@@ -55,6 +56,7 @@ class Telemetry:
         with self._lock:
             self.turn += 1
             self._times = {}
+            self._tool_ms = 0.0
             return self.turn
 
     def mark(self, event: str, at: float | None = None, **detail: Any) -> dict[str, Any]:
@@ -67,6 +69,8 @@ class Telemetry:
                 self._times[event] = t
             else:
                 self._times.setdefault(event, t)
+            if event == "tool_call" and isinstance(detail.get("ms"), (int, float)):
+                self._tool_ms += float(detail["ms"])
             if self._file is not None:
                 self._file.write(json.dumps(record, default=str) + "\n")
         for listener in self._listeners:
@@ -88,6 +92,8 @@ class Telemetry:
                 start = "gate_open"  # push-to-talk and follow-up turns have no wake word
             a, b = times.get(start), times.get(end)
             out[name] = round((b - a) * 1000, 1) if a is not None and b is not None and b >= a else None
+        if "tool_call" in times:
+            out["tools"] = round(self._tool_ms, 1)  # the tools the model called, within commit_to_reply
         return out
 
     def log_breakdown(self) -> None:

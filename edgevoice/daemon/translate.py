@@ -42,6 +42,8 @@ def from_server(event: V.ServerEvent, output_rate: int) -> E.Event | None:
         return E.ReplyAudio(event.response_id, event.item_id, ms, pcm)
     if isinstance(event, V.ResponseDone):
         return E.ReplyDone(event.response_id, event.status, event.reason or "")
+    if isinstance(event, V.FunctionCallArgumentsDone):
+        return E.ToolCallRequested(event.response_id, event.call_id, event.name or "", event.arguments)
     if isinstance(event, V.SpeechStarted):
         return E.ServerSpeechStarted()
     if isinstance(event, V.SpeechStopped):

@@ -1,6 +1,6 @@
 """The listening front-end: one 10 ms frame in, the events it caused out.
 
-    frame -> noise filter -> VAD (+ hysteresis) -> wake words -> gate (pre-roll / utterance)
+    frame -> noise filter -> VAD (+ near field, hysteresis) -> wake words -> gate (pre-roll / utterance)
 
 The daemon drives it::
 
@@ -40,6 +40,7 @@ from edgevoice.listening.events import (
 )
 from edgevoice.listening.gate import Gate
 from edgevoice.listening.hold import WakeHold
+from edgevoice.listening.nearfield import BackgroundAttenuator
 from edgevoice.listening.noise import NoiseFilter
 from edgevoice.listening.vad import END, START, VoiceActivity
 from edgevoice.listening.wake import WakeWordDetector, WakeWordError
@@ -47,6 +48,8 @@ from edgevoice.listening.wake import WakeWordDetector, WakeWordError
 logger = logging.getLogger(__name__)
 
 _MUTE, _UNMUTE, _PRESS, _RELEASE = "mute", "unmute", "press", "release"
+#: A gate opened this soon after a wake word opened for that wake word (its speaker is the visitor).
+WAKE_RECENT_FRAMES = 50
 #: A gate opened this soon (frames) after a wake word opened on it: hold the audio until the words start.
 WAKE_OPEN_FRAMES = 30
 
@@ -63,6 +66,7 @@ class ListeningFrontend:
         gate: Gate | None = None,
         endpointer: Endpointer | None = None,
         send_processed: bool = False,
+        attenuator: BackgroundAttenuator | None = None,
     ) -> None:
         self.noise = noise if noise is not None else NoiseFilter(enabled=False)
         self.vad = vad if vad is not None else VoiceActivity()
@@ -70,6 +74,8 @@ class ListeningFrontend:
         self.gate = gate if gate is not None else Gate()
         self.endpointer = endpointer if endpointer is not None else Endpointer()
         self.send_processed = send_processed
+        self.attenuator = attenuator
+        self._last_wake_frame = -(10**9)  # frame count at the last wake word detected
         self.frames = 0  #: frames seen so far (muted ones included): stream time = frames x 10 ms
         self.muted = False
         self._requests: deque[str] = deque()  # from other threads; deque.append is atomic
@@ -78,11 +84,12 @@ class ListeningFrontend:
         self._preroll_voiced: deque[bool] = deque(maxlen=self.gate.preroll_frames or 1)
         self._hold = WakeHold(self.gate.preroll_frames)
         self._holding = False  # the gate opened on a wake word and the words have not started
-        self._wake_frame = -WAKE_OPEN_FRAMES - 1  # the frame the last wake word was detected on
 
     @classmethod
-    def from_config(cls, listening) -> ListeningFrontend:  # listening: edgevoice.config.listening.ListeningConfig
-        """The front-end described by the [listening] table (loads the wake word models)."""
+    def from_config(cls, listening, *, server_endpointing: bool = False) -> ListeningFrontend:
+        """The front-end described by the [listening] table (loads the wake word models);
+        ``server_endpointing``: the service finds the end of a turn (background is attenuated for it)."""
+        # listening: edgevoice.config.listening.ListeningConfig
         try:
             wake = WakeWordDetector.from_config(listening.wake)
         except WakeWordError as exc:
@@ -94,6 +101,8 @@ class ListeningFrontend:
             gate=Gate(listening.vad.preroll_ms),
             endpointer=Endpointer(listening.vad.max_utterance_s, listening.vad.no_speech_timeout_s),
             send_processed=listening.noise.send_processed,
+            attenuator=(BackgroundAttenuator(listening.vad.attenuate_background_db)
+                        if server_endpointing and listening.vad.attenuate_background_db > 0 else None),
         )
 
     @property
@@ -118,11 +127,14 @@ class ListeningFrontend:
         with self._lock:
             if self.muted or self.gate.is_open:
                 return b""
+            self._listen_to(reason)
             self.endpointer.start(self.vad.in_speech)
             voiced = list(self._preroll_voiced)
             self._preroll_voiced.clear()
             preroll = self.gate.open(reason)
-            if reason != "wake" or self.frames - self._wake_frame > WAKE_OPEN_FRAMES:
+            if self.attenuator is not None:
+                preroll = self.attenuator.start(self.vad.in_speech, preroll)
+            if reason != "wake" or self.frames - self._last_wake_frame > WAKE_OPEN_FRAMES:
                 return preroll
             frames = [preroll[i : i + FRAME_BYTES] for i in range(0, len(preroll), FRAME_BYTES)]
             flags = [False] * (len(frames) - len(voiced)) + voiced[-len(frames):] if frames else []
@@ -144,6 +156,17 @@ class ListeningFrontend:
     def holding(self) -> bool:
         """The gate opened on a wake word and holds the audio until the person's words start."""
         return self._holding
+
+    def _listen_to(self, reason: str) -> None:
+        """Whose level the near field follows: whoever just said the wake word; for a button, whoever
+        speaks next; otherwise (a follow-up, the same turn going on) the visitor it already follows."""
+        near = self.vad.near
+        if near is None:
+            return
+        if reason == "button":
+            near.learn()
+        elif self.frames - self._last_wake_frame <= WAKE_RECENT_FRAMES:
+            near.lock_on()
 
     def close_gate(self) -> None:
         """Stop letting audio out (the daemon ended the turn itself); no event follows."""
@@ -192,7 +215,8 @@ class ListeningFrontend:
         t = self.frames * FRAME_SECONDS
         clean = self.noise.process(frame)
         vad = self.vad
-        transition = vad.update(clean, echo_floor > 0.0 and power_of(frame) <= echo_floor)
+        gate = self.gate
+        transition = vad.update(clean, frame, gate.is_open, echo_floor > 0.0 and power_of(frame) <= echo_floor)
         if transition == START:
             events.append(SpeechStarted(t - vad.lag * FRAME_SECONDS))
         elif transition == END:
@@ -200,14 +224,15 @@ class ListeningFrontend:
         if self.wake is not None:
             found = self.wake.process(clean, t)
             if found:
-                self._wake_frame = self.frames
                 events.extend(found)
+                self._last_wake_frame = self.frames
         out = clean if self.send_processed else frame
-        gate = self.gate
         if not gate.is_open:
             gate.push(out)
             self._preroll_voiced.append(vad.voiced)
             return events
+        if self.attenuator is not None:
+            out = self.attenuator.process(out, vad.voiced and vad.in_speech)
         endpointer = self.endpointer
         if self._holding:
             self._hold.push(out, vad.voiced)

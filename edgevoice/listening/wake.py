@@ -21,7 +21,7 @@ from pymicro_features import MicroFrontend
 from pymicro_wakeword import MicroWakeWord, Model
 
 from edgevoice.audio.frames import FRAME_BYTES, FRAME_SAMPLES
-from edgevoice.config.listening import model_file_problem
+from edgevoice.config.listening import model_file_problem, preset_cutoff
 from edgevoice.listening.events import WakeWordDetected
 
 logger = logging.getLogger(__name__)
@@ -174,9 +174,18 @@ class WakeWordDetector:
         *,
         probability_cutoff: float | None = None,
         refractory_s: float = 2.0,
+        sensitivity: str = "default",
     ) -> WakeWordDetector:
-        """Load built-in models by name and custom ones by JSON path."""
-        return cls([WakeModel(load_model(n), probability_cutoff, refractory_s) for n in names])
+        """Load built-in models by name and custom ones by JSON path; each takes ``probability_cutoff``,
+        else the cutoff of the ``sensitivity`` preset for it."""
+        models = []
+        for name in names:
+            model = load_model(name)
+            cutoff = probability_cutoff
+            if cutoff is None:
+                cutoff = preset_cutoff(sensitivity, model.id, float(model.probability_cutoff))
+            models.append(WakeModel(model, cutoff, refractory_s))
+        return cls(models)
 
     @classmethod
     def from_config(cls, wake) -> WakeWordDetector | None:  # wake: edgevoice.config.listening.WakeConfig
@@ -184,7 +193,8 @@ class WakeWordDetector:
         names = [*wake.words, *wake.model_files]
         if not names:
             return None
-        return cls.load(names, probability_cutoff=wake.probability_cutoff, refractory_s=wake.refractory_s)
+        return cls.load(names, probability_cutoff=wake.probability_cutoff, refractory_s=wake.refractory_s,
+                        sensitivity=wake.sensitivity)
 
     @property
     def names(self) -> list[str]:

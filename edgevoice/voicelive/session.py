@@ -835,6 +835,12 @@ class VoiceLiveSession:
         """Add a typed user message to the conversation."""
         return self._send_built(client_events.item_create_user_text(text))
 
+    def extend_session(self, fields: Mapping[str, Any]) -> None:
+        """Add ``fields`` (tools, say) to the session.update sent when connecting; before ``connect()``."""
+        if self._state != _NEW:
+            raise RuntimeError("extend_session() must come before connect()")
+        self._session = {**(self._session or {}), **fields}
+
     def send_function_output(self, call_id: str, output: Any) -> str:
         """Return a tool's result for ``call_id`` (then call ``create_response()``)."""
         return self._send_built(client_events.item_create_function_output(call_id, output))

@@ -37,6 +37,7 @@ from edgevoice.voicelive.emulator.response import (
 )
 from edgevoice.voicelive.emulator.echo import EchoCanceller
 from edgevoice.voicelive.emulator.session import RESPONSE_FIELD_CHECKS, apply_update, default_session, input_channels
+from edgevoice.voicelive.emulator.tool_calls import ToolCall, ToolCallStream, answer_from_output
 from edgevoice.voicelive.emulator.vad import FRAME_MS, MIN_SPEECH_MS, SpeechStarted, SpeechStopped, TurnDetector, VoiceActivity
 
 MIN_COMMIT_MS = 100
@@ -74,6 +75,7 @@ class Conversation:
         transcripts: Sequence[str] = (),
         replies: Sequence[str] = (),
         chunk_ms: int = 100,
+        tool_calls: Sequence[ToolCall] = (),
     ) -> None:
         self._seed = secrets.token_hex(5)
         self._counter = 0
@@ -82,6 +84,8 @@ class Conversation:
         self.audio_received = False
         self._transcripts = list(transcripts)
         self._replies = list(replies)
+        self._tool_calls = list(tool_calls)  # the model's next responses call these (emulator.tool_calls)
+        self._tool_call_count = 0
         self._chunk_ms = chunk_ms
         self._outbox: deque[dict[str, Any]] = deque([{"type": "session.created", "session": copy.deepcopy(self.session)}])
         self._items: dict[str, Item] = {}  # insertion order is conversation order
@@ -499,6 +503,12 @@ class Conversation:
 
     def _start_response(self, params: dict[str, Any]) -> None:
         text = params.get("pre_generated_assistant_message")
+        if text is None and self._tool_call_due():
+            self._start_tool_call(params)
+            return
+        answering_tool = text is None and self._answers_tool()
+        if answering_tool:
+            text = self._default_reply()
         if text is None:
             if self._reply_count < len(self._replies):
                 text = self._replies[self._reply_count]
@@ -527,9 +537,44 @@ class Conversation:
             self._add_item(Item(data, text=text, stream=stream))
         self._streams.append(stream)
 
+    def _tool_call_due(self) -> bool:
+        """A scripted tool call is left, and this response does not answer a tool's output."""
+        return self._tool_call_count < len(self._tool_calls) and not self._answers_tool()
+
+    def _answers_tool(self) -> bool:
+        last = self._items[self._order[-1]] if self._order else None
+        return last is not None and last.data.get("type") == "function_call_output"
+
+    def _start_tool_call(self, params: dict[str, Any]) -> None:
+        call = self._tool_calls[self._tool_call_count]
+        self._tool_call_count += 1
+        session = self.session
+        in_conversation = params.get("conversation") != "none"
+        stream = ToolCallStream(
+            call=call,
+            call_id=self._new_id("call"),
+            response_id=self._new_id("resp"),
+            item_id=self._new_id("item"),
+            modalities=params.get("modalities") or session["modalities"],
+            voice=params.get("voice") or session["voice"],
+            output_audio_format=params.get("output_audio_format") or session["output_audio_format"],
+            temperature=params.get("temperature") or session["temperature"],
+            max_output_tokens=params.get("max_output_tokens") or params.get("max_response_output_tokens") or session["max_response_output_tokens"],
+            conversation_id=self.conversation_id if in_conversation else None,
+            metadata=params.get("metadata"),
+            input_usage=self._input_usage(params.get("instructions")),
+            chunk_ms=self._chunk_ms,
+        )
+        if in_conversation:
+            self._add_item(Item(stream.item_data("in_progress", ""), stream=stream))
+        self._streams.append(stream)
+
     def _response_finished(self, stream: ResponseStream) -> None:
         item = self._items.get(stream.item_id)
-        if item is not None:  # in the conversation: remember what was said
+        if isinstance(stream, ToolCallStream):
+            if item is not None:
+                item.data.update(stream.item_data("completed" if stream.status == "completed" else "incomplete", stream.call.arguments))
+        elif item is not None:  # in the conversation: remember what was said
             completed = stream.status == "completed"
             item.text = stream.text if completed else stream.spoken_text
             item.data["status"] = "completed" if completed else "incomplete"
@@ -543,7 +588,7 @@ class Conversation:
         for item_id in reversed(self._order):
             item = self._items[item_id]
             if item.data.get("type") == "function_call_output":
-                return f"The tool answered: {item.text}"
+                return answer_from_output(item.text)
             if item.role != "user":
                 continue
             heard = item.transcript if item.transcript is not None else item.text

@@ -10,6 +10,7 @@ A scenario file (TOML, or JSON with the same shape) sets the faults and the scri
     pacing = "realtime"                          # or "fast" (default): how audio deltas are sent
     transcripts = ["what time is it"]            # transcript of the 1st, 2nd, ... user audio item
     replies = ["It is nine o'clock."]            # text of the 1st, 2nd, ... response
+    tool_calls = ['get_time:{}']                 # the 1st, 2nd, ... model response calls this tool
     [faults]
     connections = 1                              # only the first connection misbehaves
     reject_status = 503
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from edgevoice.config.errors import ConfigError
+from edgevoice.voicelive.emulator.tool_calls import ToolCall, parse_tool_call
 from edgevoice.config.fields import CHOICES, DOC, MAX, MIN, setting
 
 REJECT_STATUSES = (401, 403, 429, 500, 502, 503, 504)
@@ -77,6 +79,7 @@ class Scenario:
     transcripts: tuple[str, ...] = ()
     replies: tuple[str, ...] = ()
     pacing: str = "fast"
+    tool_calls: tuple[ToolCall, ...] = ()  # "NAME:JSON_ARGS" in a file (edgevoice.voicelive.emulator.tool_calls)
 
     def __post_init__(self) -> None:
         if self.pacing not in PACINGS:
@@ -104,9 +107,9 @@ def scenario_from_mapping(data: Mapping[str, Any]) -> Scenario:
     """Build a Scenario from parsed TOML/JSON, naming any unknown or badly typed key."""
     if not isinstance(data, Mapping):
         raise ConfigError("", "a scenario must be a table/object")
-    unknown = set(data) - {"faults", "transcripts", "replies", "pacing"}
+    unknown = set(data) - {"faults", "transcripts", "replies", "pacing", "tool_calls"}
     if unknown:
-        raise ConfigError(sorted(unknown)[0], "unknown key (expected faults, transcripts, replies, pacing)")
+        raise ConfigError(sorted(unknown)[0], "unknown key (expected faults, transcripts, replies, pacing, tool_calls)")
     faults = data.get("faults", {})
     if not isinstance(faults, Mapping):
         raise ConfigError("faults", "must be a table")
@@ -115,7 +118,18 @@ def scenario_from_mapping(data: Mapping[str, Any]) -> Scenario:
         transcripts=_strings(data.get("transcripts", ()), "transcripts"),
         replies=_strings(data.get("replies", ()), "replies"),
         pacing=data.get("pacing", "fast"),
+        tool_calls=_tool_calls(data.get("tool_calls", ())),
     )
+
+
+def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
+    calls = []
+    for i, spec in enumerate(_strings(raw, "tool_calls")):
+        try:
+            calls.append(parse_tool_call(spec))
+        except ValueError as exc:
+            raise ConfigError(f"tool_calls[{i}]", str(exc)) from None
+    return tuple(calls)
 
 
 def fault_plan_from_mapping(data: Mapping[str, Any]) -> FaultPlan:

@@ -26,6 +26,7 @@ from websockets.http11 import Request, Response
 from edgevoice.voicelive.emulator import catalog, formats
 from edgevoice.voicelive.emulator.conversation import Conversation, SpeechRequest
 from edgevoice.voicelive.emulator.faults import PACINGS, FaultPlan, Scenario
+from edgevoice.voicelive.emulator.tool_calls import ToolCall
 from edgevoice.voicelive.emulator.handshake import Accepted, Rejection, bearer_tokens, check_request, fault_rejection
 from edgevoice.voicelive.emulator.session import input_channels
 from edgevoice.audio.speech import Speech
@@ -117,6 +118,7 @@ class Emulator:
         speech: Speech | None = None,
         chunk_ms: int = 100,
         keep_sessions: int = MAX_RECORDED_SESSIONS,
+        tool_calls: Sequence[ToolCall] = (),
     ) -> None:
         if pacing not in PACINGS:
             raise ValueError(f"pacing must be one of {PACINGS}, not {pacing!r}")
@@ -127,6 +129,7 @@ class Emulator:
         self._api_key = api_key
         self.transcripts = tuple(transcripts)
         self.replies = tuple(replies)
+        self.tool_calls = tuple(tool_calls)  # the model's next responses in each session call these
         self.pacing = pacing
         self.speech = speech or Speech()
         self.chunk_ms = chunk_ms
@@ -153,7 +156,8 @@ class Emulator:
     @classmethod
     def from_scenario(cls, scenario: Scenario, **kwargs: Any) -> Emulator:
         """An emulator set up by a scenario (faults, transcripts, replies, pacing)."""
-        return cls(faults=scenario.faults, transcripts=scenario.transcripts, replies=scenario.replies, pacing=scenario.pacing, **kwargs)
+        return cls(faults=scenario.faults, transcripts=scenario.transcripts, replies=scenario.replies, pacing=scenario.pacing,
+                   tool_calls=scenario.tool_calls, **kwargs)
 
     def __repr__(self) -> str:
         key = "required" if self._api_key else "any"
@@ -313,7 +317,8 @@ class Emulator:
         plan, accepted, index = self._opening.pop(ws)
         lifetime = plan.expire_after_s if plan.expire_after_s is not None else catalog.SESSION_LIFETIME_S
         conv = Conversation(
-            model=accepted.model, now=time.time(), lifetime_s=lifetime, transcripts=self.transcripts, replies=self.replies, chunk_ms=self.chunk_ms
+            model=accepted.model, now=time.time(), lifetime_s=lifetime, transcripts=self.transcripts, replies=self.replies, chunk_ms=self.chunk_ms,
+            tool_calls=self.tool_calls,
         )
         record = SessionRecord(conv.session["id"], index, accepted.model, accepted.api_version, plan)
         with self._changing():

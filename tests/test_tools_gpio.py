@@ -1,0 +1,149 @@
+"""GPIO tools on gpiozero's MockFactory, in the real daemon (in-process, so the pins can be read):
+a switched light, a relay board that fails, a slow buzzer that outlasts ``tools.timeout_s`` while
+the visitor interrupts with the push-to-talk button."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+from daemon_helpers import KEY, SPEECH, Events, Say, recordings, write_config  # noqa: F401
+from emulator_helpers import make_emulator  # noqa: F401 - fixture
+from gpiozero.pins.mock import MockFactory, MockPin
+
+from edgevoice.audio.wav import WavSource
+from edgevoice.config.load import load_config, parse_config
+from edgevoice.config.errors import ConfigError
+from edgevoice.config.secrets import ApiKey
+from edgevoice.daemon.daemon import Daemon
+from edgevoice.daemon.sessions import session_factory
+from edgevoice.daemon.telemetry import Telemetry
+from edgevoice.playback.wav import WavSpeaker
+from edgevoice.tools.gpio import GpioSwitch
+from edgevoice.voicelive.emulator.tool_calls import ToolCall
+
+LIGHTS, RELAY, BUZZER, PTT = 26, 20, 21, 17
+SLOW_S = 3.0
+WAKE, QUESTION = "okay nabu", "switch it on please"
+
+GPIO_TOML = f"""
+[tools]
+timeout_s = 1.0
+
+[[tools.gpio]]
+name = "lights"
+pin = {LIGHTS}
+description = "the display case lights"
+actions = ["on", "off"]
+
+[[tools.gpio]]
+name = "relay"
+pin = {RELAY}
+description = "the door relay"
+actions = ["on"]
+
+[[tools.gpio]]
+name = "buzzer"
+pin = {BUZZER}
+description = "the shop bell"
+actions = ["on", "off", "toggle"]
+"""
+
+
+class KioskPin(MockPin):
+    """Mock pins wired like a kiosk under test: the relay board does not answer (hardware fault),
+    the buzzer's driver takes seconds to switch on; ``buzzer_busy`` is set when it starts to."""
+
+    buzzer_busy = threading.Event()
+
+    def _set_state(self, value: Any) -> None:
+        if value and self._number == RELAY:
+            raise OSError("relay board not answering")
+        if value and self._number == BUZZER:
+            KioskPin.buzzer_busy.set()
+            time.sleep(SLOW_S)
+        super()._set_state(value)
+
+
+def test_a_switch_does_only_what_was_declared():
+    factory = MockFactory()
+    config = parse_config('[voicelive]\nendpoint = "https://x.services.ai.azure.com"\n' + GPIO_TOML, "<t>")
+    switch = GpioSwitch(config.tools.gpio[0], pin_factory=factory)
+    tool = switch.tool()
+    assert tool.parameters["properties"]["action"]["enum"] == ["on", "off"]
+    assert switch.run({"action": "on"}).output == {"device": "lights", "action": "on", "state": "on"}
+    assert factory.pin(LIGHTS).state
+    switch.close()
+
+
+def test_gpio_config_is_checked():
+    base = '[voicelive]\nendpoint = "https://x.services.ai.azure.com"\n'
+    with pytest.raises(ConfigError, match=r"tools.gpio\[0\].actions.*'explode'"):
+        parse_config(base + '[[tools.gpio]]\nname = "x"\npin = 5\ndescription = "d"\nactions = ["explode"]\n', "<t>")
+    with pytest.raises(ConfigError, match=r"built-in"):
+        parse_config(base + '[[tools.gpio]]\nname = "get_time"\npin = 5\ndescription = "d"\n', "<t>")
+    with pytest.raises(ConfigError, match=r"tools.timeout_s.*not shorter than assistant.reply_timeout_s"):
+        parse_config(base + "[assistant]\nreply_timeout_s = 10\n[tools]\ntimeout_s = 12\n", "<t>")
+    with pytest.raises(ConfigError, match=r"tools.mcp\[0\].server_url.*https"):
+        parse_config(base + '[[tools.mcp]]\nserver_label = "x"\nserver_url = "http://m.example.com"\n', "<t>")
+
+
+def test_gpio_tools_switch_fail_and_time_out_and_the_conversation_goes_on(recordings, make_emulator, tmp_path):  # noqa: F811
+    scene = recordings.make("gpio-tools", 30.0, Say(0.5, WAKE), Say(2.2, QUESTION), Say(11.0, WAKE), Say(12.7, QUESTION),
+                            Say(22.0, WAKE), Say(23.7, QUESTION))
+    calls = (ToolCall("lights", '{"action": "on"}'), ToolCall("relay", '{"action": "on"}'), ToolCall("buzzer", '{"action": "on"}'))
+    emu = make_emulator(api_key=KEY, speech=SPEECH, tool_calls=calls)
+    path = write_config(tmp_path / "edgevoice.toml", emu.url, tables={"assistant": {"follow_up_s": 1.0},
+                                                                      "buttons": {"push_to_talk_pin": PTT}})
+    path.write_text(path.read_text() + GPIO_TOML)
+    config = load_config(path)
+    factory = MockFactory(pin_class=KioskPin)
+    KioskPin.buzzer_busy.clear()
+    telemetry = Telemetry(tmp_path / "events.jsonl")
+    speaker = WavSpeaker(tmp_path / "out.wav", rate=config.voicelive.output_sample_rate)
+    daemon = Daemon(config, source=WavSource(scene.path, realtime=True), speaker=speaker,
+                    sessions=lambda cfg: session_factory(cfg, ApiKey(KEY)), telemetry=telemetry,
+                    pin_factory=factory, finish_with_input=True)
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(daemon.run()), name="daemon")
+    thread.start()
+    try:
+        # Turn 3: while the buzzer's driver hangs, the visitor presses the button to say something else.
+        assert KioskPin.buzzer_busy.wait(60), "the buzzer tool never ran"
+        factory.pin(PTT).drive_low()
+        time.sleep(0.3)
+        factory.pin(PTT).drive_high()
+    finally:
+        thread.join(timeout=90)
+        if thread.is_alive():
+            daemon.stop()
+            thread.join(timeout=10)
+        speaker.close()
+        telemetry.close()
+    assert codes == [0]
+    events = Events.read(tmp_path / "events.jsonl")
+    tools = events.named("tool_call")
+    # The buzzer's timeout is marked in turn 4: the button's turn had begun by then.
+    assert [(t["turn"], t["name"], t["ok"]) for t in tools] == [(1, "lights", True), (2, "relay", False), (4, "buzzer", False)]
+    assert factory.pin(LIGHTS).state is True  # the light the model switched on is on
+    assert factory.pin(RELAY).state is False
+    outputs = [json.loads(e["item"]["output"]) for s in emu.sessions for e in s.events("conversation.item.create")
+               if e["item"]["type"] == "function_call_output"]
+    assert outputs[0] == {"device": "lights", "action": "on", "state": "on"}
+    assert "relay board not answering" in outputs[1]["error"]
+    assert "took longer than 1 s" in outputs[2]["error"]
+    assert tools[2]["ms"] < SLOW_S * 1000  # answered at the timeout, not when the driver came back
+    texts = [r["text"] for r in events.named("reply_text")]
+    assert texts[0] == "The tool answered: device lights, action on, state on"
+    assert texts[1].startswith("The tool failed: relay failed on the device (OSError: relay board not answering)")
+    # The button took the turn: the buzzer's late answer asked for no reply (no response.create after it).
+    session = emu.sessions[-1]
+    kinds = [e["type"] for e in session.client_events if e["type"] != "input_audio_buffer.append"]
+    last_output = max(i for i, e in enumerate(session.client_events)
+                      if e["type"] == "conversation.item.create" and "took longer" in e["item"].get("output", ""))
+    after = [e["type"] for e in session.client_events[last_output + 1:] if e["type"] != "input_audio_buffer.append"]
+    assert "response.create" not in after[:1], kinds
+    assert len(texts) == 2, texts
