@@ -5,7 +5,8 @@ the person interrupts it ("stop, tell me a joke"), or says the wake word over it
 something else. With the shipped example config (service-side turn detection, the client echo
 reference the emulator removes) and with device endpointing (the echo guard, tuned to the room as
 a kiosk owner would with ``echo_coupling_db``), the service must receive exactly the turns the person
-said (no false turn) and every real interruption must stop the reply.
+said (no false turn) and every real interruption must stop the reply. In both, the owner has set
+``echo_coupling_db`` to the room's echo, as they would after trying their recording with ``--room-echo``.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def scenario(rec: Recordings, mode: str, echo: int, kind: str) -> Scenario:
         scene = rec.make("room-wake", 15.0, Say(0.5, WAKE), Say(1.6, WEATHER), Say(REPLY_AT + 3.0, WAKE),
                          Say(REPLY_AT + 3.0 + 0.81 + 1.1, OTHER), level_dbfs=LOUD_DBFS)
     argv = (f"--room-echo={echo}@40", "--room-noise=-60")
-    tables = {"assistant": {"follow_up_s": 1.0}}
+    # The kiosk's owner has told it how loud its speaker comes back (what --room-echo is for).
+    tables = {"assistant": {"follow_up_s": 1.0, "echo_coupling_db": float(echo)}}
     if mode == "shipped":
         return Scenario(scene, replies=(LONG, NO), pacing="realtime", shipped=True, argv=argv, tables=tables)
     tables = {"assistant": {"follow_up_s": 1.0, "chimes": True, "echo_coupling_db": float(echo)}}

@@ -360,7 +360,8 @@ class Daemon:
         if holding and not frontend.holding and frontend.gate_open:
             # After the wake word, the audio was held until now: the person's words started.
             self.telemetry.mark("words", at=at)
-        guard.update(power_of(frame), frontend.vad.heard and not frontend.muted, played)
+        # The guard judges the echo itself: it is given the VAD's verdict before the echo mask.
+        guard.update(power_of(frame), frontend.vad.talker and not frontend.muted, played)
         for event in events:
             if isinstance(event, L.UtteranceAudio):
                 self._send_audio(event.pcm)

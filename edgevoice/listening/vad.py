@@ -24,7 +24,8 @@ class VoiceActivity:
     """
 
     __slots__ = ("_vad", "speech_start_frames", "silence_frames", "in_speech", "voiced", "heard", "lag", "_run",
-                 "_quiet", "aggressiveness", "near")
+                 "_quiet", "aggressiveness", "near",
+                 "talker")
 
     def __init__(self, aggressiveness: int = 2, speech_start_frames: int = 3, silence_ms: int = 600,
                  near: NearField | None = None) -> None:
@@ -39,6 +40,7 @@ class VoiceActivity:
         self.in_speech = False  #: inside a stretch of speech (after hysteresis)
         self.voiced = False  #: the last frame alone was voiced (by the person talking to the device)
         self.heard = False  #: webrtcvad called the last frame speech (anyone's)
+        self.talker = False  #: the last frame was voiced by someone talking to the device, or by its own echo
         self.near = near
         self.lag = 0  #: frames between the last START/END and when it was reported
         self._run = 0  # voiced frames in a row
@@ -59,10 +61,10 @@ class VoiceActivity:
         whatever webrtcvad says (``heard`` keeps that).
         """
         heard = self.heard = self._vad.is_speech(frame, SAMPLE_RATE)
-        person = heard and not masked
         near = self.near
-        voiced = self.voiced = person if near is None else near.hear(frame if raw is None else raw, person, tracking,
-                                                                           self.in_speech)
+        talker = self.talker = heard if near is None else near.hear(frame if raw is None else raw, heard, tracking,
+                                                                          self.in_speech)
+        voiced = self.voiced = talker and not masked
         if voiced:
             self._run += 1
             self._quiet = 0
@@ -83,7 +85,7 @@ class VoiceActivity:
 
     def reset(self) -> None:
         """Back to silence (after mute: no speech carries over)."""
-        self.in_speech = self.voiced = self.heard = False
+        self.in_speech = self.voiced = self.heard = self.talker = False
         self._run = self._quiet = 0
         if self.near is not None:
             self.near.forget()
