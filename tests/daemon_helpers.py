@@ -49,8 +49,9 @@ VOICE = "alloy"  # the voice the test configs ask for
 SPEECH = Speech(cache_size=256)
 EDGEVOICE = [sys.executable, "-m", "edgevoice"]
 
-#: The milestones every answered turn writes to the events file, in the order they happen.
-TURN_MILESTONES = ("wake", "audio_sent", "speech_start", "speech_end", "commit", "reply_audio_first",
+#: The milestones every answered turn writes to the events file, in the order they happen (after a
+#: pause, the audio is sent once the person's words start: the wake word's tail is never sent).
+TURN_MILESTONES = ("wake", "speech_start", "audio_sent", "speech_end", "commit", "reply_audio_first",
                    "playback_start", "playback_end")
 
 
@@ -220,6 +221,27 @@ def config_text(endpoint: str, *, turn_detection: str = "none", tables: Mapping[
     return "\n".join(lines)
 
 
+SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "config" / "edgevoice.toml"
+
+
+def shipped_config_text(endpoint: str, tables: Mapping[str, Mapping[str, Any]] = {}) -> str:
+    """The shipped example config, as a new user has it, pointed at ``endpoint``; ``tables`` adds keys
+    to its tables (the phrase cache is never warmed: the emulator sees only the conversation)."""
+    text = SHIPPED_CONFIG.read_text()
+    example = 'endpoint = "https://my-resource.services.ai.azure.com"'
+    assert example in text, "the shipped config's endpoint line changed"
+    text = text.replace(example, f"endpoint = {json.dumps(endpoint)}", 1)
+    added = {"offline": {"warm": False}}
+    for table, keys in tables.items():
+        added.setdefault(table, {}).update(keys)
+    for table, keys in added.items():
+        header = f"\n[{table}]\n"
+        assert header in text, f"the shipped config has no [{table}] table"
+        lines = "".join(f"{k} = {_toml_value(v)}\n" for k, v in keys.items())
+        text = text.replace(header, header + lines, 1)
+    return text
+
+
 def write_config(path: Path, endpoint: str, **kwargs: Any) -> Path:
     path.write_text(config_text(endpoint, **kwargs))
     return path
@@ -274,6 +296,8 @@ class Scenario:
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     command: str = "run"  # or "demo"
     offline: bool = False  # the service cannot be reached: nothing listens on the endpoint's port
+    argv: tuple[str, ...] = ()  # more `edgevoice run` options, e.g. ("--room-echo", "-12@40")
+    shipped: bool = False  # the shipped config/edgevoice.toml (endpoint set, `tables` added), not config_text's
     tool_calls: tuple[str, ...] = ()  # the emulator's --tool-call NAME:JSON_ARGS, in order
     config_extra: str = ""  # TOML appended to the config (arrays of tables: [[tools.gpio]] ...)
     prepare: Callable[[Path], None] | None = None  # called with the written config file, before the run starts
@@ -328,14 +352,18 @@ class BackgroundRun:
                                      pacing=scenario.pacing, speech=SPEECH, tool_calls=calls).start()
             if scenario.offline:
                 self.emulator.stop()  # its port stays in the config: connections are refused
-            config = write_config(directory / "edgevoice.toml", self.emulator.url,
-                                  turn_detection=scenario.turn_detection, tables=scenario.tables)
+            if scenario.shipped:
+                config = directory / "edgevoice.toml"
+                config.write_text(shipped_config_text(self.emulator.url, scenario.tables))
+            else:
+                config = write_config(directory / "edgevoice.toml", self.emulator.url,
+                                      turn_detection=scenario.turn_detection, tables=scenario.tables)
             if scenario.config_extra:
                 config.write_text(config.read_text() + "\n" + scenario.config_extra)
             if scenario.prepare is not None:
                 scenario.prepare(config)
             argv = [*EDGEVOICE, "run", "--config", str(config), "--input-wav", str(scenario.scene.path),
-                    "--output-wav", str(self.output_path), "--events", str(self.events_path)]
+                    "--output-wav", str(self.output_path), "--events", str(self.events_path), *scenario.argv]
             env["AZURE_VOICELIVE_API_KEY"] = KEY
             threading.Thread(target=self._watch_sessions, name=f"watch-{name}", daemon=True).start()
         else:

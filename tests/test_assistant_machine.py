@@ -317,6 +317,36 @@ def test_barge_in_by_wake_word_only():
     assert not c.ctx.turn.heard_speech  # the words come after the wake word
 
 
+@pytest.mark.parametrize("settings", [DEVICE, SERVER], ids=["device", "server"])
+def test_the_wake_word_over_a_reply_stops_it_in_vad_mode_too(settings):
+    c = speaking(settings)
+    streaming = c.gate_open  # server endpointing streams through the reply
+    acts = c.send(E.Wake("okay_nabu"))
+    assert c.state is State.LISTENING and c.ctx.turn.trigger == "wake" and not c.ctx.turn.heard_speech
+    assert of_type(acts, A.StopPlayback, A.CancelResponse) == [A.StopPlayback(), A.CancelResponse("resp_1")]
+    if streaming:
+        # What the open gate let through (the reply's echo, the wake word) is dropped; the words are held for.
+        assert of_type(acts, A.ClearInput, A.HoldForWords, A.OpenGate) == [A.ClearInput(), A.HoldForWords()]
+    else:
+        assert of_type(acts, A.ClearInput, A.HoldForWords, A.OpenGate) == [A.OpenGate(pre_roll=True)]
+
+
+@pytest.mark.parametrize("trigger", ["vad", "follow_up"])
+def test_a_turn_opened_by_speech_that_was_the_wake_word_starts_again_from_it(trigger):
+    c = speaking(DEVICE)
+    if trigger == "vad":
+        c.send(E.SpeechStart())  # the echo guard let the wake word through as a barge-in first
+    else:
+        c.send(E.ReplyDone("resp_1"), E.PlaybackFinished(), E.SpeechStart())
+    assert c.state is State.LISTENING and c.ctx.turn.trigger == trigger and c.ctx.turn.heard_speech
+    acts = c.send(E.Wake("okay_nabu"))
+    assert of_type(acts, A.ClearInput, A.HoldForWords) == [A.ClearInput(), A.HoldForWords()]
+    assert c.ctx.turn.trigger == "wake" and not c.ctx.turn.heard_speech
+    # Nobody says anything after the wake word: no turn is committed.
+    acts = c.send(E.UtteranceEnd(E.NO_SPEECH))
+    assert of_type(acts, A.Commit) == [] and c.state is State.IDLE
+
+
 def test_barge_in_off_keeps_the_gate_closed_through_the_reply():
     c = speaking(dataclasses.replace(DEVICE, barge_in=BargeIn.OFF))
     acts = c.send(E.SpeechStart(), E.Wake("okay_nabu"), E.SpeechEnd(), E.UtteranceEnd(), chunk(ms=300))

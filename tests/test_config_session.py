@@ -37,7 +37,8 @@ def test_default_kiosk_session_exactly() -> None:
         "output_audio_format": "pcm16_16000hz",
         "turn_detection": {"type": "azure_semantic_vad"},
         "input_audio_noise_reduction": {"type": "azure_deep_noise_suppression"},
-        "input_audio_echo_cancellation": {"type": "server_echo_cancellation"},
+        # The default: the device streams what its speaker plays as the echo reference (channel 1).
+        "input_audio_echo_cancellation": {"type": "server_echo_cancellation", "reference_source": "client", "channels": 2},
     }
 
 
@@ -254,3 +255,38 @@ def test_url_refuses_plain_http_to_a_remote_host_even_if_built_by_hand() -> None
     vl = VoiceLiveConfig(endpoint="http://r.services.ai.azure.com")
     with pytest.raises(ConfigError, match="voicelive.endpoint"):
         realtime_url(vl)
+
+
+# --- echo cancellation: "client" | "server" | "off" -------------------------------------------------
+
+
+@pytest.mark.parametrize(("body", "mode", "payload"), [
+    ("", "client", {"type": "server_echo_cancellation", "reference_source": "client", "channels": 2}),
+    ('echo_cancellation = "client"', "client",
+     {"type": "server_echo_cancellation", "reference_source": "client", "channels": 2}),
+    ('echo_cancellation = "server"', "server", {"type": "server_echo_cancellation"}),
+    ("echo_cancellation = true", "server", {"type": "server_echo_cancellation"}),  # the old switch
+    ('echo_cancellation = "off"', "off", None),
+    ("echo_cancellation = false", "off", None),
+    ('api_version = "2025-10-01"', "server", {"type": "server_echo_cancellation"}),  # no client reference yet
+])
+def test_echo_cancellation_modes(body, mode, payload) -> None:
+    vl = _vl(body)
+    assert vl.echo_mode == mode
+    assert vl.input_channels == (2 if mode == "client" else 1)
+    assert session_payload(vl).get("input_audio_echo_cancellation") == payload
+    if payload is not None:
+        model = sdk.AudioEchoCancellation(payload)
+        assert model.type == "server_echo_cancellation"
+        if mode == "client":
+            assert model.reference_source == sdk.EchoCancellationReferenceSource.CLIENT and model.channels == 2
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ('echo_cancellation = "both"', "allowed: client, server, off"),
+    ('echo_cancellation = "client"\napi_version = "2025-10-01"', "needs api_version 2026-07-15"),
+])
+def test_bad_echo_cancellation_is_named(body, says) -> None:
+    with pytest.raises(ConfigError, match="echo_cancellation") as err:
+        _vl(body)
+    assert says in str(err.value)

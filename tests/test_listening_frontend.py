@@ -40,9 +40,8 @@ class Daemonish:
             for e in self.frontend.process(frame):
                 self.events.append(e)
                 if isinstance(e, ev.WakeWordDetected) and self.opened_at is None:
-                    pre = self.frontend.open_gate("wake")
-                    self.opened_at = e.t - len(pre) / 32000
-                    self.sent += pre
+                    self.sent += self.frontend.open_gate("wake")  # nothing: held until the words start
+                    self.opened_at = e.t
                 elif isinstance(e, ev.UtteranceAudio):
                     self.sent += e.pcm
 
@@ -67,12 +66,56 @@ def test_a_full_turn_hands_over_exactly_the_words_after_the_gate():
     assert wake_end <= wake.t <= wake_end + 0.5
     assert end.reason == "silence" and end.t == pytest.approx(d.first(ev.SpeechEnded).t + 0.6, abs=0.011)
     assert abs(d.first(ev.SpeechEnded).t - command_end) < 0.2
-    # What was sent is the raw microphone audio from 300 ms before the gate opened to the endpoint:
-    start = round(d.opened_at * 16000) * 2
+    # What was sent is the raw microphone audio up to the endpoint. Said in one breath (a pause shorter
+    # than the hold's quiet stretch), it starts with the whole pre-roll, 300 ms before the gate opened
+    # on the wake word: the first syllable after the wake word is included.
+    start = round((end.t - len(d.sent) / 32000) * 16000) * 2
     assert bytes(d.sent) == pcm[start : start + len(d.sent)]
-    assert d.opened_at == pytest.approx(wake.t - 0.3)
-    assert d.opened_at < command_start  # the first syllable after the wake word is included
-    assert not any(isinstance(e, ev.UtteranceAudio) and e.t <= wake.t for e in d.events)  # nothing before the gate
+    assert start / 32000 == pytest.approx(wake.t - 0.3)
+    assert start / 32000 < command_start
+    # Nothing before the person's words had started (the hold releases them together).
+    first_audio = next(e for e in d.events if isinstance(e, ev.UtteranceAudio))
+    assert first_audio.t > command_start
+
+
+@pytest.mark.parametrize("pause", [0.3, 0.4, 0.55, 1.1, 2.5])
+def test_after_a_pause_only_the_words_after_the_wake_word_are_sent(pause):
+    # The wake word's tail never goes out: what is sent starts in the quiet after it, at most the
+    # pre-roll (300 ms) before the words, and holds the whole question.
+    pcm = pcm16(scene(0.5, WAKE, pause, COMMAND, 1.5))
+    d = Daemonish(make())
+    d.feed(pcm)
+    end = d.first(ev.UtteranceEnded)
+    wake_end = 0.5 + len(WAKE) / 16000
+    command_start = wake_end + pause
+    assert end.reason == "silence" and end.t > command_start + len(COMMAND) / 16000
+    start = end.t - len(d.sent) / 32000
+    i = round(start * 16000) * 2
+    assert bytes(d.sent) == pcm[i : i + len(d.sent)]
+    assert start > wake_end + 0.05, "the end of the wake word was sent"
+    assert command_start - 0.3 - 0.011 <= start < command_start - 0.1  # the first syllable is kept
+
+
+def test_a_wake_word_alone_sends_nothing():
+    d = Daemonish(make(no_speech_timeout_s=2.0))
+    d.feed(pcm16(scene(0.5, WAKE, 3.0)))
+    assert d.first(ev.UtteranceEnded).reason == "no_speech"
+    assert not d.sent and not d.frontend.holding
+
+
+def test_a_gate_opened_without_a_wake_word_sends_its_pre_roll_at_once():
+    # Follow-up and barge-in open the gate on speech already heard: nothing is held back.
+    fe = make()
+    pcm = pcm16(scene(0.5, COMMAND, 1.0))
+    out = bytearray()
+    for i, frame in enumerate(frames_of(pcm)):
+        events = fe.process(frame)
+        if any(isinstance(e, ev.SpeechStarted) for e in events):
+            pre = fe.open_gate("wake")
+            assert len(pre) == 300 * 32 and not fe.holding
+            out += pre
+        out += b"".join(e.pcm for e in events if isinstance(e, ev.UtteranceAudio))
+    assert len(out) > 0.3 * 32000
 
 
 def test_a_pause_after_the_wake_word_does_not_end_the_utterance():
@@ -200,3 +243,32 @@ def test_vad_config_reaches_the_parts():
     fe = ListeningFrontend.from_config(dataclasses.replace(ListeningConfig(), vad=VadConfig(aggressiveness=1, silence_ms=300, preroll_ms=500)))
     assert fe.vad.aggressiveness == 1 and fe.vad.silence_frames == 30 and fe.gate.preroll_frames == 50
     assert np.isclose(fe.t, 0.0)
+
+
+def test_sound_no_louder_than_the_devices_own_echo_is_not_speech():
+    # A chime, a cached phrase or a reply coming back: the front-end is told how loud its echo can be,
+    # and what is no louder never starts (or keeps going) an utterance; louder speech still does.
+    from edgevoice.listening.echo import power_of
+
+    speech = pcm16(scene(0.3, COMMAND, 0.8))
+    loudest = max(power_of(f) for f in frames_of(speech))
+    masked, heard = make(), make()
+    kept = 0
+    for frame in frames_of(speech):
+        assert not any(isinstance(e, ev.SpeechStarted) for e in masked.process(frame, echo_floor=loudest))
+        assert not masked.vad.voiced
+        kept += masked.vad.heard  # webrtcvad's own verdict is kept, for the echo guard
+    assert kept > 30
+    assert any(isinstance(e, ev.SpeechStarted) for f in frames_of(speech) for e in heard.process(f, echo_floor=loudest / 1000))
+
+
+def test_the_wake_word_over_the_devices_sound_counts_only_above_its_echo():
+    from edgevoice.listening.echo import EchoGuard
+
+    guard = EchoGuard(coupling_db=-12.0, margin_db=6.0)
+    for _ in range(100):  # the reply's echo: voiced, at the level the coupling predicts
+        guard.update(mic_power=0.01 * 10 ** (-1.2), voiced=True, played_power=0.01)
+    assert not guard.wake_over_echo()
+    for _ in range(30):  # someone saying the wake word over it, 10 dB louder than the echo
+        guard.update(mic_power=0.01 * 10 ** (-0.2), voiced=True, played_power=0.01)
+    assert guard.wake_over_echo()

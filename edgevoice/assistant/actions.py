@@ -70,6 +70,13 @@ class OpenGate(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class HoldForWords(Action):
+    """The wake word was said with the gate already open: what it let through is dropped (see
+    ClearInput) and, from now, the audio is held until the person's words start, as after a wake
+    word with the gate closed (the wake word's tail never goes out)."""
+
+
+@dataclass(frozen=True, slots=True)
 class CloseGate(Action):
     """Stop letting microphone audio through (nothing leaves the device until the next OpenGate)."""
 

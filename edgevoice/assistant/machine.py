@@ -305,12 +305,30 @@ class _Step:
         if self.state in _READY_FOR_TURN:
             self.mark(A.Mark.WAKE, name=event.name)
             self.start_turn("wake", pre_roll=True, chime=True)
-        elif self.state is State.SPEAKING and self.settings.barge_in is BargeIn.WAKE:
+        elif self.state is State.SPEAKING and self.settings.barge_in is not BargeIn.OFF:
+            # The wake word over a reply stops it in every barge-in mode but "off" (the shell lets only a
+            # wake word louder than the reply's echo through).
             self.mark(A.Mark.WAKE, name=event.name)
+            streaming = self.ctx.gate_open  # server endpointing streams through the reply
             self.barge_in("wake", cancel=True, chime=True)
+            if streaming:
+                self.restart_for_wake()
+        elif self.state is State.LISTENING and self.ctx.turn.trigger in ("follow_up", "vad", "server"):
+            # The speech that opened this turn (a barge-in, a follow-up) was the wake word: start the turn
+            # again from it, so that the wake word itself is not the person's question.
+            self.mark(A.Mark.WAKE, name=event.name)
+            self.set_turn(trigger="wake", heard_speech=False, server_heard=False)
+            self.restart_for_wake()
         elif self.state is State.ERROR:
             self.mark(A.Mark.WAKE, name=event.name)
             self.say_still_broken()
+
+    def restart_for_wake(self) -> None:
+        """The gate was already open when the wake word came: forget what it let through, hold for the words."""
+        if self.ctx.gate_open:
+            if self.ctx.session is not SessionStatus.CLOSED:
+                self.do(A.ClearInput())
+            self.do(A.HoldForWords())
 
     def say_still_broken(self) -> None:
         if self.ctx.playing is Playing.NOTHING:

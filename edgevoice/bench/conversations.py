@@ -7,6 +7,9 @@
   session has closed before each wake: every turn connects anew.
 - ``barge``: one question, then a chain of interruptions, each spoken 0.8 s into the long reply
   to the one before (barge-in by voice, the default).
+- ``room``: the simulated room (``--room-echo -12@40``, chimes on, service-side turn detection with
+  the client echo reference): pauses of 1.1, 0.4 and 2.5 s after the wake word, and interruptions
+  over a long reply whose echo the microphone hears; every turn the service gets is counted.
 - ``hall``: warm turns while four other people talk at once 15 dB below the visitor the whole
   time (near-field endpointing: the device must still hear the end of each question).
 
@@ -123,6 +126,47 @@ def cold(voice: Voice, turns: int, name: str, seed: int, offset_s: float = 0.0) 
     rec = _turns(voice, turns, lead, IDLE_TIMEOUT_S + CLOSE_MARGIN_S, seed=seed)
     tables = {"assistant": {"prewarm": False, "idle_timeout_s": IDLE_TIMEOUT_S}}
     return Conversation(RunPlan(name, rec, replies=(SHORT_REPLY,) * 5, tables=tables), turns, lead)
+
+
+ROOM_ECHO = "-12@40"  # the simulated room: the speaker 12 dB down, 40 ms later
+ROOM_ECHO_DB = -12.0
+RAISED_DBFS = -18.0  # someone talking over the kiosk raises their voice
+ROOM_PAUSES = (1.1, 0.4, 2.5)  # after the wake word; the second turn gets the long reply and the interruptions
+SERVER_SILENCE_S = 0.5  # the service's end of turn (server VAD silence_duration_ms default)
+
+
+def room(voice: Voice, interruptions: int, seed: int = 4) -> Conversation:
+    """A scripted session in the simulated room: ``said`` is every turn the person said (the
+    service must get exactly these); ``interruptions`` are spoken over long replies."""
+    reply_delay = SERVER_SILENCE_S + REPLY_DELAY_S + 0.3
+    short = _reply_seconds(SHORT_REPLY)
+    at, said, placed = LEAD_S, 0, []
+    timeline: list[tuple[float, str, float]] = []
+    for i, pause in enumerate(ROOM_PAUSES):
+        question = QUESTIONS[i % len(QUESTIONS)]
+        timeline.append((at, WAKE, SPEECH_DBFS))
+        at += voice.seconds(WAKE) + pause
+        timeline.append((at, question, SPEECH_DBFS))
+        said += 1
+        at += voice.seconds(question) + reply_delay
+        if i == 1:  # a long reply, interrupted again and again
+            for j in range(interruptions):
+                at += INTERRUPT_AFTER_S
+                text = INTERRUPTIONS[j % len(INTERRUPTIONS)]
+                timeline.append((at, text, RAISED_DBFS))
+                said += 1
+                at += voice.seconds(text) + reply_delay
+        at += short + 1.5  # the reply, the end chime, a breath
+    rec = Recording(at + 1.0, voice, seed=seed)
+    for start, text, level in timeline:
+        where = rec.say(start, text, level)
+        if level == RAISED_DBFS:
+            placed.append(where)
+    replies = (SHORT_REPLY, *(LONG_REPLY,) * interruptions, SHORT_REPLY, SHORT_REPLY, SHORT_REPLY)
+    tables = {"assistant": {"chimes": True, "echo_coupling_db": ROOM_ECHO_DB},
+              "voicelive.turn_detection": {"type": "azure_semantic_vad"}}
+    plan = RunPlan("room", rec, replies=replies, pacing="realtime", tables=tables, argv=(f"--room-echo={ROOM_ECHO}",))
+    return Conversation(plan, said, LEAD_S, tuple(placed))
 
 
 def barge(voice: Voice, interruptions: int, seed: int = 3) -> Conversation:

@@ -46,12 +46,14 @@ def _first(records: list[dict[str, Any]], event: str) -> dict[str, Any] | None:
 
 
 def wake_to_audio_ms(result: RunResult) -> list[float]:
-    """Per turn started by the wake word: its detection (in the audio) to the first audio sent."""
+    """Per turn started by the wake word: its detection (in the audio), or, as the audio after a wake word is
+    held until the person's words start, their start being known (``words``), to the first audio sent."""
     out = []
     for records in _turns(result.events).values():
-        wake, sent = _first(records, "wake"), _first(records, "audio_sent")
+        wake, sent, words = _first(records, "wake"), _first(records, "audio_sent"), _first(records, "words")
         if wake is not None and sent is not None:
-            out.append((sent["t"] - wake["t"]) * 1000)
+            start = max(wake["t"], words["t"]) if words is not None else wake["t"]
+            out.append((sent["t"] - start) * 1000)
     return out
 
 

@@ -37,6 +37,8 @@ WAKE_TARGET_MS = 10.0
 COMMIT_TARGET_MS = 10.0
 PLAYBACK_TARGET_MS = 15.0
 BARGE_IN_TARGET_MS = 120.0
+BARGE_IN_ECHO_TARGET_MS = 150.0
+FALSE_TURNS_TARGET = 0.0
 ENDPOINT_MARGIN_MS = 300.0  # endpoint_babble_ms: silence_ms plus this
 
 
@@ -50,10 +52,11 @@ class BenchOptions:
     cold_runs: int = 3
     cold_turns: int = 7  # per cold run
     interruptions: int = 20
+    room_interruptions: int = 4  # in the simulated room's session
     hall_turns: int = 12  # turns among background talkers (endpoint_babble_ms)
     frontend_s: float = 60.0
     frontend_repeats: int = 3
-    jobs: int = 7  # daemon runs at once
+    jobs: int = 8  # daemon runs at once (every conversation side by side)
     knowledge_searches: int = 300
     workdir: Path | None = None  # keep recordings, configs, events and logs here (default: a temporary directory)
 
@@ -61,7 +64,7 @@ class BenchOptions:
     def quick(cls, **changes: Any) -> BenchOptions:
         """Every figure from a few turns: for a smoke test, not for numbers to quote."""
         base = dict(warm_runs=1, warm_turns=2, idle_s=4.0, cold_runs=1, cold_turns=2, interruptions=2,
-                    hall_turns=3, frontend_s=10.0, frontend_repeats=1, knowledge_searches=40)
+                    room_interruptions=2, hall_turns=3, frontend_s=10.0, frontend_repeats=1, knowledge_searches=40)
         base.update(changes)
         return cls(**base)
 
@@ -129,8 +132,9 @@ def _run(options: BenchOptions, workdir: Path, say: Callable[[str], None], start
     colds = [conversations.cold(voice, options.cold_turns, f"cold{i + 1}", seed=10 + i, offset_s=1.3 * i)
              for i in range(options.cold_runs)]
     barge = conversations.barge(voice, options.interruptions)
+    room = conversations.room(voice, options.room_interruptions)
     hall = conversations.hall(voice, options.hall_turns)
-    plans = [*warms, *colds, barge, hall]
+    plans = [*warms, *colds, barge, hall, room]
     longest = max(c.plan.recording.seconds for c in plans)
     if options.jobs >= len(plans):
         say(f"{len(plans)} conversations with `edgevoice run`, side by side (about {longest + 5:.0f} s) ...")
@@ -152,6 +156,7 @@ def _run(options: BenchOptions, workdir: Path, say: Callable[[str], None], start
     figures += _idle(warm_runs[0], options.idle_s)
     figures += memory.figures([*warm_runs, *cold_runs, barge_run], floor)
     figures += _latencies(warm_runs, cold_runs, barge_run, barge.interruptions, silence_ms, shared)
+    figures += _room(by_name["room"], room, shared)
     figures += _endpoints(by_name["hall"], hall, silence_ms, shared)
     figures += offline
     say("search_knowledge over 1,000 generated passages ...")
@@ -224,8 +229,10 @@ def _latencies(warms: list[RunResult], colds: list[RunResult], barge: RunResult,
     missed = barged.spoken - barged.not_playing - barged.detected
     return [
         figure("wake_to_audio_ms", warm, WAKE_TARGET_MS,
-               "wake word detected (its moment in the audio) to the first audio sent to Voice Live, warm: a spare "
-               "session already open (the default); emulator on loopback, no server delay"),
+               "wake word detected (its moment in the audio) to the first audio sent to Voice Live (after a pause, "
+               "from when the person's words are known to have started: the audio is held until then, so the wake "
+               "word's tail is never sent), warm: a spare session already open (the default); emulator on "
+               "loopback, no server delay"),
         figure("wake_to_audio_cold_ms", cold, WAKE_TARGET_MS,
                "the same with no session open ([assistant] prewarm = false, each turn after the idle timeout "
                "closed the last one): includes TCP connect, WebSocket upgrade and session.update on loopback"),
@@ -246,6 +253,33 @@ def _latencies(warms: list[RunResult], colds: list[RunResult], barge: RunResult,
                + (f", {missed} missed" if missed > 0 else "")
                + (f", {barged.not_playing} spoken when no reply sounded (left out)" if barged.not_playing else "")),
     ]
+
+
+def _room(run: RunResult, room: conversations.Conversation, shared: str) -> list[Figure]:
+    """False turns and barge-in with the echo, from the simulated room's session."""
+    barged = latency.barge_ins(run, room.interruptions)
+    heard = barged.spoken - barged.not_playing
+    what_room = (f"a scripted session in a simulated room (`edgevoice run --room-echo={conversations.ROOM_ECHO}`: the "
+                 f"microphone also hears the speaker 12 dB down, 40 ms later, with a reverberant tail), chimes on, "
+                 f"service-side turn detection with the client echo reference, pauses of "
+                 f"{', '.join(f'{p:g}' for p in conversations.ROOM_PAUSES)} s after the wake word and "
+                 f"{len(room.interruptions)} interruptions over long replies")
+    figures = [
+        Figure("false_turns", max(0, run.committed - room.turns), "turns",
+               f"user turns the service received that nobody said ({run.committed} received, {room.turns} said), over "
+               f"{what_room}", target=FALSE_TURNS_TARGET),
+    ]
+    if barged.delays_ms:
+        median, p95 = latency.median_p95(list(barged.delays_ms))
+        figures.append(Figure(
+            "barge_in_echo_ms", median, "ms",
+            f"the user starting to speak over a long reply whose echo the microphone hears (in the input) to the "
+            f"last sample of that reply (in the output WAV); {what_room}; {barged.detected} barge-ins of {heard} "
+            f"interruptions over a sounding reply; median and p95 (target on the p95); {shared}",
+            target=BARGE_IN_ECHO_TARGET_MS, p95=p95, n=len(barged.delays_ms)))
+    else:
+        raise BenchError(f"no interruption of the room run stopped a reply\n{run.explain()}")
+    return figures
 
 
 def _endpoints(run: RunResult, hall: conversations.Conversation, silence_ms: float, shared: str) -> list[Figure]:

@@ -48,6 +48,7 @@ class RunPlan:
     pacing: str = "fast"  # the emulator's: "realtime" streams replies at speaking pace, like the service
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # config overrides per table
     cpu_window: tuple[float, float] | None = None  # seconds of the recording over which to read the CPU time
+    argv: tuple[str, ...] = ()  # more `edgevoice run` options (the simulated room: --room-echo)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class RunResult:
     commits_at: list[float]  # monotonic times the emulator received each input_audio_buffer.commit
     ready_at: float | None  # monotonic time of the daemon's READY=1 (its first frame heard)
     log_tail: str
+    committed: int = 0  # user turns the service received (input_audio_buffer.committed, every session)
 
     def explain(self) -> str:
         """For error messages: the exit status, the milestones in short and the end of the log."""
@@ -186,7 +188,7 @@ class DaemonRun:
         env.update(AZURE_VOICELIVE_API_KEY=key, NOTIFY_SOCKET=str(self._sockdir / "notify"))
         argv = [sys.executable, "-m", "edgevoice", "run", "--config", str(config_path),
                 "--input-wav", str(self.recording), "--output-wav", str(self.output_path),
-                "--events", str(self.events_path), "--settle-timeout", str(settle_timeout_s)]
+                "--events", str(self.events_path), "--settle-timeout", str(settle_timeout_s), *plan.argv]
         self._log = open(workdir / "daemon.log", "wb")  # noqa: SIM115 - closed in _close()
         try:
             self.proc = subprocess.Popen(argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL,
@@ -272,8 +274,9 @@ class DaemonRun:
         if len(self._cpu) == 2:
             (t0, c0), (t1, c1) = self._cpu
             cpu_s, cpu_wall = c1 - c0, t1 - t0
+        committed = sum(s.server_events.count("input_audio_buffer.committed") for s in self.emulator.sessions)
         self._result = RunResult(self.plan, code, events, rate, output, self._peak_kb,
-                                 cpu_s, cpu_wall, sorted(self._commits_at), self.ready_at, log[-8000:])
+                                 cpu_s, cpu_wall, sorted(self._commits_at), self.ready_at, log[-8000:], committed)
         return self._result
 
     def kill(self) -> None:

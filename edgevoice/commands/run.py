@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -21,8 +22,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-wav", metavar="OUT", type=Path,
                         help="record what the speaker plays to this WAV, aligned with the input, instead of playing it")
     parser.add_argument("--events", metavar="FILE", type=Path, help="append one JSON object per milestone to FILE")
+    parser.add_argument("--room-echo", metavar="DB[@DELAY_MS]", type=_echo_path,
+                        help="with --input-wav: a simulated room, where the microphone also hears the speaker DB dB "
+                             "quieter than played, DELAY_MS later (default 40), with a short reverberant tail; "
+                             "e.g. -12@40, to try [assistant] echo_coupling_db on a recording")
+    # "-12@40" is a value, not an option: let argparse take it as it takes a negative number.
+    parser._negative_number_matcher = re.compile(r"^-\d+(\.\d+)?(@\d+(\.\d+)?)?$|^-\.\d+$")
+    parser.add_argument("--room-noise", metavar="DBFS", type=float,
+                        help="with --room-echo: add the room's noise at this level (e.g. -60)")
     parser.add_argument("--settle-timeout", metavar="S", type=float, default=60.0,
                         help="with --input-wav: longest wait for the conversation to settle after the input ends (default 60)")
+
+
+def _echo_path(text: str):
+    from edgevoice.audio.room import EchoPath
+
+    try:
+        return EchoPath.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -93,6 +111,10 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
     def on_speaker_device(failure: str | None) -> None:
         status_line.fault("speaker", None if failure is None else f"failing ({failure})")
 
+    room_echo = getattr(args, "room_echo", None)
+    if (room_echo is not None or getattr(args, "room_noise", None) is not None) and args.input_wav is None:
+        logger.error("--room-echo and --room-noise simulate a room around a recording: give --input-wav too")
+        return os.EX_USAGE
     if args.input_wav is not None:
         try:
             source = WavSource(args.input_wav, realtime=True, on_status=on_source_status)
@@ -157,6 +179,8 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
             hooks=hooks,
             finish_with_input=args.input_wav is not None,
             settle_timeout_s=args.settle_timeout,
+            room_echo=room_echo,
+            room_noise_dbfs=getattr(args, "room_noise", None),
         )
         try:
             code = daemon.run()

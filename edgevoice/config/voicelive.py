@@ -34,6 +34,10 @@ OUTPUT_SAMPLE_RATES: Mapping[str, int] = MappingProxyType({"pcm16_16000hz": 1600
 VoiceType = Literal["openai", "azure-standard", "azure-custom", "azure-personal"]
 TurnDetectionType = Literal["none", "server_vad", "azure_semantic_vad", "azure_semantic_vad_en", "azure_semantic_vad_multilingual"]
 NoiseReduction = Literal["none", "azure_deep_noise_suppression", "near_field", "far_field"]
+EchoCancellation = Literal["client", "server", "off"]
+ECHO_CANCELLATION_MODES = ("client", "server", "off")
+#: The first API version whose session takes a client echo reference (``reference_source``, ``channels``).
+CLIENT_ECHO_REFERENCE_SINCE = "2026-07-15"
 OutputAudioFormat = Literal["pcm16_16000hz", "pcm16"]
 EndOfUtteranceModel = Literal["semantic_detection_v1", "semantic_detection_v1_en", "semantic_detection_v1_multilingual"]
 ThresholdLevel = Literal["low", "medium", "high", "default"]
@@ -83,6 +87,15 @@ def parse_endpoint(raw: Any, key: str) -> str:
         raise ConfigError(key, f"{shown(raw)} has a query or fragment; give the bare resource URL (api_version and model are keys)")
     del port  # parsed only to reject a bad port number early
     return f"{scheme}://{url.netloc}{url.path.rstrip('/')}"
+
+
+def parse_echo_cancellation(raw: Any, key: str) -> str:
+    """"client", "server" or "off"; ``true``/``false`` (the old switch) mean "server" and "off"."""
+    if isinstance(raw, bool):
+        return "server" if raw else "off"
+    if raw in ECHO_CANCELLATION_MODES:
+        return raw
+    raise ConfigError(key, f"{shown(raw)} is not an echo cancellation mode; allowed: {', '.join(ECHO_CANCELLATION_MODES)}")
 
 
 def parse_api_version(raw: Any, key: str) -> str:
@@ -289,7 +302,13 @@ class VoiceLiveConfig:
         "azure_deep_noise_suppression",
         "service-side noise reduction: none, azure_deep_noise_suppression, near_field or far_field (gpt-realtime only)",
     )
-    echo_cancellation: bool = setting(True, "service-side echo cancellation of the assistant's own voice")
+    echo_cancellation: EchoCancellation | None = setting(
+        None,
+        'service-side echo cancellation: "client" (the device streams what its speaker plays as a reference), '
+        '"server" (the service\'s own voice only) or "off"; unset: "client" from API version '
+        f'{CLIENT_ECHO_REFERENCE_SINCE} on, else "server"',
+        parse=parse_echo_cancellation,
+    )
     temperature: float | None = setting(None, "model creativity, 0.6 to 1.2 (service default 0.8)", min=0.6, max=1.2)
     max_response_output_tokens: int | Literal["inf"] | None = setting(
         None, 'longest reply in tokens, 1 to 4096, or "inf" (about 20 tokens per second of speech)', parse=parse_max_tokens
@@ -322,6 +341,18 @@ class VoiceLiveConfig:
         return VoiceConfig(type=kind, name=name)  # type: ignore[arg-type]
 
     @property
+    def echo_mode(self) -> str:
+        """The echo cancellation in effect: as configured, or "client" where the API version supports it."""
+        if self.echo_cancellation is not None:
+            return self.echo_cancellation
+        return "client" if self.api_version[:10] >= CLIENT_ECHO_REFERENCE_SINCE else "server"
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of the audio streamed: 2 with a client echo reference (channel 1), else 1."""
+        return 2 if self.echo_mode == "client" else 1
+
+    @property
     def output_sample_rate(self) -> int:
         """Sample rate of the reply audio (Hz)."""
         return OUTPUT_SAMPLE_RATES[self.output_audio_format]
@@ -334,6 +365,11 @@ class VoiceLiveConfig:
         if self.api_key_file is not None and self.token_file is not None:
             raise ConfigError(
                 "token_file", f"{shown(str(self.token_file))} and api_key_file are both set; use one credential file"
+            )
+        if self.echo_cancellation == "client" and self.api_version[:10] < CLIENT_ECHO_REFERENCE_SINCE:
+            raise ConfigError(
+                "echo_cancellation", f'"client" needs api_version {CLIENT_ECHO_REFERENCE_SINCE} or later '
+                f'(configured: {self.api_version!r}); use "server" with this version'
             )
         family = self.family
         voice = self.effective_voice

@@ -22,12 +22,15 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from edgevoice.assistant import actions as A
 from edgevoice.assistant import events as E
 from edgevoice.assistant import machine
 from edgevoice.assistant.settings import AssistantSettings, BargeIn
 from edgevoice.assistant.state import Context, Playing, State
-from edgevoice.audio.frames import FRAME_BYTES, FRAME_SECONDS, FrameSource
+from edgevoice.audio.frames import FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, FrameSource
+from edgevoice.audio.room import EchoPath, PlayedHistory, SimulatedRoom
 from edgevoice.config.errors import ConfigError
 from edgevoice.config.schema import Config
 from edgevoice.config.voicelive import VoiceLiveConfig
@@ -118,6 +121,8 @@ class Daemon:
         finish_with_input: bool = False,
         settle_timeout_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        room_echo: EchoPath | None = None,
+        room_noise_dbfs: float | None = None,
     ) -> None:
         self.config = config
         self.source = source
@@ -143,6 +148,11 @@ class Daemon:
         self.ctx = Context()
         self.exit_code = 0
         self._speaker_at: float | None = None  # while a WavSpeaker renders: when its input frame was heard
+        # Everything the speaker plays, on the capture clock: the echo reference streamed to the service
+        # ("client" echo cancellation) and what a simulated room plays back into the microphone.
+        self.played = PlayedHistory()
+        speaker.on_rendered = self._on_rendered
+        self.room = None if room_echo is None else SimulatedRoom(room_echo, self.played, noise_dbfs=room_noise_dbfs)
         speaker.on_start = lambda: self.post(E.PlaybackStarted(), self._speaker_at)
         speaker.on_finished = lambda: self.post(E.PlaybackFinished(), self._speaker_at)
         if config.assistant.chimes:
@@ -183,6 +193,29 @@ class Daemon:
             answer_timeout_s=self.config.voicelive.connect_timeout_s,  # a silent session is a dead one
             stall_timeout_s=self.config.voicelive.stall_timeout_s,  # ... and so is a reply that stops
         )
+
+    def _on_rendered(self, samples: Any, position: int) -> None:
+        """The speaker rendered a block: note it on the capture clock (a WAV recorder renders on it;
+        a sound card's block is placed where capture is now)."""
+        speaker = self.speaker
+        if isinstance(speaker, WavSpeaker):
+            at = position * SAMPLE_RATE // speaker.rate
+        else:
+            at = self.frontend.frames * FRAME_SAMPLES
+        self.played.add(samples, speaker.rate, at)
+
+    def _send_audio(self, pcm: bytes) -> None:
+        """Stream microphone audio that ends now (at the capture clock); with a client echo reference,
+        as stereo: channel 0 the microphone, channel 1 what the speaker played over the same samples."""
+        if not pcm:
+            return
+        if self.config.voicelive.input_channels == 2:
+            n = len(pcm) // 2
+            stereo = np.empty((n, 2), dtype="<i2")
+            stereo[:, 0] = np.frombuffer(pcm, "<i2")
+            stereo[:, 1] = self.played.span(self.frontend.frames * FRAME_SAMPLES - n, n)
+            pcm = stereo.tobytes()
+        self.link.send_audio(pcm)
 
     def post(self, item: object, at: float | None = None) -> None:
         """Hand an event to the loop from any thread."""
@@ -323,16 +356,37 @@ class Daemon:
 
     def _on_frame(self, frame: bytes, at: float) -> None:
         frontend = self.frontend
-        events = frontend.process(frame)
+        if isinstance(self.speaker, WavSpeaker):
+            # The speaker plays while the microphone records this frame: render its part of the output
+            # first (what this frame leads to is heard from the next one). Its callbacks come from in here:
+            # they happened when this frame was heard, on the input's clock, not when a busy loop got
+            # round to it.
+            self._speaker_at = at
+            try:
+                self.speaker.advance_to(frontend.t + FRAME_SECONDS)
+            finally:
+                self._speaker_at = None
+        if self.room is not None:
+            frame = self.room.hear(frame, frontend.frames * FRAME_SAMPLES)
         guard = self.echo_guard
-        guard.update(power_of(frame), frontend.vad.voiced and not frontend.muted, self.speaker.level)
+        played = self.speaker.level
+        holding = frontend.holding
+        events = frontend.process(frame, guard.echo_floor(played))
+        if holding and not frontend.holding and frontend.gate_open:
+            # After the wake word, the audio was held until now: the person's words started.
+            self.telemetry.mark("words", at=at)
+        # The guard judges the echo itself: it is given the VAD's verdict before the echo mask.
+        guard.update(power_of(frame), frontend.vad.talker and not frontend.muted, played)
         for event in events:
             if isinstance(event, L.UtteranceAudio):
-                self.link.send_audio(event.pcm)
+                self._send_audio(event.pcm)
                 self.answers.hear(event.pcm)  # kept in case the service cannot take the question
                 continue
             if isinstance(event, L.SpeechStarted) and self._echo_guarded():
                 continue  # maybe the reply's own echo: the echo guard decides below
+            if isinstance(event, L.WakeWordDetected) and played > 0.0 and not guard.wake_over_echo():
+                logger.info("wake word %s ignored: no louder than the device's own sound coming back", event.name)
+                continue
             translated = from_listening(event)
             if translated is not None:
                 # Back-date to when it happened in the audio (speech ends are known after the silence).
@@ -341,14 +395,6 @@ class Daemon:
             logger.info("barge-in: speech at %.0f dBFS over a reply whose echo should stay below %.0f dBFS",
                         guard.mic_dbfs, guard.threshold_dbfs)
             self._step(E.SpeechStart(), at)
-        if isinstance(self.speaker, WavSpeaker):
-            # Its callbacks come from in here: they happened when this frame was heard, on the input's
-            # clock, not when a busy loop got round to it.
-            self._speaker_at = at
-            try:
-                self.speaker.advance_to(frontend.t)
-            finally:
-                self._speaker_at = None
         if self.hooks.on_frame is not None:
             self.hooks.on_frame()
 
@@ -384,7 +430,7 @@ class Daemon:
         frontend = self.frontend
         wanted = self.ctx.gate_open or self.ctx.state is State.LISTENING
         if wanted and not frontend.gate_open:
-            self.link.send_audio(frontend.open_gate("continue"))
+            self._send_audio(frontend.open_gate("continue"))
         elif not wanted and frontend.gate_open:
             frontend.close_gate()
 
@@ -472,7 +518,9 @@ class Daemon:
                 self.answers.begin()  # the pre-roll (the wake word) is not part of the question
                 self.telemetry.mark("gate_open", at=at)
                 if action.pre_roll:
-                    link.send_audio(preroll)
+                    self._send_audio(preroll)
+            elif isinstance(action, A.HoldForWords):
+                self.frontend.hold_for_words()
             elif isinstance(action, A.CloseGate):
                 if self.ctx.state is not State.LISTENING:  # else: see _sync_gate
                     self.frontend.close_gate()

@@ -34,6 +34,9 @@ from edgevoice.audio.frames import FRAME_SECONDS
 VOICED_SHARE = 0.75
 #: ... and at least this share voiced and louder than the expected echo (syllables vary in level).
 LOUD_SHARE = 0.5
+#: A wake word heard while the device plays counts only with this much loud speech (frames) in the
+#: last WAKE_WINDOW frames (a wake word lasts about 0.8 s): the reply's own echo never has it.
+WAKE_LOUD_FRAMES, WAKE_WINDOW = 20, 120
 _FULL_SCALE = 32768.0
 
 
@@ -69,6 +72,7 @@ class EchoGuard:
         self._played: deque[float] = deque(maxlen=self.frames)
         self._voiced: deque[bool] = deque(maxlen=self.frames)
         self._loud: deque[bool] = deque(maxlen=self.frames)  # voiced and above the expected echo
+        self._wake_loud: deque[bool] = deque(maxlen=WAKE_WINDOW)  # the same, over a wake word's length
 
     @classmethod
     def from_config(cls, assistant) -> EchoGuard:  # assistant: edgevoice.config.assistant.AssistantConfig
@@ -76,19 +80,31 @@ class EchoGuard:
         return cls(min_speech_ms=assistant.barge_in_min_speech_ms, coupling_db=assistant.echo_coupling_db,
                    margin_db=assistant.barge_in_margin_db)
 
+    def echo_floor(self, played_power: float) -> float:
+        """The microphone level (mean square) that the device's own sound playing at ``played_power`` can
+        explain: quieter frames are taken for its echo, whatever plays (a reply, a chime, a cached phrase)."""
+        return played_power * self._factor
+
     def update(self, mic_power: float, voiced: bool, played_power: float) -> None:
         """One 10 ms frame: the microphone's mean square, the VAD's verdict on it, and the mean
         square the speaker is playing now (0.0 when silent)."""
         self._mic.append(mic_power)
         self._voiced.append(voiced)
         self._played.append(played_power)
-        self._loud.append(voiced and mic_power > played_power * self._factor)
+        loud = voiced and mic_power > played_power * self._factor
+        self._loud.append(loud)
+        self._wake_loud.append(loud)
 
     def barge_in(self) -> bool:
         """The last ``min_speech_ms`` were sustained speech louder than the expected echo."""
         if len(self._voiced) < self.frames:
             return False
         return sum(self._voiced) >= VOICED_SHARE * self.frames and sum(self._loud) >= LOUD_SHARE * self.frames
+
+    def wake_over_echo(self) -> bool:
+        """A wake word just detected was said over the device's own sound, louder than its echo (not
+        the echo itself: a reply that says the wake word, or sounds like it)."""
+        return sum(self._wake_loud) >= WAKE_LOUD_FRAMES
 
     @property
     def threshold_dbfs(self) -> float:
@@ -107,3 +123,4 @@ class EchoGuard:
         self._played.clear()
         self._voiced.clear()
         self._loud.clear()
+        self._wake_loud.clear()

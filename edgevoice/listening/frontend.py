@@ -25,6 +25,7 @@ from collections import deque
 
 from edgevoice.audio.frames import FRAME_BYTES, FRAME_SECONDS
 from edgevoice.config.errors import ConfigError
+from edgevoice.listening.echo import power_of
 from edgevoice.listening.endpoint import Endpointer
 from edgevoice.listening.events import (
     ButtonPressed,
@@ -38,6 +39,7 @@ from edgevoice.listening.events import (
     UtteranceEnded,
 )
 from edgevoice.listening.gate import Gate
+from edgevoice.listening.hold import WakeHold
 from edgevoice.listening.nearfield import BackgroundAttenuator
 from edgevoice.listening.noise import NoiseFilter
 from edgevoice.listening.vad import END, START, VoiceActivity
@@ -48,6 +50,8 @@ logger = logging.getLogger(__name__)
 _MUTE, _UNMUTE, _PRESS, _RELEASE = "mute", "unmute", "press", "release"
 #: A gate opened this soon after a wake word opened for that wake word (its speaker is the visitor).
 WAKE_RECENT_FRAMES = 50
+#: A gate opened this soon (frames) after a wake word opened on it: hold the audio until the words start.
+WAKE_OPEN_FRAMES = 30
 
 
 class ListeningFrontend:
@@ -76,6 +80,10 @@ class ListeningFrontend:
         self.muted = False
         self._requests: deque[str] = deque()  # from other threads; deque.append is atomic
         self._lock = threading.Lock()
+        # The VAD's verdicts on the frames the gate keeps as pre-roll (same length as its ring).
+        self._preroll_voiced: deque[bool] = deque(maxlen=self.gate.preroll_frames or 1)
+        self._hold = WakeHold(self.gate.preroll_frames)
+        self._holding = False  # the gate opened on a wake word and the words have not started
 
     @classmethod
     def from_config(cls, listening, *, server_endpointing: bool = False) -> ListeningFrontend:
@@ -111,6 +119,9 @@ class ListeningFrontend:
     def open_gate(self, reason: str = "wake") -> bytes:
         """Let audio out: returns the pre-roll (send it first); ``UtteranceAudio`` follows per frame.
 
+        Right after a wake word (``reason`` "wake"), nothing comes back yet: the pre-roll and what
+        follows are held until the person's own words start, and the wake word's tail is dropped
+        (see :mod:`edgevoice.listening.hold`); the first ``UtteranceAudio`` then carries them.
         Does nothing (returns b"") while muted or when already open.
         """
         with self._lock:
@@ -118,10 +129,33 @@ class ListeningFrontend:
                 return b""
             self._listen_to(reason)
             self.endpointer.start(self.vad.in_speech)
+            voiced = list(self._preroll_voiced)
+            self._preroll_voiced.clear()
             preroll = self.gate.open(reason)
             if self.attenuator is not None:
                 preroll = self.attenuator.start(self.vad.in_speech, preroll)
-            return preroll
+            if reason != "wake" or self.frames - self._last_wake_frame > WAKE_OPEN_FRAMES:
+                return preroll
+            frames = [preroll[i : i + FRAME_BYTES] for i in range(0, len(preroll), FRAME_BYTES)]
+            flags = [False] * (len(frames) - len(voiced)) + voiced[-len(frames):] if frames else []
+            self._hold.start(list(zip(frames, flags)))
+            self._holding = True
+            return b""
+
+    def hold_for_words(self) -> None:
+        """The wake word was just heard with the gate open: from now, hold the audio until the person's
+        words start, as :meth:`open_gate` does after a wake word (nothing is sent of the wake word)."""
+        with self._lock:
+            if self.muted or not self.gate.is_open:
+                return
+            self.endpointer.start(self.vad.in_speech)
+            self._hold.start([])
+            self._holding = True
+
+    @property
+    def holding(self) -> bool:
+        """The gate opened on a wake word and holds the audio until the person's words start."""
+        return self._holding
 
     def _listen_to(self, reason: str) -> None:
         """Whose level the near field follows: whoever just said the wake word; for a button, whoever
@@ -138,6 +172,12 @@ class ListeningFrontend:
         """Stop letting audio out (the daemon ended the turn itself); no event follows."""
         with self._lock:
             self.gate.close()
+            self._drop_hold()
+
+    def _drop_hold(self) -> None:
+        if self._holding:
+            self._holding = False
+            self._hold.release()
 
     def set_muted(self, muted: bool) -> None:
         """Mute (nothing processed, gate closed) or unmute; any thread; ``Muted``/``Unmuted`` follow."""
@@ -153,8 +193,13 @@ class ListeningFrontend:
 
     # -- the pipeline --------------------------------------------------------------------
 
-    def process(self, frame: bytes) -> list[ListeningEvent]:
-        """Run one 10 ms frame (320 bytes of 16 kHz mono int16) through everything."""
+    def process(self, frame: bytes, echo_floor: float = 0.0) -> list[ListeningEvent]:
+        """Run one 10 ms frame (320 bytes of 16 kHz mono int16) through everything.
+
+        ``echo_floor``: the mean square (full scale 1.0) the device's own sound could reach at the
+        microphone now (0.0 while the speaker is silent); a frame no louder is not speech to the VAD,
+        so a chime, a cached phrase or a reply coming back never starts or ends an utterance.
+        """
         if len(frame) != FRAME_BYTES:
             raise ValueError(f"a frame is {FRAME_BYTES} bytes of 16 kHz mono int16, not {len(frame)}")
         with self._lock:
@@ -164,14 +209,14 @@ class ListeningFrontend:
                 self._apply_requests(events)
             if self.muted:
                 return events
-            return self._process(frame, events)
+            return self._process(frame, events, echo_floor)
 
-    def _process(self, frame: bytes, events: list[ListeningEvent]) -> list[ListeningEvent]:
+    def _process(self, frame: bytes, events: list[ListeningEvent], echo_floor: float) -> list[ListeningEvent]:
         t = self.frames * FRAME_SECONDS
         clean = self.noise.process(frame)
         vad = self.vad
         gate = self.gate
-        transition = vad.update(clean, frame, gate.is_open)
+        transition = vad.update(clean, frame, gate.is_open, echo_floor > 0.0 and power_of(frame) <= echo_floor)
         if transition == START:
             events.append(SpeechStarted(t - vad.lag * FRAME_SECONDS))
         elif transition == END:
@@ -184,13 +229,23 @@ class ListeningFrontend:
         out = clean if self.send_processed else frame
         if not gate.is_open:
             gate.push(out)
+            self._preroll_voiced.append(vad.voiced)
             return events
         if self.attenuator is not None:
             out = self.attenuator.process(out, vad.voiced and vad.in_speech)
-        events.append(UtteranceAudio(out, t))
-        reason = self.endpointer.step(vad.voiced, transition)
+        endpointer = self.endpointer
+        if self._holding:
+            self._hold.push(out, vad.voiced)
+            reason = endpointer.step(vad.voiced, transition)
+            if endpointer.heard_speech:  # the person's words started: what was held goes first
+                self._holding = False
+                events.append(UtteranceAudio(self._hold.release(), t))
+        else:
+            events.append(UtteranceAudio(out, t))
+            reason = endpointer.step(vad.voiced, transition)
         if reason is not None:
             gate.close()
+            self._drop_hold()
             events.append(UtteranceEnded(reason, t))
         return events
 
@@ -201,6 +256,7 @@ class ListeningFrontend:
             if request == _MUTE and not self.muted:
                 self.muted = True
                 self.gate.close()
+                self._drop_hold()
                 events.append(Muted(t))
             elif request == _UNMUTE and self.muted:
                 self.muted = False
@@ -215,6 +271,7 @@ class ListeningFrontend:
         """Start afresh after mute: no speech, wake word state or pre-roll from before."""
         self.vad.reset()
         self.gate.clear()
+        self._preroll_voiced.clear()
         if self.wake is not None:
             self.wake.reset()
 

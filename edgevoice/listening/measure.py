@@ -183,10 +183,13 @@ def evaluate_clip(corpus: str, clip: dict, listening) -> ClipResult:
                     if e.name == clip["wake_word"] and in_window and detected_at is None:
                         detected_at = e.t
                         if opened_at is None:
-                            preroll = frontend.open_gate("wake")
-                            opened_at = e.t - len(preroll) / (2 * SAMPLE_RATE)
+                            preroll = frontend.open_gate("wake")  # nothing: held until the words start
+                            if preroll:
+                                opened_at = e.t - len(preroll) / (2 * SAMPLE_RATE)
                     elif not (e.name == clip["wake_word"] and in_window):
                         others += 1
+                elif isinstance(e, ev.UtteranceAudio) and opened_at is None:
+                    opened_at = e.t - len(e.pcm) / (2 * SAMPLE_RATE)  # where the audio sent starts
                 elif isinstance(e, ev.SpeechEnded):
                     speech_end = e.t
                 elif isinstance(e, ev.UtteranceEnded) and end_reason is None:

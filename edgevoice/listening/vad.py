@@ -24,7 +24,8 @@ class VoiceActivity:
     """
 
     __slots__ = ("_vad", "speech_start_frames", "silence_frames", "in_speech", "voiced", "heard", "lag", "_run",
-                 "_quiet", "aggressiveness", "near")
+                 "_quiet", "aggressiveness", "near",
+                 "talker")
 
     def __init__(self, aggressiveness: int = 2, speech_start_frames: int = 3, silence_ms: int = 600,
                  near: NearField | None = None) -> None:
@@ -39,6 +40,7 @@ class VoiceActivity:
         self.in_speech = False  #: inside a stretch of speech (after hysteresis)
         self.voiced = False  #: the last frame alone was voiced (by the person talking to the device)
         self.heard = False  #: webrtcvad called the last frame speech (anyone's)
+        self.talker = False  #: the last frame was voiced by someone talking to the device, or by its own echo
         self.near = near
         self.lag = 0  #: frames between the last START/END and when it was reported
         self._run = 0  # voiced frames in a row
@@ -50,16 +52,19 @@ class VoiceActivity:
         near = NearField(vad.near_field_margin_db) if vad.near_field_margin_db > 0 else None
         return cls(vad.aggressiveness, vad.speech_start_frames, vad.silence_ms, near)
 
-    def update(self, frame: bytes, raw: bytes | None = None, tracking: bool = False) -> int:
+    def update(self, frame: bytes, raw: bytes | None = None, tracking: bool = False, masked: bool = False) -> int:
         """Classify one 320-byte frame; returns NONE, START or END.
 
         ``raw``: the microphone's frame before noise suppression and gain (its level is the one the
-        near field compares); ``tracking``: the gate is open, so the near field follows the visitor.
+        near field compares); ``tracking``: the gate is open, so the near field follows the visitor;
+        ``masked``: the frame is no louder than the device's own echo, so it counts as silence
+        whatever webrtcvad says (``heard`` keeps that).
         """
         heard = self.heard = self._vad.is_speech(frame, SAMPLE_RATE)
         near = self.near
-        voiced = self.voiced = heard if near is None else near.hear(frame if raw is None else raw, heard, tracking,
+        talker = self.talker = heard if near is None else near.hear(frame if raw is None else raw, heard, tracking,
                                                                           self.in_speech)
+        voiced = self.voiced = talker and not masked
         if voiced:
             self._run += 1
             self._quiet = 0
@@ -80,7 +85,7 @@ class VoiceActivity:
 
     def reset(self) -> None:
         """Back to silence (after mute: no speech carries over)."""
-        self.in_speech = self.voiced = self.heard = False
+        self.in_speech = self.voiced = self.heard = self.talker = False
         self._run = self._quiet = 0
         if self.near is not None:
             self.near.forget()

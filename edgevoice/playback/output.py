@@ -47,6 +47,9 @@ class ReplyOutput:
         self._lock = threading.Condition(threading.RLock())
         self._hold = max(1, int(rate * LEVEL_HOLD_MS / 1000))
         self._levels: deque[tuple[int, float]] = deque()  # (end position, mean square) of recent blocks
+        #: Called with every block rendered (int16 samples at ``rate``, its output position): the echo
+        #: reference and the simulated room hear everything the speaker plays, chimes included.
+        self.on_rendered: Callable[[np.ndarray, int], None] | None = None
 
     @property
     def level(self) -> float:
@@ -123,6 +126,8 @@ class ReplyOutput:
         block = self._buffer.render(frames)
         self._clock.wrote(block, position)
         samples = block.samples
+        if self.on_rendered is not None:
+            self.on_rendered(samples, position)
         if len(samples):
             if self._levels and position != self._levels[-1][0]:
                 self._levels.clear()  # a new stretch of output (a device thread started again)

@@ -47,6 +47,7 @@ EOU_MODELS = ("semantic_detection_v1", "semantic_detection_v1_en", "semantic_det
 EOU_THRESHOLD_LEVELS = ("low", "medium", "high", "default")
 NOISE_REDUCTION_TYPES = ("azure_deep_noise_suppression", "near_field", "far_field")
 ECHO_CANCELLATION_TYPES = ("server_echo_cancellation",)
+ECHO_REFERENCE_SOURCES = ("server", "client")
 TRANSCRIPTION_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "azure-speech", "mai-transcribe-1")
 TOOL_CHOICES = ("auto", "none", "required")
 TOOL_TYPES = ("function", "mcp")

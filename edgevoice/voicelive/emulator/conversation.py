@@ -35,7 +35,8 @@ from edgevoice.voicelive.emulator.response import (
     SpeechRequest,
     text_tokens,
 )
-from edgevoice.voicelive.emulator.session import RESPONSE_FIELD_CHECKS, apply_update, default_session
+from edgevoice.voicelive.emulator.echo import EchoCanceller
+from edgevoice.voicelive.emulator.session import RESPONSE_FIELD_CHECKS, apply_update, default_session, input_channels
 from edgevoice.voicelive.emulator.tool_calls import ToolCall, ToolCallStream, answer_from_output
 from edgevoice.voicelive.emulator.vad import FRAME_MS, MIN_SPEECH_MS, SpeechStarted, SpeechStopped, TurnDetector, VoiceActivity
 
@@ -100,6 +101,7 @@ class Conversation:
         self._audio_ms = 0.0  # audio clock: milliseconds received this session
         self._activity: VoiceActivity | None = None
         self._turns: TurnDetector | None = None
+        self._echo: EchoCanceller | None = None  # client-reference echo cancellation (stereo input)
         self._speech_item_id: str | None = None
         self._speech_start_ms = 0.0
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
@@ -279,11 +281,22 @@ class Conversation:
             raise ClientError(
                 "invalid_value", f"Invalid 'audio': pcm16 audio must be whole 16-bit samples, got {len(raw)} bytes.", "audio"
             )
+        channels = input_channels(self.session)
+        if len(raw) % (2 * channels):
+            raise ClientError(
+                "invalid_value", f"Invalid 'audio': stereo pcm16 audio must be whole frames of 4 bytes, got {len(raw)} bytes.",
+                "audio",
+            )
         if not raw:
             return
         self.audio_received = True
         samples = formats.to_pcm16(audio_format, raw)
         rate = self._input_rate
+        if channels == 2:
+            # Channel 0 is the microphone, channel 1 what the client's speaker played: remove it first.
+            if self._echo is None:
+                self._echo = EchoCanceller(rate)
+            samples = self._echo.process(samples[0::2], samples[1::2])
         if self._activity is None:
             self._activity = VoiceActivity(rate, self._threshold)
         self._buffer.extend(samples.astype("<i2").tobytes())

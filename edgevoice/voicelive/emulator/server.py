@@ -28,6 +28,7 @@ from edgevoice.voicelive.emulator.conversation import Conversation, SpeechReques
 from edgevoice.voicelive.emulator.faults import PACINGS, FaultPlan, Scenario
 from edgevoice.voicelive.emulator.tool_calls import ToolCall
 from edgevoice.voicelive.emulator.handshake import Accepted, Rejection, bearer_tokens, check_request, fault_rejection
+from edgevoice.voicelive.emulator.session import input_channels
 from edgevoice.audio.speech import Speech
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class SessionRecord:
     faults: FaultPlan
     client_events: list[dict[str, Any]] = field(default_factory=list)  # appends keep "audio_bytes", not audio
     server_events: list[str] = field(default_factory=list)  # types, in order sent
-    audio_bytes: int = 0
+    audio_bytes: int = 0  # microphone audio received (of a stereo stream with a client echo reference: channel 0)
     responses: list[dict[str, Any]] = field(default_factory=list)  # {"id", "status", "reason"}
     dropped: bool = False  # the emulator cut the TCP connection (fault)
     closed: bool = False
@@ -352,6 +353,8 @@ class Emulator:
             event = link.conv.receive(message)
             if event is not None:
                 summary = _summarize(event)
+                if "audio_bytes" in summary:  # of the microphone: a stereo stream's channel 0
+                    summary["audio_bytes"] //= input_channels(link.conv.session)
                 with self._changing():
                     _record_client_event(link.record, summary)
                 if event.get("type") == "input_audio_buffer.append":

@@ -77,6 +77,11 @@ def apply_update(current: dict[str, Any], update: Any, *, audio_received: bool) 
                     f"Cannot change '{key}' from {current[key]!r} to {merged[key]!r} after audio has been received.",
                     f"session.{key}",
                 )
+    if input_channels(merged) == 2 and merged["input_audio_format"] != "pcm16":
+        raise invalid_value("session.input_audio_echo_cancellation.channels", 2, [1], "Stereo input must be pcm16.")
+    if audio_received and input_channels(merged) != input_channels(current):
+        raise ClientError("invalid_value", "Cannot change the input channels after audio has been received.",
+                          "session.input_audio_echo_cancellation.channels")
     if merged["input_audio_format"].startswith("g711") and "input_audio_sampling_rate" in update:
         if merged["input_audio_sampling_rate"] != catalog.G711_RATE:
             raise invalid_value(
@@ -228,6 +233,29 @@ def _typed_object(types: tuple[str, ...], extra: dict[str, Callable[[Any, str], 
     return check
 
 
+_ECHO_FIELDS: dict[str, Callable[[Any, str], Any]] = {
+    "type": _choice(catalog.ECHO_CANCELLATION_TYPES),
+    "reference_source": _choice(catalog.ECHO_REFERENCE_SOURCES),
+    "channels": _choice((1, 2)),
+}
+
+
+def echo_cancellation(value: Any, param: str) -> dict[str, Any] | None:
+    """Server echo cancellation; ``channels = 2`` (stereo, channel 1 the reference) needs ``reference_source = "client"``."""
+    if value is None:
+        return None
+    checked = _object(value, param, _ECHO_FIELDS, ("type",))
+    if checked.get("channels", 1) == 2 and checked.get("reference_source", "server") != "client":
+        raise invalid_value(f"{param}.channels", 2, [1], 'Two channels carry a client reference: set reference_source to "client".')
+    return checked
+
+
+def input_channels(session: dict[str, Any]) -> int:
+    """Channels of the input audio: 2 with a client echo reference on channel 1, else 1."""
+    echo = session.get("input_audio_echo_cancellation") or {}
+    return int(echo.get("channels", 1))
+
+
 _TRANSCRIPTION_FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "model": _choice(catalog.TRANSCRIPTION_MODELS),
     "language": _string,
@@ -286,7 +314,7 @@ _FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "output_audio_format": _choice(tuple(catalog.OUTPUT_AUDIO_RATES)),
     "turn_detection": turn_detection,
     "input_audio_noise_reduction": _typed_object(catalog.NOISE_REDUCTION_TYPES),
-    "input_audio_echo_cancellation": _typed_object(catalog.ECHO_CANCELLATION_TYPES, {"channels": _any, "reference_source": _any}),
+    "input_audio_echo_cancellation": lambda value, param: echo_cancellation(value, param),
     "input_audio_transcription": input_audio_transcription,
     "tools": tools,
     "tool_choice": tool_choice,

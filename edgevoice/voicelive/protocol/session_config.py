@@ -48,8 +48,9 @@ def session_payload(cfg: VoiceLiveConfig) -> dict[str, Any]:
     session["turn_detection"] = turn_detection_payload(cfg.turn_detection)
     if cfg.noise_reduction != "none":
         session["input_audio_noise_reduction"] = {"type": cfg.noise_reduction}
-    if cfg.echo_cancellation:
-        session["input_audio_echo_cancellation"] = {"type": "server_echo_cancellation"}
+    echo = echo_cancellation_payload(cfg.echo_mode)
+    if echo is not None:
+        session["input_audio_echo_cancellation"] = echo
     transcription = transcription_payload(cfg.transcription)
     if transcription is not None:
         session["input_audio_transcription"] = transcription
@@ -58,6 +59,16 @@ def session_payload(cfg: VoiceLiveConfig) -> dict[str, Any]:
     if cfg.max_response_output_tokens is not None:
         session["max_response_output_tokens"] = cfg.max_response_output_tokens
     return session
+
+
+def echo_cancellation_payload(mode: str) -> dict[str, Any] | None:
+    """``input_audio_echo_cancellation`` for a mode: "client" streams stereo with the speaker's sound on
+    channel 1 as the reference; "server" uses the service's own voice; "off" sends none."""
+    if mode == "off":
+        return None
+    if mode == "client":
+        return {"type": "server_echo_cancellation", "reference_source": "client", "channels": 2}
+    return {"type": "server_echo_cancellation"}
 
 
 def voice_payload(voice: VoiceConfig) -> str | dict[str, Any]:
