@@ -59,7 +59,9 @@ def scenarios(rec: Recordings) -> dict[str, Scenario]:
             out[f"server{db}_att{attenuation:g}"] = Scenario(
                 scene(rec, db, question_at=1.6), replies=(NOON, RAIN), turn_detection="server_vad",
                 tables={**tables, "listening.vad": {"attenuate_background_db": attenuation,
-                                                    "max_utterance_s": MAX_UTTERANCE_S}})
+                                                    "max_utterance_s": MAX_UTTERANCE_S},
+                        # the attenuation is not used with the client echo reference (see ListeningFrontend)
+                        "voicelive": {"echo_cancellation": "server"}})
     out["device10_off"] = Scenario(
         scene(rec, 10), replies=(NOON, RAIN),
         tables={**tables, "listening.vad": {"near_field_margin_db": 0.0, "max_utterance_s": MAX_UTTERANCE_S}})

@@ -88,7 +88,8 @@ def _settings(config: Config) -> AssistantSettings:
 def _frontend(config: Config) -> ListeningFrontend:
     """The listening front-end for a config (what it sends depends on who endpoints, too)."""
     return ListeningFrontend.from_config(config.listening,
-                                         server_endpointing=config.voicelive.turn_detection.type != "none")
+                                         server_endpointing=config.voicelive.turn_detection.type != "none",
+                                         echo_reference=config.voicelive.echo_mode == "client")
 
 
 @dataclasses.dataclass

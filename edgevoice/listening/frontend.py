@@ -86,9 +86,11 @@ class ListeningFrontend:
         self._holding = False  # the gate opened on a wake word and the words have not started
 
     @classmethod
-    def from_config(cls, listening, *, server_endpointing: bool = False) -> ListeningFrontend:
+    def from_config(cls, listening, *, server_endpointing: bool = False, echo_reference: bool = False) -> ListeningFrontend:
         """The front-end described by the [listening] table (loads the wake word models);
-        ``server_endpointing``: the service finds the end of a turn (background is attenuated for it)."""
+        ``server_endpointing``: the service finds the end of a turn (background is attenuated for it,
+        unless ``echo_reference``: the service cancels the echo against what the device played, and a
+        microphone channel turned up and down under the echo lets it through as false turns)."""
         # listening: edgevoice.config.listening.ListeningConfig
         try:
             wake = WakeWordDetector.from_config(listening.wake)
@@ -102,7 +104,8 @@ class ListeningFrontend:
             endpointer=Endpointer(listening.vad.max_utterance_s, listening.vad.no_speech_timeout_s),
             send_processed=listening.noise.send_processed,
             attenuator=(BackgroundAttenuator(listening.vad.attenuate_background_db)
-                        if server_endpointing and listening.vad.attenuate_background_db > 0 else None),
+                        if server_endpointing and not echo_reference and listening.vad.attenuate_background_db > 0
+                        else None),
         )
 
     @property
