@@ -484,12 +484,12 @@ class AudioCues:
         self.done.clear()
         return self
 
-    def _process_with_cues(self, frame: bytes) -> Any:
+    def _process_with_cues(self, frame: bytes, *args: Any) -> Any:
         while self._cues and self._frontend.t >= self._cues[0][0] - 1e-9:
             heapq.heappop(self._cues)[2]()
             if not self._cues:
                 self.done.set()
-        return self._process(frame)
+        return self._process(frame, *args)
 
 
 class InProcessDaemon:
