@@ -75,10 +75,17 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _report(records: list[dict]) -> None:
-    """Print the transcript, the reply and each turn's latency breakdown."""
+    """Print each turn's transcript, tools and reply, then its latency breakdown.
+
+    The reply's text and the latency record come from different threads, so the breakdown is held
+    until the turn is over: the printed order is the same on every run.
+    """
+    latencies: list[str] = []
     for record in records:
         event = record["event"]
         if event == "wake":
+            _print_lines(latencies)
+            latencies = []
             print(f"--- turn {record['turn']}\nwake word: {record.get('name', '')}")
         elif event == "transcript":
             print(f"heard:     {record['text']}")
@@ -88,9 +95,14 @@ def _report(records: list[dict]) -> None:
             used = ", ".join(Path(s).name for s in record.get("sources", ())) or "no files"
             print(f"tool:      {record['name']} ({record['ms']:.1f} ms, from {used})")
         elif event == "turn_latency":
-            for name, value in record.items():
-                if name.endswith("_ms") and value is not None:
-                    print(f"  {name[:-3].replace('_', ' '):<22} {value:7.1f} ms")
+            latencies = [f"  {name[:-3].replace('_', ' '):<22} {value:7.1f} ms"
+                         for name, value in record.items() if name.endswith("_ms") and value is not None]
+    _print_lines(latencies)
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        print(line)
 
 
 def _shown(path: Path) -> Path:
