@@ -284,6 +284,29 @@ def test_barge_in_by_voice_stops_cancels_truncates_to_ms_played_and_listens():
     assert without_telemetry(c.send(chunk("resp_2", "item_2")))[0] == A.PlayAudio("resp_2", "item_2", chunk().pcm)
 
 
+def test_over_a_reply_the_vad_alone_does_not_interrupt_only_the_echo_guards_verdict_does():
+    c = speaking(ms=1000)
+    # The VAD hears the reply's own echo as speech: judged by the echo guard, not by the machine.
+    assert c.send(E.SpeechStart(vad_only=True)) == []
+    assert c.state is State.SPEAKING
+    acts = c.send(E.SpeechStart())  # the echo guard: sustained speech louder than the echo
+    assert c.state is State.LISTENING and marks(acts) == ["speech_start", "barge_in"]
+    # Once listening, the VAD's own speech start counts as before.
+    c2 = Conversation(DEVICE)
+    c2.send(E.Wake("okay_nabu"), E.SessionReady())
+    assert marks(c2.send(E.SpeechStart(vad_only=True))) == ["speech_start"]
+    assert c2.ctx.turn.heard_speech
+
+
+def test_a_wake_word_no_louder_than_the_devices_own_sound_is_ignored():
+    c = speaking(ms=1000)
+    assert c.send(E.Wake("okay_nabu", drowned=True)) == []
+    assert c.state is State.SPEAKING
+    assert marks(c.send(E.Wake("okay_nabu")))[:2] == ["wake", "barge_in"]
+    idle = Conversation(DEVICE)
+    assert idle.send(E.Wake("okay_nabu", drowned=True)) == [] and idle.state is State.IDLE
+
+
 def test_barge_in_truncate_is_clamped_to_the_audio_received():
     c = speaking(ms=300)
     c.send(E.SpeechStart())

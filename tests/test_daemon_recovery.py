@@ -115,13 +115,14 @@ def test_a_loop_that_falls_behind_drops_audio_beyond_three_seconds(
     emu = make_emulator(api_key=KEY)
     flood = Flood(daemon_module.MAX_BACKLOG_FRAMES * 3)
     daemon = build(tmp_path, Path("unused.wav"), emu, source=flood)
-    daemon.finish_with_input = False
+    daemon.capture.finish_with_input = False
     with caplog.at_level(logging.INFO):
-        capture = threading.Thread(target=daemon._capture)  # the loop is not running: it is "stuck"
+        capture = threading.Thread(target=daemon.capture.run)  # the loop is not running: it is "stuck"
         capture.start()
         assert flood.done.wait(10)
         capture.join(10)
-    assert daemon._queue.qsize() == daemon_module.MAX_BACKLOG_FRAMES + 1  # the frames kept, and the end of input
+    # Flood has only frames(): blocks of one frame. The frames kept, and the end of input.
+    assert daemon._queue.qsize() == daemon_module.MAX_BACKLOG_FRAMES + 1
     assert [r.getMessage() for r in caplog.records if "fell" in r.getMessage()] == [
         "the assistant fell 3.0 s behind the microphone; dropping audio until it catches up"]
     daemon._shutdown()

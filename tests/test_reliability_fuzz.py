@@ -45,10 +45,12 @@ from edgevoice.assistant import machine
 from edgevoice.assistant.settings import AssistantSettings, BargeIn, Endpointing
 from edgevoice.assistant.state import Playing, SessionStatus, State, Timer
 from edgevoice.audio.speech import Speech
+from edgevoice.daemon.execute import execute
 from edgevoice.daemon.link import SessionLink
 from edgevoice.daemon.timers import Timers
 from edgevoice.daemon.translate import from_server
 from edgevoice.playback.output import ReplyOutput
+from edgevoice.playback.sound import Sound
 from edgevoice.playback.wav import WavSpeaker
 from edgevoice.voicelive import session as vls
 from edgevoice.voicelive.emulator import Emulator, FaultPlan
@@ -630,7 +632,7 @@ class DaemonShell:
         self.queue: deque[object] = deque()
         self.sessions: list[LoopbackSession] = []
         self.transcripts: list[object] = []
-        self.now = 0.0
+        self.now_s = 0.0
         self.timers = Timers()
         self.link = SessionLink(self._new_session, self.queue.append, output_rate=RATE,
                                 on_transcript=self.transcripts.append)
@@ -675,61 +677,64 @@ class DaemonShell:
 
     def advance(self, seconds: float) -> None:
         """Time passes: the speaker plays, timers run out (in deadline order, like the daemon's loop)."""
-        target = self.now + seconds
+        target = self.now_s + seconds
         while True:
             deadline = self.timers.next_deadline()
-            self.now = target if deadline is None else min(target, max(deadline, self.now))
-            self.speaker.advance_to(self.now)
+            self.now_s = target if deadline is None else min(target, max(deadline, self.now_s))
+            self.speaker.advance_to(self.now_s)
             self.pump()
-            for fired in self.timers.expired(self.now):
+            for fired in self.timers.expired(self.now_s):
                 self.step(fired)
-            if self.now >= target:
+            if self.now_s >= target:
                 return
 
     def _execute(self, actions: list[A.Action]) -> list[E.Event]:
-        follow: list[E.Event] = []
-        link, speaker = self.link, self.speaker
-        for action in actions:
-            match action:
-                case A.StartStreaming():
-                    link.start_streaming()
-                case A.OpenGate(pre_roll=pre_roll):
-                    if pre_roll:
-                        link.send_audio(bytes(2 * RATE * 300 // 1000))
-                case A.StopStreaming():
-                    link.stop_streaming()
-                case A.OpenSession() | A.OpenSpareSession():
-                    link.open()
-                case A.CloseSession():
-                    link.close()
-                case A.Commit():
-                    link.commit()
-                case A.RequestResponse():
-                    link.request_response()
-                case A.ClearInput():
-                    link.clear_input()
-                case A.CancelResponse(response_id=response_id):
-                    link.cancel_response(response_id)
-                case A.Truncate(item_id=item_id, audio_end_ms=ms):
-                    link.truncate(item_id, ms)
-                case A.PlayAudio(pcm=pcm):
-                    speaker.play(pcm, RATE)
-                case A.FinishPlayback():
-                    speaker.finish()
-                case A.StopPlayback():
-                    follow.append(E.PlaybackStopped(speaker.stop()))
-                case A.PlayCached(after_reply=after_reply):
-                    if not after_reply:
-                        speaker.stop()
-                    speaker.play(CACHED_PCM, RATE)
-                    speaker.finish()
-                case A.PlayChime():
-                    speaker.play_sound(CHIME_PCM, RATE)
-                case A.StartTimer(name=name, seconds=seconds, timer_id=timer_id):
-                    self.timers.start(name, timer_id, seconds, self.now)
-                case A.CancelTimer(name=name, timer_id=timer_id):
-                    self.timers.cancel(name, timer_id)
-        return follow
+        return execute(self, actions, self.now_s)  # the daemon's own table of action handlers
+
+    # --- what the handlers act on (edgevoice.daemon.execute.ActionTarget) --------------------
+    # The session, the speaker and the timers are the real ones; the device's other parts are
+    # absent here (no microphone, GPIO or cache): these stand in for them, labelled.
+
+    def now(self) -> float:
+        return self.now_s
+
+    def connect(self, *, spare: bool) -> E.Event | None:
+        self.link.open()  # no offline hold-off here: every connect goes to the loopback session
+        return None
+
+    def open_gate(self, action: A.OpenGate, at: float) -> None:
+        if action.pre_roll:  # stand-in for the front-end's pre-roll: 300 ms of audio
+            self.link.send_audio(bytes(2 * RATE * 300 // 1000))
+
+    def hold_for_words(self) -> None:
+        pass  # no front-end
+
+    def close_gate(self) -> None:
+        pass  # no front-end
+
+    def run_tool(self, action: A.RunTool) -> None:
+        pass  # tool calls are fuzzed as machine events (ToolFinished), not run
+
+    def reply_audio(self, pcm: bytes) -> None:
+        pass  # offline.learn is not part of this walk
+
+    def cached_sound(self, key: str) -> Sound:
+        return Sound(CACHED_PCM, RATE)  # stand-in for the phrase cache
+
+    def recognise_question(self) -> None:
+        pass  # no recogniser: the walk sends OfflineHeard itself
+
+    def answer_sound(self, answer: str) -> Sound:
+        return Sound(CACHED_PCM, RATE)
+
+    def chime(self, name: A.Chime) -> Sound | None:
+        return Sound(CHIME_PCM, RATE)
+
+    def show_leds(self, action: A.SetLeds) -> None:
+        pass  # no LEDs
+
+    def mark(self, action: A.Telemetry, at: float) -> None:
+        pass  # telemetry is checked by the machine's own tests
 
     def close(self) -> None:
         for session in self.sessions:

@@ -34,9 +34,14 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Wake(Event):
-    """A wake word was heard (the front-end keeps the audio before it as pre-roll)."""
+    """A wake word was heard (the front-end keeps the audio before it as pre-roll).
+
+    ``drowned``: it was heard while the device's own sound played, no louder than that sound coming
+    back (maybe a reply that says the wake word, or sounds like it): it does not count.
+    """
 
     name: str = ""
+    drowned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +60,13 @@ class MuteChanged(Event):
 
 @dataclass(frozen=True, slots=True)
 class SpeechStart(Event):
-    """The device's VAD heard speech begin."""
+    """The device's VAD heard speech begin.
+
+    ``vad_only``: the VAD alone heard it, not judged against the device's own echo. Over a reply
+    (barge-in by VAD) only speech the echo guard found louder than the echo (``vad_only`` False) counts.
+    """
+
+    vad_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

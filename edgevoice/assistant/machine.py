@@ -86,6 +86,12 @@ def timer_seconds(name: Timer, state: State, settings: AssistantSettings) -> flo
     return settings.error_retry_s if state is State.ERROR else settings.offline_retry_s
 
 
+def echo_guarded(ctx: Context, settings: AssistantSettings) -> bool:
+    """A reply plays and the device's own VAD may interrupt it: speech must beat the echo guard
+    (the shell asks the guard only then, and sends its verdict as a SpeechStart)."""
+    return ctx.state is State.SPEAKING and settings.barge_in is BargeIn.VAD and not ctx.gate_open
+
+
 _STATE_TIMER = MappingProxyType(
     {
         State.LISTENING: Timer.LISTEN,
@@ -302,6 +308,8 @@ class _Step:
     # --- the front-end -------------------------------------------------------------------
 
     def on_wake(self, event: E.Wake) -> None:
+        if event.drowned:
+            return  # no louder than the device's own sound coming back: maybe its own echo
         if self.state in _READY_FOR_TURN:
             self.mark(A.Mark.WAKE, name=event.name)
             self.start_turn("wake", pre_roll=True, chime=True)
@@ -370,18 +378,20 @@ class _Step:
                 self.do(A.OpenSpareSession())
                 self.set(session=SessionStatus.OPENING)
 
-    def on_speech_start(self, _event: E.SpeechStart) -> None:
-        if self.state is State.LISTENING:
+    def on_speech_start(self, event: E.SpeechStart) -> None:
+        if echo_guarded(self.ctx, self.settings):
+            if event.vad_only:
+                return  # maybe the reply's own echo: only the echo guard's verdict interrupts it
+            # With the gate open (server endpointing) the server hears the user and decides.
+            self.mark(A.Mark.SPEECH_START, barge_in=True)
+            self.barge_in("vad", cancel=True)
+        elif self.state is State.LISTENING:
             if not self.ctx.turn.heard_speech:
                 self.mark(A.Mark.SPEECH_START)
             self.set_turn(heard_speech=True)
         elif self.state is State.FOLLOW_UP:
             self.mark(A.Mark.SPEECH_START, follow_up=True)
             self.start_turn("follow_up", pre_roll=True, chime=False, heard=True)
-        elif self.state is State.SPEAKING and self.settings.barge_in is BargeIn.VAD and not self.ctx.gate_open:
-            # With the gate open (server endpointing) the server hears the user and decides.
-            self.mark(A.Mark.SPEECH_START, barge_in=True)
-            self.barge_in("vad", cancel=True)
 
     def on_speech_end(self, _event: E.SpeechEnd) -> None:
         if self.state is State.LISTENING:

@@ -249,6 +249,11 @@ class Microphone:
 
     def frames(self) -> Iterator[bytes]:
         """Yield 320-byte frames until ``close()``; survives the device coming and going."""
+        for block in self.blocks():
+            yield from block
+
+    def blocks(self, _block_frames: int = 0) -> Iterator[list[bytes]]:
+        """The frames of each device callback (``buffer_ms``) together, until ``close()``."""
         framer = Framer()
         try:
             while not self._closed.is_set():
@@ -266,8 +271,8 @@ class Microphone:
             if self._closed.is_set():
                 self._set_status("closed")
 
-    def _read(self, q: queue.Queue, resampler: Resampler, framer: Framer) -> Iterator[bytes]:
-        """Frames from one opened stream until it fails or the microphone is closed."""
+    def _read(self, q: queue.Queue, resampler: Resampler, framer: Framer) -> Iterator[list[bytes]]:
+        """Blocks of frames from one opened stream until it fails or the microphone is closed."""
         opened = self._input
         assert opened is not None
         bytes_per_second = opened.rate * opened.channels * 2
@@ -305,8 +310,9 @@ class Microphone:
                     if healthy_s >= self.stall_timeout_s:
                         logger.warning("microphone %r is working again", opened.name)
                         self._failures = 0
-                for frame in framer.push(resampler.process(data)):
-                    yield frame
+                block = framer.push(resampler.process(data))
+                if block:
+                    yield block
         finally:
             drops.end()
 

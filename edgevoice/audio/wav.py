@@ -166,6 +166,32 @@ class WavSource:
 
     def frames(self) -> Iterator[bytes]:
         """Yield every frame of the file once, then stop."""
+        for block in self.blocks(1):
+            yield from block
+
+    def blocks(self, block_frames: int = 1) -> Iterator[list[bytes]]:
+        """Every frame of the file once, ``block_frames`` at a time (paced per block when real-time)."""
+        block: list[bytes] = []
+        start = time.monotonic()
+        sent = 0
+        for frame in self._read_frames():
+            block.append(frame)
+            if len(block) < block_frames:
+                continue
+            if self.realtime:
+                self._pace(start, sent + len(block) - 1)
+            if self._closed.is_set():
+                self._set_status("closed")
+                return
+            sent += len(block)
+            yield block
+            block = []
+        if block and self.realtime:
+            self._pace(start, sent + len(block) - 1)
+        if block and not self._closed.is_set():
+            yield block
+
+    def _read_frames(self) -> Iterator[bytes]:
         fmt = self.format
         resampler = Resampler(fmt.rate, fmt.channels)
         framer = Framer()
@@ -182,8 +208,6 @@ class WavSource:
             f = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
             f.seek(fmt.data_offset)
             read = f.read
-        sent = 0
-        start = time.monotonic()
         self._set_status("listening")
         partial = b""  # the start of a sample frame a pipe delivered without its end
         with f:
@@ -198,16 +222,11 @@ class WavSource:
                 pcm = raw if (fmt.sample_width == 2 and not fmt.is_float) else _to_int16(raw, fmt).tobytes()
                 out = resampler.process(pcm, last=remaining <= 0)
                 for frame in framer.push(out):
-                    if self.realtime:
-                        self._pace(start, sent)
                     if self._closed.is_set():
                         break
-                    sent += 1
                     yield frame
             if not resampler.passthrough and remaining > 0:
-                for frame in framer.push(resampler.process(b"", last=True)):
-                    sent += 1
-                    yield frame
+                yield from framer.push(resampler.process(b"", last=True))
             tail = framer.flush()
             if tail is not None and not self._closed.is_set():
                 yield tail

@@ -1,10 +1,12 @@
 """The assistant daemon: microphone -> front-end -> state machine -> Voice Live -> speaker, in one loop.
 
 Everything that decides lives in :func:`edgevoice.assistant.machine.step`; this module only
-carries events to it and its actions out. One thread (the caller's, normally the main thread)
-runs the loop: it processes microphone frames through the listening front-end, steps the
-machine, and executes the actions, so no two pieces of state are ever touched concurrently.
-Other threads only put things on the loop's queue: the capture thread (frames), the session's
+carries events to it and its actions out (through the table in :mod:`edgevoice.daemon.execute`).
+What a config decides is one bundle (:class:`edgevoice.daemon.parts.Parts`) that a reload swaps.
+One thread (the caller's, normally the main thread) runs the loop: it processes microphone blocks
+through the listening front-end, steps the machine, and executes the actions, so no two pieces of
+state are ever touched concurrently. Other threads only put things on the loop's queue: the
+capture thread (blocks of frames, :mod:`edgevoice.daemon.capture`), the session's
 receive thread (server events), the speaker (playback started/finished) and GPIO callbacks (via
 the front-end). Each queued item carries the time it happened (on the daemon's clock: monotonic,
 or a faster recording's own), so telemetry measures when things happened, not when the loop got
@@ -27,30 +29,25 @@ import numpy as np
 from edgevoice.assistant import actions as A
 from edgevoice.assistant import events as E
 from edgevoice.assistant import machine
-from edgevoice.assistant.settings import AssistantSettings, BargeIn
 from edgevoice.assistant.state import Context, Playing, State
-from edgevoice.audio.frames import FRAME_BYTES, FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, FrameSource
+from edgevoice.audio.frames import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, FrameSource
 from edgevoice.audio.room import EchoPath, PlayedHistory, SimulatedRoom
 from edgevoice.config.errors import ConfigError
 from edgevoice.config.schema import Config
 from edgevoice.config.voicelive import VoiceLiveConfig
-from edgevoice.daemon.leds import StatusLeds
-from edgevoice.daemon.link import SessionFactory, SessionLink, Transcript
-from edgevoice.daemon.sessions import CredentialWatch
+from edgevoice.daemon.capture import INPUT_OVER, MAX_BACKLOG_FRAMES, Block, Capture
+from edgevoice.daemon.execute import execute
+from edgevoice.daemon.link import SessionFactory, Transcript
+from edgevoice.daemon.parts import LinkHooks, Parts, listening_frontend
 from edgevoice.daemon.telemetry import Telemetry
 from edgevoice.daemon.timers import Timers
 from edgevoice.daemon.translate import from_listening
 from edgevoice.listening import events as L
-from edgevoice.listening.buttons import Buttons
-from edgevoice.listening.echo import EchoGuard, power_of
+from edgevoice.listening.echo import power_of
 from edgevoice.listening.frontend import ListeningFrontend
-from edgevoice.offline.answers import OfflineAnswers
-from edgevoice.offline.learned import LearnedAnswers
-from edgevoice.offline.support import OfflineSupport
 from edgevoice.playback.output import ReplyOutput
-from edgevoice.playback.sound import Sound, load_chime
+from edgevoice.playback.sound import Sound
 from edgevoice.playback.wav import WavSpeaker
-from edgevoice.tools.device import DeviceTools
 
 logger = logging.getLogger(__name__)
 
@@ -67,29 +64,11 @@ STATUS_TEXT = {
 }
 OFFLINE_ANSWERING = "offline: answering from cache"  # STATUS while offline with [[offline.answers]]
 
-_END_OF_INPUT = object()
 _SETTLED_STATES = frozenset({State.IDLE, State.FOLLOW_UP, State.OFFLINE, State.ERROR, State.MUTED})
 _BETWEEN_TURNS = frozenset({State.IDLE, State.OFFLINE, State.ERROR})  # nobody is talking to the assistant
 SESSION_RENEW_MARGIN_S = 120.0  # renew a session this long before it expires, between turns
-# 3 s of audio waiting for a loop that fell behind: newer frames are dropped. More than the
-# microphone's own buffer, which a process that was frozen for a moment hands over all at once.
-MAX_BACKLOG_FRAMES = 300
+__all__ = ["MAX_BACKLOG_FRAMES", "Daemon", "DaemonHooks"]  # MAX_BACKLOG_FRAMES: see edgevoice.daemon.capture
 CRASH_LIMIT, CRASH_WINDOW_S = 5, 60.0  # this many internal errors this fast end the run (systemd restarts it)
-
-
-def _settings(config: Config) -> AssistantSettings:
-    """The machine's settings: the [assistant] table, and who endpoints (server turn detection or the device)."""
-    return AssistantSettings.from_config(
-        config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none",
-        offline_answers=bool(config.offline.answers) or config.offline.learn,
-    )
-
-
-def _frontend(config: Config) -> ListeningFrontend:
-    """The listening front-end for a config (what it sends depends on who endpoints, too)."""
-    return ListeningFrontend.from_config(config.listening,
-                                         server_endpointing=config.voicelive.turn_detection.type != "none",
-                                         echo_reference=config.voicelive.echo_mode == "client")
 
 
 @dataclasses.dataclass
@@ -98,7 +77,7 @@ class DaemonHooks:
 
     on_status: Callable[[str], None] | None = None  # STATUS= text on each state change
     on_ready: Callable[[], None] | None = None  # audio is open and the front-end listens
-    on_frame: Callable[[], None] | None = None  # a microphone frame was processed (watchdog)
+    on_frame: Callable[[], None] | None = None  # microphone audio was processed (watchdog; once per block)
     on_loop: Callable[[], None] | None = None  # the loop went round (watchdog: the machine is alive)
     on_transcript: Callable[[Transcript], None] | None = None
     should_stop: Callable[[], bool] | None = None  # polled by the loop (signals)
@@ -125,7 +104,6 @@ class Daemon:
         room_echo: EchoPath | None = None,
         room_noise_dbfs: float | None = None,
     ) -> None:
-        self.config = config
         self.source = source
         self.speaker = speaker
         # What the timers, the queue's timestamps and the milestones run on: the monotonic clock for a
@@ -137,18 +115,19 @@ class Daemon:
         self.settle_timeout_s = settle_timeout_s
         self._pin_factory = pin_factory
         self._queue: queue.SimpleQueue[tuple[object, float]] = queue.SimpleQueue()
-        self._timers = Timers()
+        self.timers = Timers()
         self._stop = threading.Event()
         self._input_over_at: float | None = None
-        self._frames_put = 0  # written by the capture thread only
         self._frames_taken = 0  # written by the loop only
-        self._chimes: dict[A.Chime, Sound] = {}
         self._sessions = sessions
         self._crashes: deque[float] = deque(maxlen=CRASH_LIMIT)
-        self._use(config, sessions(config.voicelive), frontend or _frontend(config))
+        # Blocks of buffer_ms from the microphone: the loop wakes once per block, not per 10 ms frame.
+        self.capture = Capture(source, self.post, clock=clock, block_frames=max(1, config.audio.buffer_ms // 10),
+                               finish_with_input=finish_with_input)
+        self.parts = self._build(config, sessions(config.voicelive), frontend or listening_frontend(config))
         self.ctx = Context()
         self.exit_code = 0
-        self._speaker_at: float | None = None  # while a WavSpeaker renders: when its input frame was heard
+        self._speaker_at: float | None = None  # while a WavSpeaker renders: when the loop handed it the audio
         # Everything the speaker plays, on the capture clock: the echo reference streamed to the service
         # ("client" echo cancellation) and what a simulated room plays back into the microphone.
         self.played = PlayedHistory()
@@ -156,44 +135,28 @@ class Daemon:
         self.room = None if room_echo is None else SimulatedRoom(room_echo, self.played, noise_dbfs=room_noise_dbfs)
         speaker.on_start = lambda: self.post(E.PlaybackStarted(), self._speaker_at)
         speaker.on_finished = lambda: self.post(E.PlaybackFinished(), self._speaker_at)
-        if config.assistant.chimes:
-            self._chimes = {A.Chime(name): load_chime(name) for name in ("wake", "end")}
 
     # --- wiring ---------------------------------------------------------------------------
 
-    def _use(self, config: Config, factory: SessionFactory, frontend: ListeningFrontend) -> None:
-        """Build every part a config decides (at start, and on reload once the old parts are closed)."""
-        self.config = config
-        self.settings = _settings(config)
-        self.frontend = frontend
-        self.buttons = Buttons.from_config(config.buttons, frontend, pin_factory=self._pin_factory)
-        self.leds = StatusLeds(config.leds, pin_factory=self._pin_factory)
-        self.echo_guard = EchoGuard.from_config(config.assistant)
-        # The knowledge index is brought up to date here: at start and on reload, never in a turn.
-        self.tools = DeviceTools(config, self.post, pin_factory=self._pin_factory)
-        self.link = self._make_link(self.tools.sessions(factory))
-        self.credentials = CredentialWatch(factory, clock=self.clock)  # in the error state: retry once fixed
-        # Cached replies, connectivity, background checks and warming the cache (edgevoice.offline).
-        self.offline = OfflineSupport(config, post=self.post, factory=factory, clock=self.clock)
-        self.phrases = self.offline.phrases
-        learned = (LearnedAnswers(config.offline.cache_dir, self.offline.voice, max_entries=config.offline.learn_max,
-                                  min_count=config.offline.learn_min_count) if config.offline.learn else None)
-        if learned is not None and config.voicelive.transcription.model == "none":
-            logger.warning("offline.learn is on but [voicelive.transcription] model is none: without the user's "
-                           "words nothing can be learned")
-        self.answers = OfflineAnswers(config.offline, self.phrases, post=self.post, clock=self.clock, learned=learned,
-                                      rate=config.voicelive.output_sample_rate)
+    def _build(self, config: Config, factory: SessionFactory, frontend: ListeningFrontend) -> Parts:
+        """Every part a config decides (at start, and on reload once the old parts are closed)."""
+        return Parts.build(config, factory, frontend, post=self.post, clock=self.clock, pin_factory=self._pin_factory,
+                           hooks=LinkHooks(on_audio_sent=lambda: self.telemetry.mark("audio_sent"),
+                                           on_transcript=self._on_transcript))
 
-    def _make_link(self, session_factory: SessionFactory) -> SessionLink:
-        return SessionLink(
-            session_factory,
-            self.post,
-            output_rate=self.config.voicelive.output_sample_rate,
-            on_audio_sent=lambda: self.telemetry.mark("audio_sent"),
-            on_transcript=self._on_transcript,
-            answer_timeout_s=self.config.voicelive.connect_timeout_s,  # a silent session is a dead one
-            stall_timeout_s=self.config.voicelive.stall_timeout_s,  # ... and so is a reply that stops
-        )
+    # The parts of the current config, by name (what reload swaps: see Parts).
+    config = property(lambda self: self.parts.config)
+    settings = property(lambda self: self.parts.settings)
+    frontend = property(lambda self: self.parts.frontend)
+    buttons = property(lambda self: self.parts.buttons)
+    leds = property(lambda self: self.parts.leds)
+    echo_guard = property(lambda self: self.parts.echo_guard)
+    tools = property(lambda self: self.parts.tools)
+    link = property(lambda self: self.parts.link)
+    credentials = property(lambda self: self.parts.credentials)
+    offline = property(lambda self: self.parts.offline)
+    phrases = property(lambda self: self.parts.phrases)
+    answers = property(lambda self: self.parts.answers)
 
     def _on_rendered(self, samples: Any, position: int) -> None:
         """The speaker rendered a block: note it on the capture clock (a WAV recorder renders on it;
@@ -240,50 +203,12 @@ class Daemon:
         if self.hooks.on_transcript is not None:
             self.hooks.on_transcript(transcript)
 
-    # --- the capture thread -----------------------------------------------------------------
-
-    def _capture(self) -> None:
-        """Read frames from the source onto the queue; after a recording ends, a quiet room goes on."""
-        dropped = 0
-        try:
-            for frame in self.source.frames():
-                if self._stop.is_set():
-                    return
-                if self._frames_put - self._frames_taken >= MAX_BACKLOG_FRAMES:
-                    if not dropped:
-                        logger.warning("the assistant fell %.1f s behind the microphone; dropping audio until it "
-                                       "catches up", MAX_BACKLOG_FRAMES * FRAME_SECONDS)
-                    dropped += 1
-                    continue
-                if dropped:
-                    logger.warning("caught up with the microphone: %.1f s of audio was dropped", dropped * FRAME_SECONDS)
-                    dropped = 0
-                self._frames_put += 1
-                self._queue.put((frame, self.clock()))
-        except Exception:
-            logger.exception("audio input failed")
-        self._queue.put((_END_OF_INPUT, self.clock()))
-        if not self.finish_with_input:
-            return
-        # The recording is over but the conversation may not be: keep time going with silence
-        # at real-time pace so replies play out, timers run and the output stays aligned.
-        silence = bytes(FRAME_BYTES)
-        start, sent = time.monotonic(), 0
-        while not self._stop.is_set():
-            sent += 1
-            delay = start + sent * FRAME_SECONDS - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            self._frames_put += 1
-            self._queue.put((silence, self.clock()))
-
     # --- the loop ------------------------------------------------------------------------------
 
     def run(self) -> int:
         """Listen and converse until stopped (or, with ``finish_with_input``, until the input is over
         and the conversation has settled). Returns the process exit status."""
-        capture = threading.Thread(target=self._capture, name="capture", daemon=True)
-        capture.start()
+        self.capture.start()
         self.ctx, actions = machine.start(self.settings)
         self._execute(actions, self.clock())
         try:
@@ -305,16 +230,21 @@ class Daemon:
     def _go_round(self) -> None:
         """One item from the queue (or a timer's deadline), then the timers and the upkeep."""
         item, at = self._next_item()
-        if isinstance(item, bytes):
-            self._frames_taken += 1
-            self._on_frame(item, at)
-            if self._frames_taken == 1:
+        if isinstance(item, Block):
+            first = self._frames_taken == 0
+            for frame, frame_at in item.frame_times():
+                self._on_frame(frame, frame_at)
+            self._frames_taken += len(item.frames)
+            self.capture.taken(len(item.frames))
+            if self.hooks.on_frame is not None:
+                self.hooks.on_frame()
+            if first:
                 self._ready()
         elif isinstance(item, E.Event):
             self._step(item, at)
         elif isinstance(item, Transcript):
             self.answers.transcript(item.role, item.text)
-        elif item is _END_OF_INPUT:
+        elif item is INPUT_OVER:
             self._input_over_at = time.monotonic()
             logger.info("input is over; waiting for the conversation to settle")
         self._fire_timers()
@@ -342,7 +272,7 @@ class Daemon:
             raise
 
     def _next_item(self) -> tuple[object, float]:
-        deadline = self._timers.next_deadline()
+        deadline = self.timers.next_deadline()
         timeout = 0.25 if deadline is None else min(0.25, max(0.0, deadline - self.clock()))
         try:
             return self._queue.get(timeout=timeout)
@@ -359,10 +289,10 @@ class Daemon:
         frontend = self.frontend
         if isinstance(self.speaker, WavSpeaker):
             # The speaker plays while the microphone records this frame: render its part of the output
-            # first (what this frame leads to is heard from the next one). Its callbacks come from in here:
-            # they happened when this frame was heard, on the input's clock, not when a busy loop got
-            # round to it.
-            self._speaker_at = at
+            # first (what this frame leads to is heard from the next one). Its callbacks come from in here,
+            # stamped when the loop hands the audio to the recorder (its "device"), on the loop's clock:
+            # never before the reply audio arrived, and including the time the loop took to get here.
+            self._speaker_at = self.clock()
             try:
                 self.speaker.advance_to(frontend.t + FRAME_SECONDS)
             finally:
@@ -383,26 +313,17 @@ class Daemon:
                 self._send_audio(event.pcm)
                 self.answers.hear(event.pcm)  # kept in case the service cannot take the question
                 continue
-            if isinstance(event, L.SpeechStarted) and self._echo_guarded():
-                continue  # maybe the reply's own echo: the echo guard decides below
-            if isinstance(event, L.WakeWordDetected) and played > 0.0 and not guard.wake_over_echo():
-                logger.info("wake word %s ignored: no louder than the device's own sound coming back", event.name)
-                continue
-            translated = from_listening(event)
+            translated = from_listening(event)  # a SpeechStart is the VAD's alone: the echo guard's comes below
+            if isinstance(translated, E.Wake) and played > 0.0 and not guard.wake_over_echo():
+                logger.info("wake word %s heard no louder than the device's own sound coming back", event.name)
+                translated = E.Wake(translated.name, drowned=True)
             if translated is not None:
                 # Back-date to when it happened in the audio (speech ends are known after the silence).
                 self._step(translated, at - max(0.0, frontend.t - event.t))
-        if self._echo_guarded() and guard.barge_in():
+        if machine.echo_guarded(self.ctx, self.settings) and guard.barge_in():
             logger.info("barge-in: speech at %.0f dBFS over a reply whose echo should stay below %.0f dBFS",
                         guard.mic_dbfs, guard.threshold_dbfs)
             self._step(E.SpeechStart(), at)
-        if self.hooks.on_frame is not None:
-            self.hooks.on_frame()
-
-    def _echo_guarded(self) -> bool:
-        """A reply plays and the device's own VAD may interrupt it: speech must beat the echo guard."""
-        ctx = self.ctx
-        return ctx.state is State.SPEAKING and self.settings.barge_in is BargeIn.VAD and not ctx.gate_open
 
     def _step(self, event: E.Event, at: float) -> None:
         pending: deque[E.Event] = deque([event])
@@ -436,7 +357,7 @@ class Daemon:
             frontend.close_gate()
 
     def _fire_timers(self) -> None:
-        for fired in self._timers.expired(self.clock()):
+        for fired in self.timers.expired(self.clock()):
             self._step(fired, self.clock())
 
     def _maintain(self) -> None:
@@ -508,87 +429,61 @@ class Daemon:
     # --- actions --------------------------------------------------------------------------------
 
     def _execute(self, actions: list[A.Action], at: float) -> list[E.Event]:
-        """Carry out the machine's actions in order; returns events they caused right away."""
-        follow: list[E.Event] = []
-        link, speaker = self.link, self.speaker
-        for action in actions:
-            if isinstance(action, A.StartStreaming):
-                link.start_streaming()
-            elif isinstance(action, A.OpenGate):
-                preroll = self.frontend.open_gate("wake" if action.pre_roll else "button")
-                self.answers.begin()  # the pre-roll (the wake word) is not part of the question
-                self.telemetry.mark("gate_open", at=at)
-                if action.pre_roll:
-                    self._send_audio(preroll)
-            elif isinstance(action, A.HoldForWords):
-                self.frontend.hold_for_words()
-            elif isinstance(action, A.CloseGate):
-                if self.ctx.state is not State.LISTENING:  # else: see _sync_gate
-                    self.frontend.close_gate()
-            elif isinstance(action, A.StopStreaming):
-                link.stop_streaming()
-            elif isinstance(action, (A.OpenSession, A.OpenSpareSession)):
-                # Not before the service's Retry-After; a spare also waits out the offline backoff.
-                refused = None
-                if not (link.is_open or link.is_opening):
-                    refused = self.offline.hold_off(self.clock(), spare=isinstance(action, A.OpenSpareSession))
-                if refused is not None:
-                    follow.append(refused)
-                else:
-                    link.open()
-            elif isinstance(action, A.CloseSession):
-                link.close()
-            elif isinstance(action, A.Commit):
-                link.commit()
-            elif isinstance(action, A.RequestResponse):
-                link.request_response()
-            elif isinstance(action, A.ClearInput):
-                link.clear_input()
-            elif isinstance(action, A.CancelResponse):
-                link.cancel_response(action.response_id)
-            elif isinstance(action, A.Truncate):
-                link.truncate(action.item_id, action.audio_end_ms)
-            elif isinstance(action, A.RunTool):
-                self.tools.run(action)
-            elif isinstance(action, A.SendToolOutput):
-                link.send_tool_output(action.call_id, action.output)
-            elif isinstance(action, A.PlayAudio):
-                speaker.play(action.pcm, self.config.voicelive.output_sample_rate)
-                self.answers.reply_audio(action.pcm)
-            elif isinstance(action, A.FinishPlayback):
-                speaker.finish()
-            elif isinstance(action, A.StopPlayback):
-                follow.append(E.PlaybackStopped(speaker.stop()))
-            elif isinstance(action, A.PlayCached):
-                sound = self.phrases.get(action.key)
-                if not action.after_reply:  # else: it follows what arrived of a reply that died
-                    speaker.stop()
-                speaker.play(sound.pcm, sound.rate)
-                speaker.finish()
-            elif isinstance(action, A.RecogniseQuestion):
-                self.answers.recognise()
-            elif isinstance(action, A.PlayAnswer):
-                sound = self.answers.sound(action.answer)
-                speaker.stop()
-                speaker.play(sound.pcm, sound.rate)
-                speaker.finish()
-            elif isinstance(action, A.PlayChime):
-                chime = self._chimes.get(action.name)
-                if chime is not None:
-                    speaker.play_sound(chime.pcm, chime.rate)
-            elif isinstance(action, A.SetLeds):
-                self.leds.show(action.led)
-            elif isinstance(action, A.SetMicrophone):
-                # The microphone stays open while muted: the front-end drops frames unprocessed, so
-                # the switch is noticed at once and the watchdog still sees the capture alive.
-                logger.info("microphone %s", "on" if action.on else "muted")
-            elif isinstance(action, A.StartTimer):
-                self._timers.start(action.name, action.timer_id, action.seconds, self.clock())
-            elif isinstance(action, A.CancelTimer):
-                self._timers.cancel(action.name, action.timer_id)
-            elif isinstance(action, A.Telemetry):
-                self._mark(action, at)
-        return follow
+        """Carry out the machine's actions in order (edgevoice.daemon.execute); returns events they caused."""
+        return execute(self, actions, at)
+
+    # What the action handlers act on (edgevoice.daemon.execute.ActionTarget).
+
+    def now(self) -> float:
+        return self.clock()
+
+    def connect(self, *, spare: bool) -> E.Event | None:
+        """Open a session, unless the service's Retry-After (or, for a spare, the offline backoff) says wait."""
+        link = self.link
+        refused = None
+        if not (link.is_open or link.is_opening):
+            refused = self.offline.hold_off(self.clock(), spare=spare)
+        if refused is None:
+            link.open()
+        return refused
+
+    def open_gate(self, action: A.OpenGate, at: float) -> None:
+        preroll = self.frontend.open_gate("wake" if action.pre_roll else "button")
+        self.answers.begin()  # the pre-roll (the wake word) is not part of the question
+        self.telemetry.mark("gate_open", at=at)
+        if action.pre_roll:
+            self._send_audio(preroll)
+
+    def hold_for_words(self) -> None:
+        self.frontend.hold_for_words()
+
+    def close_gate(self) -> None:
+        if self.ctx.state is not State.LISTENING:  # else: see _sync_gate
+            self.frontend.close_gate()
+
+    def run_tool(self, action: A.RunTool) -> None:
+        self.tools.run(action)
+
+    def reply_audio(self, pcm: bytes) -> None:
+        self.answers.reply_audio(pcm)
+
+    def cached_sound(self, key: str) -> Sound:
+        return self.phrases.get(key)
+
+    def recognise_question(self) -> None:
+        self.answers.recognise()
+
+    def answer_sound(self, answer: str) -> Sound:
+        return self.answers.sound(answer)
+
+    def chime(self, name: A.Chime) -> Sound | None:
+        return self.parts.chimes.get(name)
+
+    def show_leds(self, action: A.SetLeds) -> None:
+        self.leds.show(action.led)
+
+    def mark(self, action: A.Telemetry, at: float) -> None:
+        self._mark(action, at)
 
     def _mark(self, action: A.Telemetry, at: float) -> None:
         name = action.name.value
@@ -619,7 +514,7 @@ class Daemon:
         model that does not load, no credential for the new endpoint).
         """
         # What a config can fail on is built first, so a failure leaves the old one in place.
-        frontend = _frontend(config)
+        frontend = listening_frontend(config)
         try:
             factory = self._sessions(config.voicelive)
         except BaseException:
@@ -628,31 +523,23 @@ class Daemon:
         if config.audio != self.config.audio:
             logger.warning("[audio] changes take effect after a restart; the rest is applied now")
         frontend.frames = self.frontend.frames  # the stream's clock goes on (an output WAV stays aligned)
-        self._close_parts()  # GPIO pins are free again for the new buttons and LEDs
-        self._use(config, factory, frontend)  # new phrases or voice: the cache is warmed again
+        self.parts.close()  # GPIO pins are free again for the new buttons and LEDs
+        self.parts = self._build(config, factory, frontend)  # new phrases or voice: the cache is warmed again
         self.speaker.volume = config.assistant.volume
         self._start_over()
         logger.info("configuration reloaded")
         self._status(self._state_text())  # replaces a "reload failed" STATUS from before
 
-    def _close_parts(self) -> None:
-        self.offline.close()
-        self.answers.close()
-        self.link.close()
-        self.tools.close()
-        self.buttons.close()
-        self.leds.close()
-        self.frontend.close()
-
     def _start_over(self) -> None:
         """The machine from its start state, with no timer left from before."""
-        self._timers.clear()
+        self.timers.clear()
         self.ctx, actions = machine.start(self.settings)
         self._execute(actions, self.clock())
 
     def _shutdown(self) -> None:
         self._stop.set()
-        self._close_parts()
+        self.capture.stop()
+        self.parts.close()
         try:
             self.speaker.stop()
         except Exception:

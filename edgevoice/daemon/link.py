@@ -138,6 +138,11 @@ class SessionLink:
     # --- state ---------------------------------------------------------------------------
 
     @property
+    def output_rate(self) -> int:
+        """The sample rate of the reply audio the session sends."""
+        return self._output_rate
+
+    @property
     def is_open(self) -> bool:
         """A session exists and is ready (not merely opening)."""
         with self._lock:

@@ -14,7 +14,7 @@ def from_listening(event: L.ListeningEvent) -> E.Event | None:
     if isinstance(event, L.WakeWordDetected):
         return E.Wake(event.name)
     if isinstance(event, L.SpeechStarted):
-        return E.SpeechStart()
+        return E.SpeechStart(vad_only=True)  # not judged against the device's own echo (EchoGuard does that)
     if isinstance(event, L.SpeechEnded):
         return E.SpeechEnd()
     if isinstance(event, L.UtteranceEnded):
