@@ -101,13 +101,15 @@ def hall(voice: Voice, turns: int, seed: int = 5) -> Conversation:
     return Conversation(plan, turns, LEAD_S, questions=questions)
 
 
-def warm(voice: Voice, turns: int, idle_s: float, name: str = "warm", seed: int = 1) -> Conversation:
+def warm(voice: Voice, turns: int, idle_s: float, name: str = "warm", seed: int = 1,
+         capture: str = "wav") -> Conversation:
     """``idle_s`` of a noisy room (fan and chatter, no wake word; the idle CPU is read over it), then
-    ``turns`` turns answered briefly, with a spare session open (the default)."""
+    ``turns`` turns answered briefly, with a spare session open (the default). ``capture="alsa"``:
+    on the real device path (see edgevoice.bench.runs.AlsaDevice)."""
     rec = _turns(voice, turns, idle_s, ANSWER_MARGIN_S, seed=seed)
     rec.add_noise(0.0, idle_s, NOISY_ROOM_DBFS)
     rec.add_chatter(0.3, idle_s - 0.3, CHATTER)
-    plan = RunPlan(name, rec, replies=(SHORT_REPLY,) * (turns + 5), cpu_window=(1.5, idle_s - 0.5))
+    plan = RunPlan(name, rec, replies=(SHORT_REPLY,) * (turns + 5), cpu_window=(1.5, idle_s - 0.5), capture=capture)
     return Conversation(plan, turns, idle_s)
 
 

@@ -40,8 +40,10 @@ class OfflineRun:
         r = json.loads(out.decode().strip().splitlines()[-1])
         how = ("the real daemon (edgevoice.offline.measure, in a subprocess, while the bench measured the "
                "front-end CPU) on a spoken recording at real-time pace against the emulator behind a relay that "
-               "goes silent (no RST, no FIN); end of the utterance (the device's endpoint) to the first sample "
-               "of the cached reply at the WAV speaker")
+               "goes silent (no RST, no FIN); end of the utterance (the device's endpoint, where it happened in "
+               "the audio) to the cached reply's first audio handed to the speaker (a WAV recorder, so no output "
+               "buffer), both on the daemon's loop clock: includes the endpoint's loop pass, the machine, the "
+               "cache lookup and the wait for the next frame the speaker renders with")
         return [
             Figure("offline_known_ms", r["known_offline_ms"], "ms",
                    f"cached reply when the device already knows it is offline (the question before failed): {how}",

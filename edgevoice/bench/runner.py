@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgevoice.bench import conversations, frontend, knowledge, latency, memory
+from edgevoice.bench import conversations, frontend, idle, knowledge, latency, memory
 from edgevoice.bench.audio import BenchError, Voice
 from edgevoice.bench.figures import Figure, format_table
 from edgevoice.bench.machine import Machine, this_machine
@@ -56,7 +56,7 @@ class BenchOptions:
     hall_turns: int = 12  # turns among background talkers (endpoint_babble_ms)
     frontend_s: float = 60.0
     frontend_repeats: int = 3
-    jobs: int = 8  # daemon runs at once (every conversation side by side)
+    jobs: int = 9  # daemon runs at once (every conversation side by side)
     knowledge_searches: int = 300
     workdir: Path | None = None  # keep recordings, configs, events and logs here (default: a temporary directory)
 
@@ -127,6 +127,7 @@ def _run(options: BenchOptions, workdir: Path, say: Callable[[str], None], start
         offline_run.kill()
 
     warms = [conversations.warm(voice, options.warm_turns, options.idle_s)]
+    device = conversations.warm(voice, options.warm_turns, options.idle_s, name="device", seed=2, capture="alsa")
     warms += [conversations.warm_quiet(voice, options.warm_turns, f"warm{i + 1}", seed=20 + i)
               for i in range(1, options.warm_runs)]
     colds = [conversations.cold(voice, options.cold_turns, f"cold{i + 1}", seed=10 + i, offset_s=1.3 * i)
@@ -134,7 +135,7 @@ def _run(options: BenchOptions, workdir: Path, say: Callable[[str], None], start
     barge = conversations.barge(voice, options.interruptions)
     room = conversations.room(voice, options.room_interruptions)
     hall = conversations.hall(voice, options.hall_turns)
-    plans = [*warms, *colds, barge, hall, room]
+    plans = [*warms, *colds, barge, hall, room, device]
     longest = max(c.plan.recording.seconds for c in plans)
     if options.jobs >= len(plans):
         say(f"{len(plans)} conversations with `edgevoice run`, side by side (about {longest + 5:.0f} s) ...")
@@ -154,7 +155,9 @@ def _run(options: BenchOptions, workdir: Path, say: Callable[[str], None], start
     if at_once == len(plans):
         notes += _late_starts([by_name[c.plan.name] for c in plans], {c.plan.name: c.lead_s for c in plans})
     figures += _idle(warm_runs[0], options.idle_s)
-    figures += memory.figures([*warm_runs, *cold_runs, barge_run], floor)
+    device_run = by_name["device"]
+    figures += idle.figures(device_run, device.plan.recording.pcm(), listening, repeats=options.frontend_repeats)
+    figures += memory.figures([*warm_runs, *cold_runs, barge_run, device_run], floor)
     figures += _latencies(warm_runs, cold_runs, barge_run, barge.interruptions, silence_ms, shared)
     figures += _room(by_name["room"], room, shared)
     figures += _endpoints(by_name["hall"], hall, silence_ms, shared)
@@ -243,11 +246,16 @@ def _latencies(warms: list[RunResult], colds: list[RunResult], barge: RunResult,
                f"of all runs"),
         figure("reply_to_playback_ms", [v for r in everything for v in latency.reply_to_playback_ms(r)],
                PLAYBACK_TARGET_MS,
-               "first reply audio delta received to the speaker starting it (the daemon's reply_audio_first and "
-               "playback_start milestones); every answered turn of all runs"),
+               "first reply audio delta received (reply_audio_first, stamped by the session's receive thread) to "
+               "the loop handing that audio to the speaker (playback_start, stamped on the loop's clock when the "
+               "WAV recorder is given the next frame's output): includes the wait for that frame and the loop's "
+               "queue, not a sound card's output buffer or jitter hold (see reply_to_playback_device_ms); every "
+               "answered turn of all runs"),
         figure("barge_in_ms", list(barged.delays_ms), BARGE_IN_TARGET_MS,
                f"the user starting to speak over a long reply (where the interruption starts in the input) to the "
-               f"last sample of that reply in the output WAV, which is sample-aligned with the input; barge-in by "
+               f"last sample of that reply in the output WAV, which is sample-aligned with the input: read on the "
+               f"recording's timeline, where the WAV recorder stops at the next frame the loop renders, so a sound "
+               f"card's output buffer (tens of ms) comes on top; barge-in by "
                f"voice (VAD), replies streamed at speaking pace; {barged.detected} barge-ins detected of "
                f"{barged.spoken - barged.not_playing} interruptions over a sounding reply"
                + (f", {missed} missed" if missed > 0 else "")

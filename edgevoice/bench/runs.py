@@ -49,6 +49,9 @@ class RunPlan:
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # config overrides per table
     cpu_window: tuple[float, float] | None = None  # seconds of the recording over which to read the CPU time
     argv: tuple[str, ...] = ()  # more `edgevoice run` options (the simulated room: --room-echo)
+    # "wav": --input-wav/--output-wav (the recording's clock); "alsa": the real device path, PyAudio
+    # through ALSA's file plugin, the recording fed to it at real-time pace (see AlsaDevice).
+    capture: str = "wav"
 
 
 @dataclass
@@ -186,8 +189,15 @@ class DaemonRun:
         self._notify.bind(str(self._sockdir / "notify"))
         env = {k: v for k, v in os.environ.items() if k not in _CLEARED_ENV}
         env.update(AZURE_VOICELIVE_API_KEY=key, NOTIFY_SOCKET=str(self._sockdir / "notify"))
-        argv = [sys.executable, "-m", "edgevoice", "run", "--config", str(config_path),
-                "--input-wav", str(self.recording), "--output-wav", str(self.output_path),
+        self._device: AlsaDevice | None = None
+        if plan.capture == "alsa":
+            self._device = AlsaDevice(workdir, plan.recording.pcm())
+            env.update(HOME=str(self._device.home))  # ALSA reads ~/.asoundrc
+            env.pop("ALSA_CONFIG_PATH", None)
+            audio = []
+        else:
+            audio = ["--input-wav", str(self.recording), "--output-wav", str(self.output_path)]
+        argv = [sys.executable, "-m", "edgevoice", "run", "--config", str(config_path), *audio,
                 "--events", str(self.events_path), "--settle-timeout", str(settle_timeout_s), *plan.argv]
         self._log = open(workdir / "daemon.log", "wb")  # noqa: SIM115 - closed in _close()
         try:
@@ -203,6 +213,8 @@ class DaemonRun:
         self._watcher.start()
         self._server = threading.Thread(target=self._watch_server, name=f"bench-{plan.name}-server", daemon=True)
         self._server.start()
+        if self._device is not None:
+            self._device.start(self.proc, self._stopped)
 
     def _watch(self) -> None:
         """Read the notify socket like systemd does (a full socket would block the daemon), note when
@@ -288,6 +300,8 @@ class DaemonRun:
 
     def _close(self) -> None:
         self._stopped.set()
+        if self._device is not None:
+            self._device.join()
         self._watcher.join(timeout=2)
         self._server.join(timeout=2)
         self.emulator.stop()
@@ -296,4 +310,63 @@ class DaemonRun:
         shutil.rmtree(self._sockdir, ignore_errors=True)
 
 
-__all__ = ["DaemonRun", "RunPlan", "RunResult", "bench_config", "cpu_seconds", "peak_rss_kb", "toml_text"]
+class AlsaDevice:
+    """The real capture and playback path for a bench run: PortAudio opens ALSA's "default" device,
+    whose file plugin reads the microphone from a FIFO that this feeds with the recording at
+    real-time pace (20 ms chunks, as a USB microphone delivers them) and writes the speaker to a
+    raw file. When the recording has been heard the daemon is stopped with SIGTERM, as systemd would.
+    """
+
+    CHUNK_S = 0.02
+    SETTLE_S = 3.0  # after the recording: the last reply plays out
+
+    def __init__(self, workdir: Path, pcm: bytes) -> None:
+        self.home = workdir / "home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.fifo = workdir / "microphone.fifo"
+        self.fifo.unlink(missing_ok=True)
+        os.mkfifo(self.fifo)
+        self.played = workdir / "played.raw"
+        (self.home / ".asoundrc").write_text(
+            "pcm.!default {\n  type asym\n"
+            f'  playback.pcm {{ type file; slave.pcm "null"; file "{self.played}"; format "raw" }}\n'
+            f'  capture.pcm  {{ type file; slave.pcm "null"; file "/dev/null"; infile "{self.fifo}"; format "raw" }}\n'
+            "}\n")
+        self._pcm = pcm
+        self._thread: threading.Thread | None = None
+
+    def start(self, proc: subprocess.Popen, stopped: threading.Event) -> None:
+        self._thread = threading.Thread(target=self._feed, args=(proc, stopped), name="bench-alsa-feed", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _feed(self, proc: subprocess.Popen, stopped: threading.Event) -> None:
+        chunk = int(16000 * self.CHUNK_S) * 2
+        sent, start = 0, None
+        while sent < len(self._pcm) and not stopped.is_set() and proc.poll() is None:
+            try:  # a reader must have the FIFO open; PortAudio's device probe opens and closes it once
+                fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                stopped.wait(0.01)
+                continue
+            os.set_blocking(fd, True)
+            try:
+                while sent < len(self._pcm) and not stopped.is_set():
+                    os.write(fd, self._pcm[sent : sent + chunk])
+                    sent += chunk
+                    start = start if start is not None else time.monotonic() - self.CHUNK_S
+                    delay = start + sent / 32000 - time.monotonic()
+                    if delay > 0:
+                        stopped.wait(delay)
+            except BrokenPipeError:
+                pass
+            finally:
+                os.close(fd)
+        if not stopped.wait(self.SETTLE_S) and proc.poll() is None:
+            proc.terminate()
+
+
+__all__ = ["AlsaDevice", "DaemonRun", "RunPlan", "RunResult", "bench_config", "cpu_seconds", "peak_rss_kb", "toml_text"]

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a few turns of everything (about 40 s): checks the bench works; too few to quote")
     parser.add_argument("--jobs", type=int, metavar="N", default=None,
-                        help="daemons run at once (default 6: all; fewer, e.g. 3 on a 512 MB Pi Zero 2 W, take longer)")
+                        help="daemons run at once (default 9: all; fewer, e.g. 3 on a 512 MB Pi Zero 2 W, take longer)")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep the recordings, configs, events files, output WAVs and logs in DIR")
 

@@ -68,6 +68,7 @@ _SETTLED_STATES = frozenset({State.IDLE, State.FOLLOW_UP, State.OFFLINE, State.E
 _BETWEEN_TURNS = frozenset({State.IDLE, State.OFFLINE, State.ERROR})  # nobody is talking to the assistant
 SESSION_RENEW_MARGIN_S = 120.0  # renew a session this long before it expires, between turns
 __all__ = ["MAX_BACKLOG_FRAMES", "Daemon", "DaemonHooks"]  # MAX_BACKLOG_FRAMES: see edgevoice.daemon.capture
+MAINTAIN_EVERY_S = 0.1  # upkeep between blocks of audio: at most this often (and after every other event)
 CRASH_LIMIT, CRASH_WINDOW_S = 5, 60.0  # this many internal errors this fast end the run (systemd restarts it)
 
 
@@ -119,11 +120,13 @@ class Daemon:
         self._stop = threading.Event()
         self._input_over_at: float | None = None
         self._frames_taken = 0  # written by the loop only
+        self._maintained_at = -float("inf")  # the loop's clock at the last upkeep
         self._sessions = sessions
         self._crashes: deque[float] = deque(maxlen=CRASH_LIMIT)
-        # Blocks of buffer_ms from the microphone: the loop wakes once per block, not per 10 ms frame.
-        self.capture = Capture(source, self.post, clock=clock, block_frames=max(1, config.audio.buffer_ms // 10),
-                               finish_with_input=finish_with_input)
+        # The microphone's blocks (one device callback of buffer_ms) reach the loop whole: it wakes once per
+        # block, not per 10 ms frame. A recording is read a frame at a time, as before (its latency figures
+        # stay comparable).
+        self.capture = Capture(source, self.post, clock=clock, finish_with_input=finish_with_input)
         self.parts = self._build(config, sessions(config.voicelive), frontend or listening_frontend(config))
         self.ctx = Context()
         self.exit_code = 0
@@ -248,7 +251,11 @@ class Daemon:
             self._input_over_at = time.monotonic()
             logger.info("input is over; waiting for the conversation to settle")
         self._fire_timers()
-        self._maintain()
+        now = self.clock()
+        if not isinstance(item, Block) or now - self._maintained_at >= MAINTAIN_EVERY_S:
+            # The upkeep (checks, renewals, a reload) can wait that long: not after every block of audio.
+            self._maintained_at = now
+            self._maintain()
 
     def _recover(self) -> None:
         """An unexpected error in the loop: log it, drop the conversation and start over, listening.

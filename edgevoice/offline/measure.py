@@ -179,8 +179,10 @@ def _latencies(records: list[dict[str, Any]], connect_timeout_s: float) -> Offli
         raise MeasureError("the first question was not sent: the device knew it was offline too early")
     if any(r["turn"] == second and r["event"] == "commit" for r in records):
         raise MeasureError("the second question was sent: the device did not know it was offline")
-    unknown = first_of(first, "cached_playback_start")["written"] - first_of(first, "commit")["written"]
-    known = first_of(second, "cached_playback_start")["written"] - first_of(second, "commit", "offline_reply")["written"]
+    # Both ends on the daemon's loop clock ("t"): the endpoint where it happened in the audio, and the
+    # cached reply's first audio handed to the speaker (not when the records were written: one loop pass apart).
+    unknown = first_of(first, "cached_playback_start")["t"] - first_of(first, "commit")["t"]
+    known = first_of(second, "cached_playback_start")["t"] - first_of(second, "commit", "offline_reply")["t"]
     return OfflineLatency(round(known * 1000, 1), round(unknown * 1000, 1), connect_timeout_s)
 
 
