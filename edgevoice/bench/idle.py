@@ -54,9 +54,12 @@ def figures(run: RunResult, pcm: bytes, listening, *, repeats: int = 3) -> list[
         "reply_to_playback_device_ms", median, "ms",
         "first reply audio delta received to the reply becoming audible on the real speaker path (PyAudio "
         "through ALSA's file plugin): the daemon's reply_audio_first and playback_start milestones, both on "
-        "its monotonic clock; playback_start is stamped by the speaker's thread when its played position, "
-        "the device's own account capped by real time, reaches the reply: it includes the speaker's jitter "
-        "hold (60 ms of audio gathered before it starts), the speaker thread's wake-up and the device's output buffer; median and "
+        "its monotonic clock; playback_start is stamped by the speaker's thread when its played position (what "
+        "was written less what the device reports still queued, capped by real time) passes the reply's start: "
+        "it includes the loop's hand-over, the jitter hold (60 ms of audio gathered first; the emulator sends a "
+        "short reply at once, so it is met at once), the speaker thread's wake-up and its first write; ALSA's "
+        "file plugin over the null device reports nothing queued, so a sound card's output buffer comes on top; "
+        "median and "
         f"p95 of every answered turn of run '{run.plan.name}'", target=PLAYBACK_TARGET_MS, p95=p95,
         n=len(playback)))
     return out

@@ -151,7 +151,8 @@ def _run(options: BenchOptions, workdir: Path, say: Callable[[str], None], start
     shared = (f"{at_once} daemons ran side by side on {machine.cores} cores (each in its own process, their "
               f"emulators in the bench's)" if at_once > 1 else "one daemon at a time")
     notes = [f"latencies: {shared}; the speaker is a WAV recorder on the input's clock (no sound card), so "
-             "playback figures leave out a real output buffer"]
+             "playback figures leave out a real output buffer, except the run 'device' (PyAudio through ALSA's "
+             "file plugin): idle_cpu_ratio, idle_device_cpu_per_audio_s, reply_to_playback_device_ms"]
     if at_once == len(plans):
         notes += _late_starts([by_name[c.plan.name] for c in plans], {c.plan.name: c.lead_s for c in plans})
     figures += _idle(warm_runs[0], options.idle_s)
