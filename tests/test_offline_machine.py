@@ -8,7 +8,7 @@ from assistant_helpers import Conversation, chunk, marks, of_type, without_telem
 from edgevoice.assistant import actions as A
 from edgevoice.assistant import events as E
 from edgevoice.assistant.settings import AssistantSettings, Endpointing
-from edgevoice.assistant.state import Led, Playing, SessionStatus, State, Timer
+from edgevoice.assistant.state import ConnectHold, Led, Playing, SessionStatus, State, Timer
 
 DEVICE = AssistantSettings(prewarm=False, chimes=False)
 SERVER = dataclasses.replace(DEVICE, endpointing=Endpointing.SERVER)
@@ -161,3 +161,35 @@ def test_changed_credentials_end_the_error_state_at_once_and_only_there():
     assert c.state is State.IDLE and not any(name is Timer.RETRY for name, _ in c.ctx.timers)
     assert any(isinstance(a, A.CancelTimer) and a.name is Timer.RETRY for a in acts)
     assert without_telemetry(c.send(E.CredentialsChanged())) == []  # anywhere else it changes nothing
+
+
+# --- connecting held off (the service's Retry-After, the offline backoff) ----------------------
+
+
+THROTTLED = ConnectHold("throttled", "Voice Live asked to wait (Retry-After)")
+BACKING_OFF = ConnectHold("offline", "waiting for the next check before connecting again", spare_only=True)
+
+
+def test_while_retry_after_runs_a_wanted_session_is_refused_by_the_machine_not_opened():
+    c = Conversation(DEVICE)
+    assert c.send(E.HoldChanged(THROTTLED)) == [] and c.ctx.hold == THROTTLED
+    acts = c.send(E.Wake("okay_nabu"))
+    refused = E.SessionFailed(E.FailureKind.THROTTLED, THROTTLED.detail, held=True)
+    assert of_type(acts, A.OpenSession, A.OpenSpareSession, A.RefuseConnect) == [A.RefuseConnect(refused)]
+    assert c.ctx.session is SessionStatus.OPENING and c.state is State.LISTENING
+    # The shell hands the refusal back: the turn is answered from the cache once the person stops.
+    c.send(refused, E.SpeechStart(vad_only=True))
+    acts = c.send(E.UtteranceEnd())
+    assert of_type(acts, A.Commit) == [] and of_type(acts, A.PlayCached) == [A.PlayCached(A.Phrase.BUSY)]
+    # Retry-After is over: the next turn connects.
+    c.send(E.PlaybackFinished(), E.HoldChanged(None))
+    assert of_type(c.send(E.Wake("okay_nabu")), A.OpenSession) == [A.OpenSession()]
+
+
+def test_a_backoff_holds_only_the_spare_session_a_person_connects_anyway():
+    c = Conversation(PREWARM)
+    c.send(E.SessionFailed(E.FailureKind.OFFLINE, "refused"), E.HoldChanged(BACKING_OFF))
+    acts = c.send(E.ServiceBack())  # the service is back, but the hold says a spare still waits
+    assert of_type(acts, A.OpenSpareSession) == [] and len(of_type(acts, A.RefuseConnect)) == 1
+    c.send(of_type(acts, A.RefuseConnect)[0].failure)
+    assert of_type(c.send(E.Wake("okay_nabu")), A.OpenSession, A.RefuseConnect) == [A.OpenSession()]

@@ -1,6 +1,6 @@
 """The daemon's offline shell on its own: hold-offs, background checks, and warming only between turns.
 
-Driven the way the daemon's loop drives it (``observe``, ``hold_off``, ``tick``), against the real
+Driven the way the daemon's loop drives it (``observe``, ``hold``, ``tick``), against the real
 emulator and a closed port.
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from edgevoice.assistant import events as E
+from edgevoice.assistant.state import ConnectHold
 from edgevoice.config.load import parse_config
 from edgevoice.config.secrets import ApiKey
 from edgevoice.daemon.sessions import session_factory
@@ -62,19 +63,18 @@ def tick_until(sup: OfflineSupport, done, *, idle: bool = True, timeout: float =
 def test_retry_after_holds_every_connection_and_a_backoff_holds_only_automatic_ones(tmp_path):
     clock = Clock()
     sup, _ = support(closed_port_url(), tmp_path / "c", clock=clock, jitter=1.0)
-    assert sup.hold_off(clock.now, spare=True) is None and sup.hold_off(clock.now, spare=False) is None
+    assert sup.hold(clock.now) is None
     sup.observe(E.SessionFailed(E.FailureKind.THROTTLED, "429", retry_after=20.0))
-    for spare in (True, False):
-        refusal = sup.hold_off(clock.now + 5, spare=spare)
-        assert refusal is not None and refusal.kind is E.FailureKind.THROTTLED and refusal.retry_after == pytest.approx(15.0)
-        sup.observe(refusal)  # the refusal comes back through the machine: it is not another failure
+    hold = sup.hold(clock.now + 5)
+    assert hold == ConnectHold("throttled", "Voice Live asked to wait (Retry-After)", spare_only=False)
+    # The machine refuses the connect and the refusal comes back through it: it is not another failure.
+    sup.observe(E.SessionFailed(E.FailureKind.THROTTLED, hold.detail, held=True))
     assert sup.connectivity.failures == 1
     clock.now += 20.5  # past Retry-After, but the next check (with its jitter) has not come yet
-    assert sup.hold_off(clock.now, spare=False) is None
-    spare = sup.hold_off(clock.now, spare=True)
-    assert spare is not None and spare.kind is E.FailureKind.THROTTLED and "next check" in spare.detail
+    hold = sup.hold(clock.now)
+    assert hold is not None and hold.spare_only and hold.kind == "throttled" and "next check" in hold.detail
     sup.observe(E.SessionReady())
-    assert sup.connectivity.online and sup.hold_off(clock.now, spare=True) is None
+    assert sup.connectivity.online and sup.hold(clock.now) is None
 
 
 def test_checks_run_while_unreachable_and_tell_the_machine(tmp_path, emu):
@@ -90,7 +90,7 @@ def test_checks_run_while_unreachable_and_tell_the_machine(tmp_path, emu):
     up.observe(E.SessionFailed(E.FailureKind.SERVICE, "HTTP 503"))
     assert tick_until(up, lambda ev: ev) == [E.ServiceBack()]
     assert up.connectivity.status is Reach.DEGRADED and up.connectivity.next_probe is None
-    assert up.hold_off(time.monotonic(), spare=True) is None, "a spare may try the service now"
+    assert up.hold(time.monotonic()) is None, "a spare may try the service now"
     time.sleep(0.1)
     assert up.tick(idle=True) == [] and up.probes == 1, "no more checks until a session fails again"
     assert emu.accepted == 0, "checks open no sessions"

@@ -698,10 +698,6 @@ class DaemonShell:
     def now(self) -> float:
         return self.now_s
 
-    def connect(self, *, spare: bool) -> E.Event | None:
-        self.link.open()  # no offline hold-off here: every connect goes to the loopback session
-        return None
-
     def open_gate(self, action: A.OpenGate, at: float) -> None:
         if action.pre_roll:  # stand-in for the front-end's pre-roll: 300 ms of audio
             self.link.send_audio(bytes(2 * RATE * 300 // 1000))

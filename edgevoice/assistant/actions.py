@@ -15,6 +15,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from edgevoice.assistant import events as E
 from edgevoice.assistant.state import Led, Timer
 
 
@@ -224,6 +225,13 @@ class SetMicrophone(Action):
     """Capture from the microphone (``on``) or stop capturing altogether (mute switch)."""
 
     on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RefuseConnect(Action):
+    """A session was wanted while connecting is held off: none is opened; report ``failure`` back."""
+
+    failure: E.SessionFailed
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from edgevoice.assistant.state import Timer
+from edgevoice.assistant.state import ConnectHold, Timer
 
 NO_SPEECH = "no_speech"  # UtteranceEnd.reason when the gate opened and nobody spoke
 
@@ -97,6 +97,14 @@ class SessionFailed(Event):
     detail: str = ""
     retry_after: float | None = None  # seconds the service asked us to wait (HTTP 429/503 Retry-After)
     lost: bool = False  # an open session ended (dropped, went silent), rather than a connect failing
+    held: bool = False  # no connect was tried: the machine refused it while connecting is held off
+
+
+@dataclass(frozen=True, slots=True)
+class HoldChanged(Event):
+    """Whether connecting is held off changed (the service's Retry-After, the offline backoff)."""
+
+    hold: ConnectHold | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,8 +150,20 @@ class _Step:
 
     def ensure_session(self) -> None:
         if self.ctx.session is SessionStatus.CLOSED:
-            self.do(A.OpenSession())
+            self.connect(spare=False)
             self.set(session=SessionStatus.OPENING, session_used=False)
+
+    def connect(self, *, spare: bool) -> None:
+        """Open a session (a spare: nobody waits for it), unless connecting is held off: then the
+        refusal comes back as the SessionFailed it stands for, right after this step."""
+        hold = self.ctx.hold
+        if hold is None or (hold.spare_only and not spare):
+            self.do(A.OpenSpareSession() if spare else A.OpenSession())
+            return
+        self.do(A.RefuseConnect(E.SessionFailed(E.FailureKind(hold.kind), hold.detail, held=True)))
+
+    def on_hold_changed(self, event: E.HoldChanged) -> None:
+        self.set(hold=event.hold)
 
     def open_gate(self, *, pre_roll: bool) -> None:
         if not self.ctx.gate_open:
@@ -375,7 +387,7 @@ class _Step:
             self.do(A.SetMicrophone(True))
             self.set(state=State.IDLE)
             if self.settings.prewarm:
-                self.do(A.OpenSpareSession())
+                self.connect(spare=True)
                 self.set(session=SessionStatus.OPENING)
 
     def on_speech_start(self, event: E.SpeechStart) -> None:
@@ -446,7 +458,7 @@ class _Step:
         if self.state is State.OFFLINE:
             self.set(state=State.IDLE)
             if self.settings.prewarm and self.ctx.session is SessionStatus.CLOSED:
-                self.do(A.OpenSpareSession())
+                self.connect(spare=True)
                 self.set(session=SessionStatus.OPENING, session_used=False)
 
     def on_session_failed(self, event: E.SessionFailed) -> None:
@@ -591,7 +603,7 @@ class _Step:
             self.do(A.CloseSession())
         self.set(session=SessionStatus.CLOSED, session_used=False)
         if self.settings.prewarm:
-            self.do(A.OpenSpareSession())
+            self.connect(spare=True)
             self.set(session=SessionStatus.OPENING)
 
     # --- tools the model calls -------------------------------------------------------------
@@ -702,7 +714,7 @@ class _Step:
         elif event.name is Timer.RETRY and self.state is State.ERROR:
             self.set(state=State.IDLE)
         elif event.name is Timer.SPARE and self.state is State.IDLE and self.ctx.session is SessionStatus.CLOSED:
-            self.do(A.OpenSpareSession())
+            self.connect(spare=True)
             self.set(session=SessionStatus.OPENING, session_used=False)
 
     # --- rules kept after every event ----------------------------------------------------
@@ -769,5 +781,6 @@ _HANDLERS: MappingProxyType[type[E.Event], Callable[[_Step, E.Event], None]] = M
         E.PlaybackStopped: _Step.on_playback_stopped,
         E.PlaybackFinished: _Step.on_playback_finished,
         E.TimerFired: _Step.on_timer_fired,
+        E.HoldChanged: _Step.on_hold_changed,
     }
 )

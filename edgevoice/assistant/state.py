@@ -121,6 +121,19 @@ class ToolRound:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectHold:
+    """Connecting is held off now: what to report instead (a SessionFailed ``kind`` value and why).
+
+    ``spare_only``: only a spare session waits (a backoff runs until the next check finds the
+    service); a person waiting connects anyway. Else nothing connects (the service's Retry-After).
+    """
+
+    kind: str
+    detail: str = ""
+    spare_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Context:
     """Everything the machine remembers between two events (immutable; replaced each step)."""
 
@@ -142,3 +155,4 @@ class Context:
     next_timer_id: int = 1
     tools: ToolRound | None = None  # function calls of the reply in progress
     ending: bool = False  # end_conversation was called: reset once the reply has played
+    hold: ConnectHold | None = None  # connecting is held off (HoldChanged): connects are refused, not tried

@@ -336,17 +336,26 @@ class Daemon:
         pending: deque[E.Event] = deque([event])
         while pending:
             ev = pending.popleft()
-            before = self.ctx
             self.offline.observe(ev)
             self._observe_credentials(ev)
-            self.ctx, actions = machine.step(self.ctx, ev, self.settings)
-            if self.ctx.state is State.LISTENING and before.state is not State.LISTENING:
-                # A new turn (wake, button, follow-up, barge-in), whether or not the gate was already open.
-                self.telemetry.begin_turn()
-            pending.extend(self._execute(actions, at))
-            if self.ctx.state is not before.state:
-                self._status(self._state_text())
+            hold = self.offline.hold(self.clock())
+            if hold != self.ctx.hold:
+                # What a session outcome or a check changed: the machine decides its connects by it.
+                pending.extendleft(self._step_machine(E.HoldChanged(hold), at))
+            pending.extend(self._step_machine(ev, at))
         self._sync_gate()
+
+    def _step_machine(self, ev: E.Event, at: float) -> list[E.Event]:
+        """One event through the machine and its actions out; returns the events they caused."""
+        before = self.ctx
+        self.ctx, actions = machine.step(self.ctx, ev, self.settings)
+        if self.ctx.state is State.LISTENING and before.state is not State.LISTENING:
+            # A new turn (wake, button, follow-up, barge-in), whether or not the gate was already open.
+            self.telemetry.begin_turn()
+        follow = self._execute(actions, at)
+        if self.ctx.state is not before.state:
+            self._status(self._state_text())
+        return follow
 
     def _sync_gate(self) -> None:
         """Keep the front-end's gate open exactly while the machine listens to the user.
@@ -374,6 +383,8 @@ class Daemon:
         self._retry_fixed_credentials()
         for event in self.offline.tick(idle=between_turns and not self.speaker.playing):
             self._step(event, self.clock())
+        if self.offline.hold(self.clock()) != self.ctx.hold:  # a check began, a Retry-After ran out
+            self._step(E.HoldChanged(self.offline.hold(self.clock())), self.clock())
         self.answers.upkeep(offline=bool(self.ctx.outage) or not self.offline.connectivity.online)
         if not between_turns:
             return
@@ -443,16 +454,6 @@ class Daemon:
 
     def now(self) -> float:
         return self.clock()
-
-    def connect(self, *, spare: bool) -> E.Event | None:
-        """Open a session, unless the service's Retry-After (or, for a spare, the offline backoff) says wait."""
-        link = self.link
-        refused = None
-        if not (link.is_open or link.is_opening):
-            refused = self.offline.hold_off(self.clock(), spare=spare)
-        if refused is None:
-            link.open()
-        return refused
 
     def open_gate(self, action: A.OpenGate, at: float) -> None:
         preroll = self.frontend.open_gate("wake" if action.pre_roll else "button")

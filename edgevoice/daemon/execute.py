@@ -31,8 +31,6 @@ class ActionTarget(Protocol):
 
     def now(self) -> float: ...
 
-    def connect(self, *, spare: bool) -> E.Event | None: ...
-
     def open_gate(self, action: A.OpenGate, at: float) -> None: ...
 
     def hold_for_words(self) -> None: ...
@@ -63,8 +61,8 @@ def _open_gate(t: ActionTarget, action: A.OpenGate, at: float) -> None:
     t.open_gate(action, at)
 
 
-def _open_session(t: ActionTarget, action: A.Action, _at: float) -> E.Event | None:
-    return t.connect(spare=isinstance(action, A.OpenSpareSession))
+def _open_session(t: ActionTarget, _action: A.Action, _at: float) -> None:
+    t.link.open()  # the machine looked at the hold-off first (RefuseConnect instead)
 
 
 def _stop_playback(t: ActionTarget, _action: A.StopPlayback, _at: float) -> E.Event:
@@ -103,6 +101,11 @@ def _set_microphone(_t: ActionTarget, action: A.SetMicrophone, _at: float) -> No
     logger.info("microphone %s", "on" if action.on else "muted")
 
 
+def _refuse_connect(_t: ActionTarget, action: A.RefuseConnect, _at: float) -> E.Event:
+    logger.info("not connecting now: %s", action.failure.detail)
+    return action.failure  # the machine hears the refusal right after the step that wanted the session
+
+
 def _start_timer(t: ActionTarget, action: A.StartTimer, _at: float) -> None:
     t.timers.start(action.name, action.timer_id, action.seconds, t.now())
 
@@ -132,6 +135,7 @@ HANDLERS: Mapping[type[A.Action], Handler] = MappingProxyType({
     A.PlayChime: _play_chime,
     A.SetLeds: lambda t, a, at: t.show_leds(a),
     A.SetMicrophone: _set_microphone,
+    A.RefuseConnect: _refuse_connect,
     A.StartTimer: _start_timer,
     A.CancelTimer: lambda t, a, at: t.timers.cancel(a.name, a.timer_id),
     A.Telemetry: lambda t, a, at: t.mark(a, at),

@@ -1,9 +1,9 @@
 """The daemon's offline shell: connectivity from session outcomes, background checks, and warming the cache.
 
 The daemon's loop thread drives it: ``observe(event)`` for every machine event (session outcomes
-update the :class:`~edgevoice.offline.connectivity.Connectivity` value), ``hold_off()`` before it
-opens a session (the server's Retry-After is honoured; automatic connects wait out the backoff),
-and ``tick()`` once per loop round, which starts a check when one is due, turns finished checks
+update the :class:`~edgevoice.offline.connectivity.Connectivity` value), ``hold()``, which the
+loop hands to the machine when it changes (the machine refuses connects while the server's
+Retry-After runs, and automatic ones while a backoff runs), and ``tick()`` once per loop round, which starts a check when one is due, turns finished checks
 into ``ServiceBack`` events for the machine, and starts warming the phrase cache while nobody is
 talking. The checks and the warm-up run on worker threads that only hand results back through an
 inbox, so the connectivity value is only ever touched by the loop thread.
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edgevoice.assistant import events as E
+from edgevoice.assistant.state import ConnectHold
 from edgevoice.config.schema import Config
 from edgevoice.offline.cache import PhraseCache, VoiceKey
 from edgevoice.offline.connectivity import Connectivity, ProbePolicy, Reach
@@ -71,7 +72,6 @@ class OfflineSupport:
         self._check = check
         self._url = realtime_url(config.voicelive)
         self._inbox: queue.SimpleQueue[_Probed | _Warmed] = queue.SimpleQueue()
-        self._held: E.SessionFailed | None = None  # the last refusal made by hold_off (not a real failure)
         self._idle = threading.Event()  # set while nobody is talking to the assistant (warm-up may run)
         self._closed = threading.Event()
         self._session_seen = False
@@ -95,8 +95,8 @@ class OfflineSupport:
             self.connectivity = self.connectivity.session_opened()
             self._session_seen = True
         elif isinstance(event, E.SessionFailed):
-            if event is self._held:
-                return
+            if event.held:
+                return  # the machine refused a connect while held off: no new failure
             now = self._clock()
             before = self.connectivity
             self.connectivity = before.session_failed(
@@ -106,26 +106,19 @@ class OfflineSupport:
             if self.connectivity.status is not Reach.ONLINE:
                 logger.warning("Voice Live %s", self.connectivity.describe(now))
 
-    def hold_off(self, now: float, *, spare: bool) -> E.SessionFailed | None:
-        """A failure to report instead of connecting now, or None to go ahead.
+    def hold(self, now: float) -> ConnectHold | None:
+        """Whether connecting is held off now (the machine decides from it, see HoldChanged).
 
         Nothing connects before the server's Retry-After has passed; a spare session (nobody is
         waiting for it) also waits while a backoff runs, until the next check finds the service.
         """
         c = self.connectivity
-        refusal = None
-        wait = c.hold_off(now)
-        if wait > 0:
-            refusal = E.SessionFailed(
-                E.FailureKind.THROTTLED, f"Voice Live asked to wait; {wait:.1f} s to go", retry_after=wait
-            )
-        elif spare and not c.may_connect_by_itself(now):
-            kind = E.FailureKind(c.kind) if c.kind in {k.value for k in E.FailureKind} else E.FailureKind.OFFLINE
-            refusal = E.SessionFailed(kind, "waiting for the next check before connecting again")
-        if refusal is not None:
-            logger.info("not connecting now: %s", refusal.detail)
-        self._held = refusal
-        return refusal
+        if c.hold_off(now) > 0:
+            return ConnectHold(E.FailureKind.THROTTLED.value, "Voice Live asked to wait (Retry-After)")
+        if not c.may_connect_by_itself(now):
+            kind = c.kind if c.kind in {k.value for k in E.FailureKind} else E.FailureKind.OFFLINE.value
+            return ConnectHold(kind, "waiting for the next check before connecting again", spare_only=True)
+        return None
 
     def tick(self, *, idle: bool) -> list[E.Event]:
         """Once per loop round: results of finished work, a check when due, a warm-up when idle.
