@@ -7,6 +7,7 @@ import dataclasses
 from assistant_helpers import Conversation, chunk, marks, of_type, without_telemetry
 from edgevoice.assistant import actions as A
 from edgevoice.assistant import events as E
+from edgevoice.assistant import machine
 from edgevoice.assistant.settings import AssistantSettings, Endpointing
 from edgevoice.assistant.state import ConnectHold, Led, Playing, SessionStatus, State, Timer
 
@@ -193,3 +194,11 @@ def test_a_backoff_holds_only_the_spare_session_a_person_connects_anyway():
     assert of_type(acts, A.OpenSpareSession) == [] and len(of_type(acts, A.RefuseConnect)) == 1
     c.send(of_type(acts, A.RefuseConnect)[0].failure)
     assert of_type(c.send(E.Wake("okay_nabu")), A.OpenSession, A.RefuseConnect) == [A.OpenSession()]
+
+
+def test_starting_over_while_retry_after_runs_opens_no_spare_session():
+    ctx, actions = machine.start(PREWARM, THROTTLED)
+    refused = E.SessionFailed(E.FailureKind.THROTTLED, THROTTLED.detail, held=True)
+    assert of_type(actions, A.OpenSpareSession, A.RefuseConnect) == [A.RefuseConnect(refused)]
+    assert ctx.hold == THROTTLED and ctx.session is SessionStatus.OPENING
+    assert of_type(machine.start(PREWARM)[1], A.OpenSpareSession) == [A.OpenSpareSession()]

@@ -21,6 +21,7 @@ from edgevoice.assistant import events as E
 from edgevoice.assistant.settings import AssistantSettings, BargeIn, Endpointing
 from edgevoice.assistant.state import (
     LED_FOR_STATE,
+    ConnectHold,
     Context,
     PendingTruncate,
     Playing,
@@ -51,14 +52,15 @@ _IN_TURN = frozenset({State.LISTENING, State.THINKING, State.SPEAKING})
 _READY_FOR_TURN = frozenset({State.IDLE, State.FOLLOW_UP, State.OFFLINE})
 
 
-def start(settings: AssistantSettings) -> tuple[Context, list[A.Action]]:
-    """The context and actions for a freshly started assistant (LEDs off, maybe a warm session)."""
-    ctx = Context()
-    actions: list[A.Action] = [A.SetLeds(LED_FOR_STATE[ctx.state])]
+def start(settings: AssistantSettings, hold: ConnectHold | None = None) -> tuple[Context, list[A.Action]]:
+    """The context and actions for a freshly started assistant (LEDs off, maybe a warm session, unless
+    connecting is held off: after an internal error, the service may still be asking to wait)."""
+    run = _Step(Context(hold=hold), settings)
+    run.do(A.SetLeds(LED_FOR_STATE[run.state]))
     if settings.prewarm:
-        ctx = dataclasses.replace(ctx, session=SessionStatus.OPENING)
-        actions.append(A.OpenSpareSession())
-    return ctx, actions
+        run.set(session=SessionStatus.OPENING)
+        run.connect(spare=True)
+    return run.ctx, run.actions
 
 
 def step(ctx: Context, event: E.Event, settings: AssistantSettings) -> tuple[Context, list[A.Action]]:

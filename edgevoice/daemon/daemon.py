@@ -212,7 +212,7 @@ class Daemon:
         """Listen and converse until stopped (or, with ``finish_with_input``, until the input is over
         and the conversation has settled). Returns the process exit status."""
         self.capture.start()
-        self.ctx, actions = machine.start(self.settings)
+        self.ctx, actions = machine.start(self.settings, self.offline.hold(self.clock()))
         self._execute(actions, self.clock())
         try:
             while not self._stop.is_set():
@@ -541,7 +541,7 @@ class Daemon:
     def _start_over(self) -> None:
         """The machine from its start state, with no timer left from before."""
         self.timers.clear()
-        self.ctx, actions = machine.start(self.settings)
+        self.ctx, actions = machine.start(self.settings, self.offline.hold(self.clock()))
         self._execute(actions, self.clock())
 
     def _shutdown(self) -> None:
