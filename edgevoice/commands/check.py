@@ -36,6 +36,8 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # a key or token file named in this config: say which config
         raise ConfigError(exc.key, exc.problem, source=exc.source or str(path)) from None
     family = vl.family
+    if vl.model_warning is not None:
+        print(f"edgevoice: warning: {vl.model_warning}", file=sys.stderr)
     out = sys.stdout
     print(f"config:      {path} is valid", file=out)
     print(f"model:       {vl.model} ({family.name} family, {family.kind})", file=out)

@@ -49,6 +49,8 @@ def main(args: argparse.Namespace) -> int:
 
     redactor = setup_logging(logging.DEBUG if args.verbose >= 2 else logging.INFO)
     config = load_config(args.config)  # ConfigError -> exit 78 in cli.py
+    if config.voicelive.model_warning is not None:
+        logger.warning("%s", config.voicelive.model_warning)
     from edgevoice.config.secrets import ConfiguredCredential
 
     # No credential configured at all is a config error (exit 78); a key file that cannot be used

@@ -110,16 +110,54 @@ def parse_api_version(raw: Any, key: str) -> str:
     raise ConfigError(key, f"{shown(raw)} is not an API version; expected YYYY-MM-DD or YYYY-MM-DD-preview, e.g. {DEFAULT_API_VERSION!r}")
 
 
-def parse_model(raw: Any, key: str, catalog: Catalog | None = None) -> str:
-    """A model name the catalog knows (exact names, dated variants, newer gpt-5.x)."""
-    catalog = catalog or default_catalog()
+def parse_model(raw: Any, key: str) -> str:
+    """A model name; whether the catalog can place it in a family is checked with ``model_family``."""
     if not isinstance(raw, str):
         raise ConfigError(key, f"expected a model name string, got {shown(raw)}")
-    if catalog.family_of(raw) is None:
-        close = catalog.closest(raw)
-        hint = f"did you mean {close!r}? " if close else ""
-        raise ConfigError(key, f"{shown(raw)} is not a known Voice Live model; {hint}known: {', '.join(catalog.known_names())}")
+    if not raw.strip():
+        raise ConfigError(key, f'is empty; name the model, e.g. "{DEFAULT_MODEL}"')
     return raw
+
+
+def parse_model_family(raw: Any, key: str) -> str:
+    """The name of a catalog family, e.g. "gpt-realtime" or "cascaded"."""
+    names = default_catalog().family_names()
+    if not isinstance(raw, str) or raw not in names:
+        raise ConfigError(key, f"{shown(raw)} is not a model family; choose one of {', '.join(names)}")
+    return raw
+
+
+def place_model(model: str, declared: str | None, catalog: Catalog | None = None) -> tuple[ModelFamily, str | None]:
+    """The family of ``model`` and, for a name the catalog does not list, the one-line warning to show.
+
+    A listed name is its catalog family (``declared`` must agree); an unlisted one takes the family
+    ``declared`` by ``voicelive.model_family``, else the family its name looks like. A name that cannot
+    be placed is a ConfigError naming the setting that places it.
+    """
+    catalog = catalog or default_catalog()
+    known = catalog.family_of(model)
+    if known is not None:
+        if declared is not None and declared != known.name:
+            raise ConfigError(
+                "model_family", f"{shown(declared)} disagrees with the catalog: {model!r} is a {known.name} model; remove model_family"
+            )
+        return known, None
+    if declared is not None:
+        family = catalog.named(declared)
+        assert family is not None  # parse_model_family checked the name
+        return family, f"voicelive.model {model!r} is not in the model catalog; using the {family.name} family (voicelive.model_family)"
+    family = catalog.inferred_family(model)
+    if family is not None:
+        return family, (
+            f"voicelive.model {model!r} is not in the model catalog; its name places it in the {family.name} family "
+            f"({family.kind}); set voicelive.model_family if that is wrong"
+        )
+    close = catalog.closest(model)
+    hint = f"did you mean {close!r}? " if close else ""
+    raise ConfigError(
+        "model", f"{shown(model)} is not a known Voice Live model and its family cannot be told from the name; {hint}"
+        f"if the name is right, set voicelive.model_family to one of {', '.join(catalog.family_names())}"
+    )
 
 
 def parse_transcription_model(raw: Any, key: str) -> str:
@@ -293,6 +331,10 @@ class VoiceLiveConfig:
     endpoint: str = setting("", 'resource URL, e.g. "https://my-resource.services.ai.azure.com" (required)', parse=parse_endpoint)
     api_version: str = setting(DEFAULT_API_VERSION, "service API version: YYYY-MM-DD or YYYY-MM-DD-preview", parse=parse_api_version)
     model: str = setting(DEFAULT_MODEL, "gpt-realtime, gpt-realtime-mini, phi4-mm-realtime, or a cascaded model", parse=parse_model)
+    model_family: str | None = setting(
+        None, "the catalog family of a model edgevoice does not know yet: gpt-realtime, phi4-mm-realtime or cascaded",
+        parse=parse_model_family,
+    )
     voice: VoiceConfig | None = setting(None, "the voice; unset means the model's default voice", parse=parse_voice)
     instructions: str = setting(DEFAULT_INSTRUCTIONS, "the system prompt: who the assistant is and how it answers")
     output_audio_format: OutputAudioFormat = setting(
@@ -326,11 +368,12 @@ class VoiceLiveConfig:
     @property
     def family(self) -> ModelFamily:
         """The catalog family of ``model`` (which options it accepts)."""
-        family = default_catalog().family_of(self.model)
-        if family is None:
-            parse_model(self.model, "voicelive.model")  # raises with the list of known models
-        assert family is not None
-        return family
+        return place_model(self.model, self.model_family)[0]
+
+    @property
+    def model_warning(self) -> str | None:
+        """One line to show when ``model`` is not in the catalog and its family was inferred or declared."""
+        return place_model(self.model, self.model_family)[1]
 
     @property
     def effective_voice(self) -> VoiceConfig:
