@@ -160,6 +160,15 @@ def place_model(model: str, declared: str | None, catalog: Catalog | None = None
     )
 
 
+def parse_service(raw: Any, key: str) -> str:
+    """The name of a service dialect: "voice-live" or "azure-openai"."""
+    from edgevoice.voicelive.dialects import DIALECTS  # the dialects build on this module
+
+    if not isinstance(raw, str) or raw not in DIALECTS:
+        raise ConfigError(key, f"{shown(raw)} is not a service edgevoice speaks; choose one of {', '.join(DIALECTS)}")
+    return raw
+
+
 def parse_transcription_model(raw: Any, key: str) -> str:
     """A transcription model some model family accepts, or "none"."""
     known = default_catalog().transcription_models()
@@ -328,6 +337,10 @@ class TranscriptionConfig:
 class VoiceLiveConfig:
     """The Voice Live session: where to connect, which model and voice, and how turns work."""
 
+    service: str = setting(
+        "voice-live", '"voice-live" (Azure AI Voice Live) or "azure-openai" (an Azure OpenAI gpt-realtime deployment, GA API)',
+        parse=parse_service,
+    )
     endpoint: str = setting("", 'resource URL, e.g. "https://my-resource.services.ai.azure.com" (required)', parse=parse_endpoint)
     api_version: str = setting(DEFAULT_API_VERSION, "service API version: YYYY-MM-DD or YYYY-MM-DD-preview", parse=parse_api_version)
     model: str = setting(DEFAULT_MODEL, "gpt-realtime, gpt-realtime-mini, phi4-mm-realtime, or a cascaded model", parse=parse_model)
@@ -336,13 +349,16 @@ class VoiceLiveConfig:
         parse=parse_model_family,
     )
     voice: VoiceConfig | None = setting(None, "the voice; unset means the model's default voice", parse=parse_voice)
+    deployment: str | None = setting(None, "azure-openai: the deployment name, when it is not the model name")
     instructions: str = setting(DEFAULT_INSTRUCTIONS, "the system prompt: who the assistant is and how it answers")
-    output_audio_format: OutputAudioFormat = setting(
-        "pcm16_16000hz", "reply audio: pcm16_16000hz (16 kHz, no resampling on the device) or pcm16 (24 kHz)"
+    output_audio_format: OutputAudioFormat | None = setting(
+        None, "reply audio: pcm16_16000hz (16 kHz, no resampling on the device) or pcm16 (24 kHz); "
+        "unset: pcm16_16000hz on Voice Live, pcm16 on Azure OpenAI"
     )
-    noise_reduction: NoiseReduction = setting(
-        "azure_deep_noise_suppression",
-        "service-side noise reduction: none, azure_deep_noise_suppression, near_field or far_field (gpt-realtime only)",
+    noise_reduction: NoiseReduction | None = setting(
+        None,
+        "service-side noise reduction: none, azure_deep_noise_suppression, near_field or far_field (gpt-realtime only); "
+        "unset: azure_deep_noise_suppression on Voice Live, none on Azure OpenAI",
     )
     echo_cancellation: EchoCancellation | None = setting(
         None,
@@ -376,6 +392,23 @@ class VoiceLiveConfig:
         return place_model(self.model, self.model_family)[1]
 
     @property
+    def dialect(self) -> Any:
+        """The service dialect (:class:`edgevoice.voicelive.dialects.base.Dialect`) of ``service``."""
+        from edgevoice.voicelive.dialects import dialect_for  # the dialects build on this module
+
+        return dialect_for(self.service)
+
+    @property
+    def effective_output_audio_format(self) -> str:
+        """The reply audio format: as configured, or the service's default."""
+        return self.output_audio_format or self.dialect.default_output_audio_format
+
+    @property
+    def effective_noise_reduction(self) -> str:
+        """The service-side noise reduction: as configured, or the service's default."""
+        return self.noise_reduction or self.dialect.default_noise_reduction
+
+    @property
     def effective_voice(self) -> VoiceConfig:
         """The configured voice, or the model family's default voice."""
         if self.voice is not None:
@@ -388,6 +421,8 @@ class VoiceLiveConfig:
         """The echo cancellation in effect: as configured, or "client" where the API version supports it."""
         if self.echo_cancellation is not None:
             return self.echo_cancellation
+        if not self.dialect.echo_cancellation:
+            return "off"  # a service without server-side echo cancellation
         return "client" if self.api_version[:10] >= CLIENT_ECHO_REFERENCE_SINCE else "server"
 
     @property
@@ -398,7 +433,7 @@ class VoiceLiveConfig:
     @property
     def output_sample_rate(self) -> int:
         """Sample rate of the reply audio (Hz)."""
-        return OUTPUT_SAMPLE_RATES[self.output_audio_format]
+        return OUTPUT_SAMPLE_RATES[self.effective_output_audio_format]
 
     def check(self) -> None:
         if not self.endpoint:
@@ -409,6 +444,7 @@ class VoiceLiveConfig:
             raise ConfigError(
                 "token_file", f"{shown(str(self.token_file))} and api_key_file are both set; use one credential file"
             )
+        self.dialect.check(self)  # options the chosen service cannot honour
         if self.echo_cancellation == "client" and self.api_version[:10] < CLIENT_ECHO_REFERENCE_SINCE:
             raise ConfigError(
                 "echo_cancellation", f'"client" needs api_version {CLIENT_ECHO_REFERENCE_SINCE} or later '
@@ -426,11 +462,11 @@ class VoiceLiveConfig:
             else:
                 problem = f"{voice.type!r} voices do not work with {self.model!r}; allowed: {', '.join(family.voice_types)}"
             raise ConfigError("voice", problem)
-        _allowed(self.noise_reduction, family.noise_reduction, "noise_reduction", self.model, family)
+        _allowed(self.effective_noise_reduction, family.noise_reduction, "noise_reduction", self.model, family)
         if self.transcription.model not in family.transcription:
             _refuse("transcription.model", self.transcription.model, family.transcription, self.model, family)
         _allowed(self.turn_detection.type, family.turn_detection, "turn_detection.type", self.model, family)
-        _allowed(self.output_audio_format, family.output_audio_formats, "output_audio_format", self.model, family)
+        _allowed(self.effective_output_audio_format, family.output_audio_formats, "output_audio_format", self.model, family)
 
 
 def _kind(family: ModelFamily) -> str:

@@ -72,7 +72,7 @@ class VoiceKey:
         payload = voice_payload(cfg.effective_voice)
         voice = payload if isinstance(payload, str) else json.dumps(payload, sort_keys=True, separators=(",", ":"))
         url = urlsplit(cfg.endpoint)
-        return cls(voice, cfg.model, cfg.output_audio_format, f"{url.scheme}://{url.netloc.rpartition('@')[2]}".lower())
+        return cls(voice, cfg.model, cfg.effective_output_audio_format, f"{url.scheme}://{url.netloc.rpartition('@')[2]}".lower())
 
     def key(self, text: str) -> str:
         """The cache key of ``text`` spoken with this voice, model and format by this service."""

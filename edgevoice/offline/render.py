@@ -66,6 +66,8 @@ class PhraseRenderer:
         session = self._factory(on_event=self._events.put, on_close=lambda code, reason: self._events.put(_Closed(code, reason)))
         session.connect()
         self._session = session
+        # A service without pre-generated messages (Azure OpenAI) is asked with strict instructions at once.
+        self._pre_generated = session.dialect.pre_generated_messages
         return self
 
     def close(self) -> None:

@@ -33,9 +33,12 @@ from websocket import ABNF
 
 from edgevoice import __version__
 from edgevoice.voicelive.backoff import Backoff, parse_retry_after
+from edgevoice.voicelive.dialects.base import Dialect
+from edgevoice.voicelive.dialects.voice_live import DIALECT as VOICE_LIVE
 from edgevoice.voicelive.protocol import client_events
 from edgevoice.voicelive.protocol.events import Error, ServerEvent, SessionCreated, SessionUpdated
 from edgevoice.voicelive.protocol.parser import ParserStats, ServerEventParser
+from edgevoice.voicelive.wire_events import WireEvents
 
 logger = logging.getLogger(__name__)
 
@@ -359,6 +362,7 @@ class VoiceLiveSession:
         session_lifetime_s: float = DEFAULT_SESSION_LIFETIME_S,
         ssl_context: ssl.SSLContext | None = None,
         wall_clock: Callable[[], float] = time.time,
+        dialect: Dialect = VOICE_LIVE,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
@@ -390,6 +394,8 @@ class VoiceLiveSession:
         self._ssl_context = ssl_context
         self._wall_clock = wall_clock
 
+        self.dialect = dialect  # the service's shape of client events (Voice Live unless told)
+        self._wire = WireEvents(dialect)
         self._parser = ServerEventParser()
         self._state = _NEW
         self._state_lock = threading.Lock()
@@ -499,7 +505,7 @@ class VoiceLiveSession:
             self._await(SessionCreated, stage, deadline)
             if self._session is not None:
                 stage = "session.updated"
-                update = client_events.session_update(self._session)
+                update = self.dialect.client_event(client_events.session_update(self._session))
                 ws.send(json.dumps(update, separators=(",", ":"), ensure_ascii=False))
                 self._await(SessionUpdated, stage, deadline)
         except KeyboardInterrupt:
@@ -781,13 +787,13 @@ class VoiceLiveSession:
 
         Raises :class:`SessionClosed` when the session is not open or the connection fails.
         """
-        text = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
         kind = event.get("type", "event")
         with self._send_lock:
             if self._state != _OPEN or self._closing or self._ws is None:
                 raise SessionClosed(f"cannot send {kind}: the Voice Live session is {self._state_word()}")
             try:
-                self._ws.send(text)
+                for wire in self._wire.convert(event):
+                    self._ws.send(json.dumps(wire, separators=(",", ":"), ensure_ascii=False))
             except (OSError, websocket.WebSocketException) as exc:
                 if self._drop is None:
                     self._drop = (_CLOSE_ABNORMAL, f"send failed: {_describe(exc)}")
