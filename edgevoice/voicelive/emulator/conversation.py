@@ -36,6 +36,7 @@ from edgevoice.voicelive.emulator.response import (
     text_tokens,
 )
 from edgevoice.voicelive.emulator.echo import EchoCanceller
+from edgevoice.voicelive.emulator.ga import GaWire
 from edgevoice.voicelive.emulator.session import RESPONSE_FIELD_CHECKS, apply_update, default_session, input_channels
 from edgevoice.voicelive.emulator.tool_calls import ToolCall, ToolCallStream, answer_from_output
 from edgevoice.voicelive.emulator.vad import FRAME_MS, MIN_SPEECH_MS, SpeechStarted, SpeechStopped, TurnDetector, VoiceActivity
@@ -76,7 +77,9 @@ class Conversation:
         replies: Sequence[str] = (),
         chunk_ms: int = 100,
         tool_calls: Sequence[ToolCall] = (),
+        wire: GaWire | None = None,
     ) -> None:
+        self._wire = wire  # the GA dialect's translation at the edges, or None for Voice Live
         self._seed = secrets.token_hex(5)
         self._counter = 0
         self.session = default_session(model, session_id or f"sess_{self._seed}", int(now + lifetime_s))
@@ -156,6 +159,8 @@ class Conversation:
                 raise missing("type")
             if not isinstance(kind, str):
                 raise invalid_type("type", "a string", kind)
+            if self._wire is not None:
+                event = self._wire.incoming(event)
             handler = self._handlers.get(kind)
             if handler is None:
                 if kind in catalog.UNSUPPORTED_CLIENT_EVENTS:
@@ -215,6 +220,8 @@ class Conversation:
         return f"{prefix}_{self._seed}{self._counter:05d}"
 
     def _stamp(self, event: dict[str, Any]) -> dict[str, Any]:
+        if self._wire is not None:
+            event = self._wire.outgoing(event)
         kind = event.pop("type")
         return {"type": kind, "event_id": self._new_id("event"), **event}
 
