@@ -32,14 +32,25 @@ _VL_TO_GA_FORMAT = {"pcm16": {"type": "audio/pcm", "rate": RATE}, "g711_ulaw": {
 _SESSION_KEYS = ("type", "output_modalities", "instructions", "audio", "max_output_tokens", "tools", "tool_choice", "model")
 _RESPONSE_KEYS = ("output_modalities", "instructions", "audio", "max_output_tokens", "conversation", "metadata", "tools", "tool_choice", "input")
 _CONTENT_TYPES = {"audio": "output_audio", "text": "output_text"}
+_GA_TURN_DETECTION = ("type", "threshold", "prefix_padding_ms", "silence_duration_ms", "create_response", "interrupt_response",
+                      "idle_timeout_ms", "eagerness")
 
 
 class GaWire:
     """Translates one connection's events between the GA dialect and the emulator's Voice Live core."""
 
+    def __init__(self) -> None:
+        self._rate = RATE
+        self._pending_bytes = 0  # input audio since the last commit (for the transcription's billed duration)
+        self._committed_s: dict[str, float] = {}  # user item id -> seconds of audio committed
+
     def incoming(self, event: dict[str, Any]) -> dict[str, Any]:
         """A GA client event as the Voice Live conversation reads it; raises ClientError for GA-unknown fields."""
         kind = event.get("type")
+        if kind == "input_audio_buffer.append" and isinstance(event.get("audio"), str):
+            self._pending_bytes += len(event["audio"]) * 3 // 4
+        elif kind == "input_audio_buffer.clear":
+            self._pending_bytes = 0
         if kind == "session.update" and isinstance(event.get("session"), dict):
             return {**event, "session": _session_in(event["session"])}
         if kind == "response.create" and isinstance(event.get("response"), dict):
@@ -51,7 +62,13 @@ class GaWire:
     def outgoing(self, event: dict[str, Any]) -> dict[str, Any]:
         """A Voice Live server event with the GA name and shape."""
         out = copy.deepcopy(event)
-        out["type"] = _NAMES.get(out.get("type", ""), out.get("type"))
+        kind = out.get("type", "")
+        if kind == "input_audio_buffer.committed":
+            self._committed_s[str(out.get("item_id"))] = self._pending_bytes / 2 / self._rate
+            self._pending_bytes = 0
+        elif kind == "conversation.item.input_audio_transcription.completed":
+            out["usage"] = {"type": "duration", "seconds": round(self._committed_s.pop(str(out.get("item_id")), 0.0), 3)}
+        out["type"] = _NAMES.get(kind, kind)
         if isinstance(out.get("session"), dict):
             out["session"] = _session_out(out["session"])
         if isinstance(out.get("response"), dict):
@@ -139,7 +156,7 @@ def _voice_out(voice: Any) -> Any:
 def _session_out(vl: dict[str, Any]) -> dict[str, Any]:
     audio_in: dict[str, Any] = {
         "format": copy.deepcopy(_VL_TO_GA_FORMAT.get(vl.get("input_audio_format", "pcm16"), _VL_TO_GA_FORMAT["pcm16"])),
-        "turn_detection": copy.deepcopy(vl.get("turn_detection")),
+        "turn_detection": _turn_detection_out(vl.get("turn_detection")),
         "noise_reduction": copy.deepcopy(vl.get("input_audio_noise_reduction")),
         "transcription": copy.deepcopy(vl.get("input_audio_transcription")),
     }
@@ -158,6 +175,12 @@ def _session_out(vl: dict[str, Any]) -> dict[str, Any]:
         "tool_choice": copy.deepcopy(vl.get("tool_choice", "auto")),
     }
     return ga
+
+
+def _turn_detection_out(td: Any) -> Any:
+    if not isinstance(td, dict):
+        return td
+    return {k: copy.deepcopy(v) for k, v in td.items() if k in _GA_TURN_DETECTION}
 
 
 def _response_out(vl: dict[str, Any]) -> dict[str, Any]:
