@@ -182,3 +182,19 @@ def test_phrases_render_without_pre_generated_messages(make_emulator) -> None:
     creates = [e for e in emu.session().client_events if e.get("type") == "response.create"]
     assert len(creates) == 1 and "pre_generated_assistant_message" not in creates[0].get("response", {})
     assert "word for word" in creates[0]["response"]["instructions"]
+
+
+def test_check_prints_the_ga_session_and_refuses_the_voice_live_default(tmp_path, capsys) -> None:
+    from tests.config_helpers import run_cli, run_subprocess, write_config
+
+    good = write_config(tmp_path, f"[voicelive]\n{AOAI}\n{GA_TURN}")
+    result = run_cli(["check", "--config", str(good)], capsys)
+    assert result.status == 0, result.err
+    assert "service:     Azure OpenAI (azure-openai)" in result.out
+    assert "url:         wss://my-resource.openai.azure.com/openai/v1/realtime?model=gpt-realtime" in result.out
+    session = json.loads(result.out.split("session.update:\n", 1)[1])["session"]
+    assert session["type"] == "realtime" and session["audio"]["output"]["voice"] == "alloy"
+    bad = write_config(tmp_path, f"[voicelive]\n{AOAI}\n", name="bad.toml")
+    done = run_subprocess(["check", "--config", str(bad)])
+    assert done.status == 78 and done.err.count("\n") == 1
+    assert "voicelive.turn_detection.type: 'azure_semantic_vad' is Voice Live's; Azure OpenAI takes none or server_vad" in done.err
