@@ -34,7 +34,7 @@ import numpy as np
 from edgevoice.bench.audio import Recording, read_output
 
 #: Environment variables of a systemd service or a user's setup that must not leak into a bench run.
-_CLEARED_ENV = ("EDGEVOICE_CONFIG", "CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+CLEARED_ENV = ("EDGEVOICE_CONFIG", "CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
                 "INVOCATION_ID", "JOURNAL_STREAM", "AZURE_VOICELIVE_API_KEY")
 
 
@@ -184,7 +184,7 @@ class DaemonRun:
         self._sockdir = Path(tempfile.mkdtemp(prefix="evb-"))
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._notify.bind(str(self._sockdir / "notify"))
-        env = {k: v for k, v in os.environ.items() if k not in _CLEARED_ENV}
+        env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
         env.update(AZURE_VOICELIVE_API_KEY=key, NOTIFY_SOCKET=str(self._sockdir / "notify"))
         argv = [sys.executable, "-m", "edgevoice", "run", "--config", str(config_path),
                 "--input-wav", str(self.recording), "--output-wav", str(self.output_path),

@@ -371,7 +371,12 @@ class VoiceLiveConfig:
     max_response_output_tokens: int | Literal["inf"] | None = setting(
         None, 'longest reply in tokens, 1 to 4096, or "inf" (about 20 tokens per second of speech)', parse=parse_max_tokens
     )
-    connect_timeout_s: float = setting(1.5, "hard deadline for one connection attempt (s)", min=0.1, max=60.0)
+    # One value for three waits on purpose: a connection attempt, the first answer to a request and the
+    # reachability probe each leave the visitor in silence, so each gets the same bound (see the example config).
+    connect_timeout_s: float = setting(
+        1.5, "longest wait on the network before the cache speaks: a connection attempt, a request's first answer, "
+        "the reachability check (s)", min=0.1, max=60.0,
+    )
     stall_timeout_s: float = setting(
         4.0, "while a reply streams, longest silence from the service before the session is taken for dead (s)",
         min=0.5, max=60.0,
