@@ -39,10 +39,6 @@ class BlackholeRelay:
         """The endpoint to configure instead of the server's: ``http://HOST:PORT``."""
         return f"http://{self.host}:{self.port}"
 
-    @property
-    def is_cut(self) -> bool:
-        return self._cut.is_set()
-
     def start(self) -> BlackholeRelay:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

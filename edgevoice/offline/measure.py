@@ -65,10 +65,6 @@ class OfflineLatency:
     def unknown_target_ms(self) -> float:
         return self.connect_timeout_s * 1000 + UNKNOWN_MARGIN_MS
 
-    @property
-    def within_targets(self) -> bool:
-        return self.known_offline_ms <= self.known_target_ms and self.unknown_offline_ms <= self.unknown_target_ms
-
     def __str__(self) -> str:
         return (
             f"cached reply after the end of the utterance: {self.known_offline_ms:.0f} ms when the device knew it was "

@@ -235,10 +235,6 @@ class Conversation:
     def _input_rate(self) -> int:
         return formats.input_rate(self.session["input_audio_format"], self.session["input_audio_sampling_rate"])
 
-    @property
-    def _last_item_id(self) -> str | None:
-        return self._order[-1] if self._order else None
-
     def _add_item(self, item: Item, after: str | None = None) -> str | None:
         """Insert ``item`` after ``after`` ("root": first; None: last); returns the id of the item before it."""
         item_id = item.data["id"]
