@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from edgevoice.bench.conversations import LONG_REPLY, SHORT_REPLY
-from edgevoice.bench.runs import CLEARED_ENV, bench_config, proc_status, toml_text
+from edgevoice.bench.runs import CLEARED_ENV, proc_status
+from edgevoice.bench.toml_config import bench_config, toml_text
 from edgevoice.bench.soak_user import DaemonWatch, Move, SoakUser, UserHooks
 
 logger = logging.getLogger(__name__)

@@ -10,5 +10,6 @@
 - :mod:`~edgevoice.offline.recogniser`: pocketsphinx on the device, listening for the configured questions.
 - :mod:`~edgevoice.offline.learned`: answers learned from live conversations (``offline.learn``).
 - :mod:`~edgevoice.offline.answers`: the daemon's shell for offline answers (keep, recognise, play).
-- :mod:`~edgevoice.offline.measure` and :mod:`~edgevoice.offline.blackhole`: the two offline latencies, measured.
+
+Measuring the offline latencies lives in ``edgevoice.bench`` (``offline_latency``, ``blackhole``).
 """

@@ -6,7 +6,7 @@ firewall that drops packets. After :meth:`BlackholeRelay.cut`, bytes in both dir
 open connections are swallowed (no RST, no FIN: TCP would take minutes to notice), and new
 connections are accepted and never answered. :meth:`restore` lets new connections through again
 (connections that went dark stay dark, as they do on a real network). Used by
-:mod:`edgevoice.offline.measure` and the tests.
+:mod:`edgevoice.bench.offline_latency` and the tests.
 """
 
 from __future__ import annotations
