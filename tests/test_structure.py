@@ -94,3 +94,11 @@ def test_no_module_imports_a_private_name_of_another() -> None:
         for alias in node.names if alias.name.startswith("_") and not alias.name.startswith("__")
     ]
     assert found == []
+
+
+def test_the_phrase_keys_are_one_list() -> None:
+    from edgevoice.assistant import actions as A
+    from edgevoice.config.offline import DEFAULT_PHRASES, Phrase
+
+    assert A.Phrase is Phrase  # the machine plays the keys the config gives texts for
+    assert list(DEFAULT_PHRASES) == [p.value for p in Phrase]
