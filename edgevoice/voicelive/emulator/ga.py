@@ -13,20 +13,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from edgevoice.voicelive.dialects.azure_openai import DIALECT
 from edgevoice.voicelive.emulator.errors import ClientError, invalid_value, unknown_parameter
 
-PATH = "/openai/v1/realtime"
-RATE = 24000
+PATH = DIALECT.path
+RATE = DIALECT.input_rate
 
-_NAMES = {
-    "response.audio.delta": "response.output_audio.delta",
-    "response.audio.done": "response.output_audio.done",
-    "response.audio_transcript.delta": "response.output_audio_transcript.delta",
-    "response.audio_transcript.done": "response.output_audio_transcript.done",
-    "response.text.delta": "response.output_text.delta",
-    "response.text.done": "response.output_text.done",
-    "conversation.item.created": "conversation.item.added",
-}
+_NAMES = DIALECT.event_names  # the Voice Live names the GA dialect spells otherwise
 _GA_TO_VL_FORMAT = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
 _VL_TO_GA_FORMAT = {"pcm16": {"type": "audio/pcm", "rate": RATE}, "g711_ulaw": {"type": "audio/pcmu"}, "g711_alaw": {"type": "audio/pcma"}}
 _SESSION_KEYS = ("type", "output_modalities", "instructions", "audio", "max_output_tokens", "tools", "tool_choice", "model")
