@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from emulator_helpers import KEY, make_emulator, silence, speech_pcm  # noqa: F401 - make_emulator is a fixture
 
 from edgevoice.config.errors import ConfigError
@@ -16,7 +18,7 @@ from edgevoice.config.secrets import ApiKey
 from edgevoice.offline.render import PhraseRenderer
 from edgevoice.voicelive.dialects import DIALECTS, dialect_for
 from edgevoice.voicelive.emulator import Emulator
-from edgevoice.voicelive.emulator.conversation import Conversation
+from edgevoice.voicelive.emulator.conversation import Conversation, SpeechRequest
 from edgevoice.voicelive.emulator.ga import GaWire
 from edgevoice.voicelive.protocol import client_events as ce
 from edgevoice.voicelive.protocol import events as ev
@@ -198,3 +200,26 @@ def test_check_prints_the_ga_session_and_refuses_the_voice_live_default(tmp_path
     done = run_subprocess(["check", "--config", str(bad)])
     assert done.status == 78 and done.err.count("\n") == 1
     assert "voicelive.turn_detection.type: 'azure_semantic_vad' is Voice Live's; Azure OpenAI takes none or server_vad" in done.err
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 30000) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
+        ["type", "audio", "input", "output", "format", "rate", "voice", "turn_detection", "output_modalities",
+         "instructions", "noise_reduction", "transcription", "model", "tools"]), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from(["session.update", "response.create"]), body=_json)
+def test_the_emulator_answers_any_ga_shaped_junk_with_an_error_not_a_crash(kind: str, body) -> None:
+    conv = Conversation(model="gpt-realtime", now=0.0, wire=GaWire())
+    conv.next_event()
+    key = "session" if kind == "session.update" else "response"
+    conv.receive(json.dumps({"type": kind, key: body}))  # never raises
+    while (event := conv.next_event()) is not None:
+        if isinstance(event, SpeechRequest):  # a valid request: the reply is rendered
+            conv.provide_speech(event, b"\x00\x00" * 2400)
+            continue
+        assert isinstance(event, dict) and event["type"]

@@ -102,6 +102,9 @@ def _session_in(ga: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(audio, dict):
         raise ClientError("invalid_type", "session.audio must be an object", "session.audio")
     inp, outp = audio.get("input", {}), audio.get("output", {})
+    for where, part in (("input", inp), ("output", outp)):
+        if not isinstance(part, dict):
+            raise ClientError("invalid_type", f"session.audio.{where} must be an object", f"session.audio.{where}")
     if "format" in inp:
         vl["input_audio_format"] = _format_in(inp["format"], "session.audio.input.format")
         if vl["input_audio_format"] == "pcm16":
@@ -130,7 +133,10 @@ def _response_in(ga: dict[str, Any]) -> dict[str, Any]:
     vl = {k: copy.deepcopy(v) for k, v in ga.items() if k not in ("output_modalities", "audio")}
     if "output_modalities" in ga:
         vl["modalities"] = _modalities_in(ga["output_modalities"], "response.output_modalities")
-    output = ga.get("audio", {}).get("output", {}) if isinstance(ga.get("audio"), dict) else {}
+    audio = ga.get("audio", {})
+    output = audio.get("output", {}) if isinstance(audio, dict) else None
+    if not isinstance(output, dict):
+        raise ClientError("invalid_type", "response.audio.output must be an object", "response.audio.output")
     if "voice" in output:
         vl["voice"] = output["voice"]
     if "format" in output:
