@@ -31,7 +31,7 @@ from typing import Any
 
 from edgevoice.config.errors import ConfigError
 from edgevoice.voicelive.emulator.tool_calls import ToolCall, parse_tool_call
-from edgevoice.config.fields import CHOICES, DOC, MAX, MIN, setting
+from edgevoice.config.fields import CHOICES, MAX, MIN, setting
 
 REJECT_STATUSES = (401, 403, 429, 500, 502, 503, 504)
 PACINGS = ("fast", "realtime")
