@@ -488,7 +488,7 @@ class InProcessDaemon:
         from edgevoice.daemon.daemon import Daemon
         from edgevoice.daemon.sessions import session_factory
         from edgevoice.daemon.telemetry import Telemetry
-        from edgevoice.playback.wav import WavSpeaker
+        from edgevoice.playback.wav_speaker import WavSpeaker
 
         self.events_path = directory / "events.jsonl"
         self.telemetry = Telemetry(self.events_path)

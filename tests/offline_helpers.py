@@ -29,7 +29,7 @@ from edgevoice.config.secrets import ApiKey
 from edgevoice.daemon.daemon import Daemon
 from edgevoice.daemon.sessions import session_factory
 from edgevoice.daemon.telemetry import Telemetry
-from edgevoice.playback.wav import WavSpeaker
+from edgevoice.playback.wav_speaker import WavSpeaker
 from edgevoice.voicelive.session import SessionError
 
 KEY = "offline-test-key"

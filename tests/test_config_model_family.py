@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgevoice.config.catalog import default_catalog
+from edgevoice.config.model_catalog import default_catalog
 from edgevoice.config.errors import ConfigError
 from edgevoice.config.load import parse_config
 from tests.config_helpers import ENDPOINT, run_cli, run_subprocess, write_config

@@ -21,7 +21,7 @@ from edgevoice.voicelive.emulator import Emulator
 from edgevoice.voicelive.emulator.conversation import Conversation, SpeechRequest
 from edgevoice.voicelive.emulator.ga import GaWire
 from edgevoice.voicelive.protocol import client_events as ce
-from edgevoice.voicelive.protocol import events as ev
+from edgevoice.voicelive.protocol import server_events as ev
 from session_helpers import Collector
 
 AOAI = 'service = "azure-openai"\nendpoint = "https://my-resource.openai.azure.com"'

@@ -164,7 +164,7 @@ def evaluate_clip(corpus: str, clip: dict, listening) -> ClipResult:
     from pathlib import Path
 
     from edgevoice.audio.wav import read_wav_16k
-    from edgevoice.listening import events as ev
+    from edgevoice.listening import frontend_events as ev
     from edgevoice.listening.frontend import ListeningFrontend
 
     frontend = ListeningFrontend.from_config(listening)
@@ -219,7 +219,7 @@ def evaluate_negative(corpus: str, item: dict, listening) -> NegativeResult:
     from pathlib import Path
 
     from edgevoice.audio.wav import WavSource
-    from edgevoice.listening import events as ev
+    from edgevoice.listening import frontend_events as ev
     from edgevoice.listening.frontend import ListeningFrontend
 
     frontend = ListeningFrontend.from_config(listening)

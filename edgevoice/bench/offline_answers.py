@@ -72,7 +72,7 @@ def _measure(workdir: Path) -> AnswerLatency:
     from edgevoice.daemon.daemon import Daemon
     from edgevoice.daemon.sessions import session_factory
     from edgevoice.daemon.telemetry import Telemetry
-    from edgevoice.playback.wav import WavSpeaker
+    from edgevoice.playback.wav_speaker import WavSpeaker
 
     recording = workdir / "answers.wav"
     _write_recording(recording)

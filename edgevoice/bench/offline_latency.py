@@ -110,7 +110,7 @@ def _measure(workdir: Path, connect_timeout_s: float, phrases: Mapping[str, str]
     from edgevoice.daemon.sessions import session_factory
     from edgevoice.daemon.telemetry import Telemetry
     from edgevoice.bench.blackhole import BlackholeRelay
-    from edgevoice.playback.wav import WavSpeaker
+    from edgevoice.playback.wav_speaker import WavSpeaker
     from edgevoice.voicelive.emulator import Emulator
 
     recording = workdir / "questions.wav"

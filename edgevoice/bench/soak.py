@@ -271,7 +271,7 @@ def run_soak(options: SoakOptions, *, api_key: str, progress: Callable[[str], No
     from edgevoice.daemon.daemon import Daemon, DaemonHooks
     from edgevoice.daemon.sessions import session_factory
     from edgevoice.daemon.telemetry import Telemetry
-    from edgevoice.playback.wav import WavSpeaker
+    from edgevoice.playback.wav_speaker import WavSpeaker
 
     say = progress or (lambda text: None)
     moves = script(options.turns, options.reload_every)

@@ -77,7 +77,7 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
     from edgevoice.daemon.sessions import session_factory
     from edgevoice.daemon.telemetry import Telemetry
     from edgevoice.playback.speaker import Speaker
-    from edgevoice.playback.wav import WavSpeaker
+    from edgevoice.playback.wav_speaker import WavSpeaker
     from edgevoice.service.notify import Notifier, StatusLine
     from edgevoice.service.signals import SignalRequests
     from edgevoice.service.watchdog import CaptureAlive, Heartbeat, Watchdog

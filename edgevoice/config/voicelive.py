@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from edgevoice.config.catalog import Catalog, ModelFamily, default_catalog
+from edgevoice.config.model_catalog import Catalog, ModelFamily, default_catalog
 from edgevoice.config.errors import ConfigError, shown
 from edgevoice.config.fields import setting
 

@@ -40,16 +40,16 @@ from edgevoice.daemon.sessions import CredentialWatch
 from edgevoice.daemon.telemetry import Telemetry
 from edgevoice.daemon.timers import Timers
 from edgevoice.daemon.translate import from_listening
-from edgevoice.listening import events as L
+from edgevoice.listening import frontend_events as L
 from edgevoice.listening.buttons import Buttons
 from edgevoice.listening.echo import EchoGuard, power_of
 from edgevoice.listening.frontend import ListeningFrontend
 from edgevoice.offline.answers import OfflineAnswers
 from edgevoice.offline.learned import LearnedAnswers
-from edgevoice.offline.support import OfflineSupport
+from edgevoice.offline.shell import OfflineSupport
 from edgevoice.playback.output import ReplyOutput
 from edgevoice.playback.sound import Sound, load_chime
-from edgevoice.playback.wav import WavSpeaker
+from edgevoice.playback.wav_speaker import WavSpeaker
 from edgevoice.tools.device import DeviceTools
 
 logger = logging.getLogger(__name__)
@@ -383,7 +383,7 @@ class Daemon:
                 self._send_audio(event.pcm)
                 self.answers.hear(event.pcm)  # kept in case the service cannot take the question
                 continue
-            if isinstance(event, L.SpeechStarted) and self._echo_guarded():
+            if isinstance(event, L.LocalSpeechStarted) and self._echo_guarded():
                 continue  # maybe the reply's own echo: the echo guard decides below
             if isinstance(event, L.WakeWordDetected) and played > 0.0 and not guard.wake_over_echo():
                 logger.info("wake word %s ignored: no louder than the device's own sound coming back", event.name)

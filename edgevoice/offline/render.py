@@ -22,7 +22,7 @@ from edgevoice.config.errors import ConfigError
 from edgevoice.offline.cache import CacheError, PhraseCache, Status, VoiceKey
 from edgevoice.playback.convert import whole_samples
 from edgevoice.playback.sound import Sound
-from edgevoice.voicelive.protocol import events as V
+from edgevoice.voicelive.protocol import server_events as V
 from edgevoice.voicelive.session import SessionClosed, SessionError, VoiceLiveSession
 
 logger = logging.getLogger(__name__)

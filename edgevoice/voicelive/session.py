@@ -37,7 +37,7 @@ from edgevoice.voicelive.dial import Deadline, Watchdog, describe, open_tcp, res
 from edgevoice.voicelive.dialects.base import Dialect
 from edgevoice.voicelive.dialects.voice_live import DIALECT as VOICE_LIVE
 from edgevoice.voicelive.protocol import client_events
-from edgevoice.voicelive.protocol.events import Error, ServerEvent, SessionCreated, SessionUpdated
+from edgevoice.voicelive.protocol.server_events import Error, ServerEvent, SessionCreated, SessionUpdated
 from edgevoice.voicelive.protocol.parser import ParserStats, ServerEventParser
 from edgevoice.voicelive.errors import (
     AuthRejected,

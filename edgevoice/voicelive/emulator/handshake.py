@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from edgevoice.voicelive.emulator import ga
-from edgevoice.voicelive.emulator.catalog import API_VERSIONS, PATH
+from edgevoice.voicelive.emulator.vocabulary import API_VERSIONS, PATH
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,13 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from edgevoice.voicelive.emulator import catalog, formats
+from edgevoice.voicelive.emulator import vocabulary, formats
 from edgevoice.voicelive.emulator.conversation import Conversation, SpeechRequest
 from edgevoice.voicelive.emulator.ga import GaWire
 from edgevoice.voicelive.emulator.faults import PACINGS, FaultPlan, Scenario
 from edgevoice.voicelive.emulator.tool_calls import ToolCall
 from edgevoice.voicelive.emulator.handshake import Accepted, Rejection, bearer_tokens, check_request, fault_rejection
-from edgevoice.voicelive.emulator.session import input_channels
+from edgevoice.voicelive.emulator.session_settings import input_channels
 from edgevoice.audio.speech import Speech
 
 logger = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ class Emulator:
     @property
     def ws_url(self) -> str:
         """The WebSocket base URL: ``ws://HOST:PORT/voice-live/realtime``."""
-        return self.url.replace("http://", "ws://", 1) + catalog.PATH
+        return self.url.replace("http://", "ws://", 1) + vocabulary.PATH
 
     def start(self) -> Emulator:
         """Start serving in a background thread; returns once listening (raises OSError if it cannot)."""
@@ -317,7 +317,7 @@ class Emulator:
 
     async def _serve(self, ws: ServerConnection) -> None:
         plan, accepted, index = self._opening.pop(ws)
-        lifetime = plan.expire_after_s if plan.expire_after_s is not None else catalog.SESSION_LIFETIME_S
+        lifetime = plan.expire_after_s if plan.expire_after_s is not None else vocabulary.SESSION_LIFETIME_S
         conv = Conversation(
             model=accepted.model, now=time.time(), lifetime_s=lifetime, transcripts=self.transcripts, replies=self.replies, chunk_ms=self.chunk_ms,
             tool_calls=self.tool_calls, wire=GaWire() if accepted.dialect == "azure-openai" else None,
