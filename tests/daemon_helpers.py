@@ -36,6 +36,7 @@ import pytest
 
 from edgevoice.audio.speech import Speech
 from edgevoice.bench.audio import babble
+from edgevoice.bench.toml_config import toml_text, toml_value, with_tables
 from edgevoice.voicelive.emulator import Emulator
 from edgevoice.voicelive.emulator.tool_calls import parse_tool_call
 from listening_helpers import pcm16, tts
@@ -185,20 +186,6 @@ class Output:
 # --- configs ------------------------------------------------------------------------------------
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):  # an inline table, e.g. answers = [{ id = "wifi", ... }]
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"no TOML for {value!r}")
-
-
 def config_text(endpoint: str, *, turn_detection: str = "none", tables: Mapping[str, Mapping[str, Any]] = {}) -> str:
     """A complete config for the emulator at ``endpoint``; ``tables`` adds or overrides keys per table."""
     base: dict[str, dict[str, Any]] = {
@@ -211,14 +198,7 @@ def config_text(endpoint: str, *, turn_detection: str = "none", tables: Mapping[
         # sessions, and a test never writes the machine's cache directory.
         "offline": {"warm": False},
     }
-    for table, keys in tables.items():
-        base.setdefault(table, {}).update(keys)
-    lines = []
-    for table, keys in base.items():
-        lines.append(f"[{table}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in keys.items())
-        lines.append("")
-    return "\n".join(lines)
+    return toml_text(with_tables(with_tables({}, base), tables))
 
 
 SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "config" / "edgevoice.toml"
@@ -237,7 +217,7 @@ def shipped_config_text(endpoint: str, tables: Mapping[str, Mapping[str, Any]] =
     for table, keys in added.items():
         header = f"\n[{table}]\n"
         assert header in text, f"the shipped config has no [{table}] table"
-        lines = "".join(f"{k} = {_toml_value(v)}\n" for k, v in keys.items())
+        lines = "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items())
         text = text.replace(header, header + lines, 1)
     return text
 
@@ -508,7 +488,7 @@ class InProcessDaemon:
         from edgevoice.daemon.daemon import Daemon
         from edgevoice.daemon.sessions import session_factory
         from edgevoice.daemon.telemetry import Telemetry
-        from edgevoice.playback.wav import WavSpeaker
+        from edgevoice.playback.wav_speaker import WavSpeaker
 
         self.events_path = directory / "events.jsonl"
         self.telemetry = Telemetry(self.events_path)

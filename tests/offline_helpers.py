@@ -12,7 +12,6 @@ on a background thread (the runs of a module go together, so they cost the time 
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon_helpers import Events, Output, Scene
+from edgevoice.bench.toml_config import toml_text, with_tables
 from edgevoice.audio.wav import WavSource
 from edgevoice.config.load import parse_config
 from edgevoice.config.schema import Config
@@ -29,7 +29,7 @@ from edgevoice.config.secrets import ApiKey
 from edgevoice.daemon.daemon import Daemon
 from edgevoice.daemon.sessions import session_factory
 from edgevoice.daemon.telemetry import Telemetry
-from edgevoice.playback.wav import WavSpeaker
+from edgevoice.playback.wav_speaker import WavSpeaker
 from edgevoice.voicelive.session import SessionError
 
 KEY = "offline-test-key"
@@ -61,13 +61,7 @@ def config_text(endpoint: str, cache_dir: Path, *, tables: Mapping[str, Mapping[
         "offline": {"cache_dir": str(cache_dir), "warm": False},
         "offline.phrases": dict(PHRASES),
     }
-    for table, keys in tables.items():
-        base.setdefault(table, {}).update(keys)
-    lines = []
-    for table, keys in base.items():
-        lines.append(f"[{table}]")
-        lines.extend(f"{k} = {json.dumps(v)}" for k, v in keys.items())
-    return "\n".join(lines) + "\n"
+    return toml_text(with_tables(with_tables({}, base), tables))
 
 
 @dataclass(frozen=True)

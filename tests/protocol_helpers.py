@@ -242,7 +242,7 @@ class Sample:
 
 
 def server_samples() -> list[Sample]:
-    from edgevoice.voicelive.protocol import events as ev
+    from edgevoice.voicelive.protocol import server_events as ev
 
     def e(kind: str, **fields: Any) -> dict[str, Any]:
         return {"type": kind, "event_id": "event_1", **fields}

@@ -21,7 +21,8 @@ from edgevoice.bench import latency
 from edgevoice.bench.audio import Placed
 from edgevoice.bench.figures import Figure, format_table
 from edgevoice.bench.machine import this_machine
-from edgevoice.bench.runs import RunPlan, RunResult, bench_config, cpu_seconds, peak_rss_kb, toml_text
+from edgevoice.bench.runs import RunPlan, RunResult, cpu_seconds, peak_rss_kb
+from edgevoice.bench.toml_config import bench_config, toml_text
 from edgevoice.config.load import parse_config
 
 FIGURES = (

@@ -91,7 +91,7 @@ CASES = [
     Case("phi4-openai-voice", _vl("model = 'phi4-mm-realtime'\nvoice = 'shimmer'"), ("voicelive.voice", "'shimmer'", "'phi4-mm-realtime'")),
     Case("phi4-whisper", _vl("model = 'phi4-mm-realtime'\n[voicelive.transcription]\nmodel = 'gpt-4o-transcribe'"),
          ("voicelive.transcription.model", "'gpt-4o-transcribe'", "azure-speech")),
-    Case("unknown-model", _vl("model = 'gpt-7o'"), ("voicelive.model", "'gpt-7o'", "gpt-realtime", "gpt-5.N")),
+    Case("unknown-model", _vl("model = 'gpt-7o'"), ("voicelive.model", "'gpt-7o'", "set voicelive.model_family", "gpt-realtime, phi4-mm-realtime, cascaded")),
     Case("typo-model", _vl("model = 'gpt-realtme'"), ("voicelive.model", "'gpt-realtme'", "did you mean 'gpt-realtime'")),
     Case("bad-api-version", _vl("api_version = '2026-7-15'"), ("voicelive.api_version", "'2026-7-15'", "YYYY-MM-DD")),
     Case("bad-api-version-date", _vl("api_version = '2026-13-01-preview'"), ("voicelive.api_version", "'2026-13-01-preview'", "YYYY-MM-DD-preview")),

@@ -9,7 +9,7 @@ from importlib import resources
 import pytest
 from azure.ai.voicelive import models as sdk
 
-from edgevoice.config.catalog import default_catalog, parse_catalog
+from edgevoice.config.model_catalog import default_catalog, parse_catalog
 from edgevoice.config.voicelive import NOISE_REDUCTION, TURN_DETECTION_TYPES, VOICE_TYPES, OUTPUT_SAMPLE_RATES
 
 

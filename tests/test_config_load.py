@@ -334,8 +334,9 @@ def test_odd_key_names_stay_on_one_line() -> None:
 
 def test_every_commented_example_value_is_valid(tmp_path: Path) -> None:
     """Uncommenting the example's `# key = value` lines (and the optional table) still loads."""
-    # Left commented: a second credential file (one is allowed) and a model file that does not exist here.
-    keep_commented = ("token_file", "model_files")
+    # Left commented: a second credential file (one is allowed), a model file that does not exist here,
+    # and the Azure OpenAI deployment name (the example is a Voice Live config).
+    keep_commented = ("token_file", "model_files", "deployment")
     lines = []
     for line in EXAMPLE.read_text(encoding="utf-8").splitlines():
         match = re.match(r"^# (\[\[?[\w.]+\]\]?|(\w+) = .*)$", line)

@@ -32,7 +32,7 @@ from edgevoice.daemon import daemon as daemon_module
 from edgevoice.daemon.daemon import Daemon
 from edgevoice.daemon.sessions import session_factory
 from edgevoice.daemon.telemetry import Telemetry
-from edgevoice.playback.wav import WavSpeaker
+from edgevoice.playback.wav_speaker import WavSpeaker
 from emulator_helpers import make_emulator  # noqa: F401 - fixture
 
 WAKE, QUESTION = "okay nabu", "what time is it"

@@ -40,7 +40,7 @@ from edgevoice.daemon.daemon import Daemon
 from edgevoice.daemon.sessions import session_factory
 from edgevoice.daemon.telemetry import Telemetry
 from edgevoice.listening.echo import EchoGuard, dbfs, power_from_dbfs, power_of
-from edgevoice.playback.wav import WavSpeaker
+from edgevoice.playback.wav_speaker import WavSpeaker
 from emulator_helpers import make_emulator  # noqa: F401 - fixture
 
 REPLY_DB = -20.0  # a reply playing at -20 dBFS

@@ -13,7 +13,7 @@ from edgevoice.voicelive.emulator import formats
 from edgevoice.voicelive.emulator.faults import FaultPlan, Scenario, load_scenario
 from edgevoice.voicelive.emulator.handshake import Accepted, Rejection, bearer_tokens, check_request, fault_rejection
 from edgevoice.audio.speech import Speech, chirp, parse_wav
-from edgevoice.voicelive.emulator.vad import SpeechStarted, SpeechStopped, TurnDetector, VoiceActivity
+from edgevoice.voicelive.emulator.turn_detector import VadSpeechStarted, VadSpeechStopped, TurnDetector, VoiceActivity
 
 # --- G.711 -----------------------------------------------------------------------------------
 
@@ -49,7 +49,7 @@ def test_turn_detector_on_frame_decisions():
     events = detector.feed(frames)
     # a lone voiced frame (a click) does not start speech; three in a row do (from 180 ms);
     # a 60 ms gap does not end it, 90 ms of silence after the last voiced frame (420 ms) does
-    assert events == [SpeechStarted(audio_start_ms=180 - 60), SpeechStopped(audio_end_ms=510, speech_ms=420 - 180)]
+    assert events == [VadSpeechStarted(audio_start_ms=180 - 60), VadSpeechStopped(audio_end_ms=510, speech_ms=420 - 180)]
     assert not detector.in_speech
 
 

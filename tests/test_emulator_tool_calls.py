@@ -26,7 +26,7 @@ from edgevoice.voicelive.emulator.conversation import Conversation
 from edgevoice.voicelive.emulator.faults import scenario_from_mapping
 from edgevoice.voicelive.emulator.tool_calls import ToolCall, answer_from_output, parse_tool_call
 from edgevoice.voicelive.protocol import client_events as ce
-from edgevoice.voicelive.protocol import events as V
+from edgevoice.voicelive.protocol import server_events as V
 from edgevoice.voicelive.protocol.parser import parse_event
 
 SEARCH = ToolCall("search_knowledge", '{"query": "opening hours on tuesday"}')

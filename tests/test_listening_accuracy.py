@@ -4,7 +4,7 @@ cached under tests/.corpus/<hash>/ (about a minute to build, 440 MB); the evalua
 two minutes on 2 cores.
 
 Figures (seed 1, default config) are printed with ``pytest -s``; see also
-``python -m edgevoice.listening.measure tests/.corpus/<hash>``.
+``python -m edgevoice.bench.listening_accuracy tests/.corpus/<hash>``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 
 from edgevoice.bench.wake import NEAR_MISS, measure_corpus
 from edgevoice.config.listening import BUILTIN_WAKE_WORDS, SENSITIVITIES, SENSITIVITY_CUTOFFS, ListeningConfig, WakeConfig
-from edgevoice.listening.measure import evaluate_corpus
+from edgevoice.bench.listening_accuracy import evaluate_corpus
 
 from listening_helpers import corpus_dir, corpus_manifest
 

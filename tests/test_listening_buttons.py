@@ -6,7 +6,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from edgevoice.config.listening import ButtonsConfig
-from edgevoice.listening import events as ev
+from edgevoice.listening import frontend_events as ev
 from edgevoice.listening.buttons import Buttons, GpioError, MuteSwitch, PushToTalk
 from edgevoice.listening.frontend import ListeningFrontend
 

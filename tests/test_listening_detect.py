@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from edgevoice.cli import main
-from edgevoice.listening.measure import measure_overhead
+from edgevoice.bench.listening_accuracy import measure_overhead
 
 from listening_helpers import pcm16, scene, tts
 

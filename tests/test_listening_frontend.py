@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgevoice.config.listening import ListeningConfig, NoiseConfig, VadConfig
-from edgevoice.listening import events as ev
+from edgevoice.listening import frontend_events as ev
 from edgevoice.listening.frontend import ListeningFrontend
 from edgevoice.listening.noise import NoiseFilter
 
@@ -59,7 +59,7 @@ def test_a_full_turn_hands_over_exactly_the_words_after_the_gate():
     d.feed(pcm)
     wake = d.first(ev.WakeWordDetected)
     end = d.first(ev.UtteranceEnded)
-    assert d.kinds() == ["SpeechStarted", "WakeWordDetected", "SpeechEnded", "UtteranceEnded"]
+    assert d.kinds() == ["LocalSpeechStarted", "WakeWordDetected", "SpeechEnded", "UtteranceEnded"]
     assert wake.name == "okay_nabu" and wake.probability > 0.85
     wake_end, command_start = 0.5 + len(WAKE) / 16000, 0.65 + len(WAKE) / 16000
     command_end = command_start + len(COMMAND) / 16000
@@ -110,7 +110,7 @@ def test_a_gate_opened_without_a_wake_word_sends_its_pre_roll_at_once():
     out = bytearray()
     for i, frame in enumerate(frames_of(pcm)):
         events = fe.process(frame)
-        if any(isinstance(e, ev.SpeechStarted) for e in events):
+        if any(isinstance(e, ev.LocalSpeechStarted) for e in events):
             pre = fe.open_gate("wake")
             assert len(pre) == 300 * 32 and not fe.holding
             out += pre
@@ -228,14 +228,14 @@ def test_no_wake_word_configured_is_push_to_talk_only():
     assert fe.wake is None
     events = [e for f in frames_of(pcm16(scene(0.5, WAKE, 1.0))) for e in fe.process(f)]
     assert not any(isinstance(e, ev.WakeWordDetected) for e in events)
-    assert any(isinstance(e, ev.SpeechStarted) for e in events)
+    assert any(isinstance(e, ev.LocalSpeechStarted) for e in events)
 
 
 def test_vad_events_come_even_with_the_gate_shut():
     # barge-in by voice needs to know someone speaks while the reply plays (gate closed)
     fe = make()
     events = [e for f in frames_of(pcm16(scene(0.5, COMMAND, 1.0))) for e in fe.process(f)]
-    assert [type(e) for e in events] == [ev.SpeechStarted, ev.SpeechEnded]
+    assert [type(e) for e in events] == [ev.LocalSpeechStarted, ev.SpeechEnded]
     assert events[0].t == pytest.approx(0.5, abs=0.06)
 
 
@@ -255,11 +255,11 @@ def test_sound_no_louder_than_the_devices_own_echo_is_not_speech():
     masked, heard = make(), make()
     kept = 0
     for frame in frames_of(speech):
-        assert not any(isinstance(e, ev.SpeechStarted) for e in masked.process(frame, echo_floor=loudest))
+        assert not any(isinstance(e, ev.LocalSpeechStarted) for e in masked.process(frame, echo_floor=loudest))
         assert not masked.vad.voiced
         kept += masked.vad.heard  # webrtcvad's own verdict is kept, for the echo guard
     assert kept > 30
-    assert any(isinstance(e, ev.SpeechStarted) for f in frames_of(speech) for e in heard.process(f, echo_floor=loudest / 1000))
+    assert any(isinstance(e, ev.LocalSpeechStarted) for f in frames_of(speech) for e in heard.process(f, echo_floor=loudest / 1000))
 
 
 def test_the_wake_word_over_the_devices_sound_counts_only_above_its_echo():

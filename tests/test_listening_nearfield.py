@@ -13,7 +13,7 @@ import pytest
 
 from edgevoice.bench.audio import babble
 from edgevoice.config.listening import ListeningConfig, VadConfig
-from edgevoice.listening import events as ev
+from edgevoice.listening import frontend_events as ev
 from edgevoice.listening.frontend import ListeningFrontend
 from edgevoice.listening.nearfield import TAIL_FRAMES, BackgroundAttenuator, NearField
 from listening_helpers import frames_of, pcm16, tts
@@ -133,7 +133,7 @@ def test_the_utterance_ends_within_silence_ms_plus_300_ms_among_background_talke
                     woke = True
                 elif isinstance(e, ev.UtteranceEnded) and ended is None:
                     ended = e
-                elif isinstance(e, ev.SpeechStarted) and ended is not None:
+                elif isinstance(e, ev.LocalSpeechStarted) and ended is not None:
                     starts_after.append(e.t)
         fe.close()
         results[margin] = (ended, starts_after, woke)

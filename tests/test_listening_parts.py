@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from edgevoice.listening.endpoint import CARRY_FRAMES, Endpointer
 from edgevoice.listening.gate import Gate
 from edgevoice.listening.noise import NoiseFilter
-from edgevoice.listening.vad import END, NONE, START, VoiceActivity
+from edgevoice.listening.voice_activity import END, NONE, START, VoiceActivity
 
 from listening_helpers import frames_of, pcm16, scene, tts
 

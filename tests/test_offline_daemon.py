@@ -21,10 +21,10 @@ import pytest
 
 from daemon_helpers import Recordings, Say, recordings  # noqa: F401 - fixture
 from edgevoice.audio.speech import Speech
-from edgevoice.offline.blackhole import BlackholeRelay
+from edgevoice.bench.blackhole import BlackholeRelay
 from edgevoice.offline.cache import PhraseCache, Status, VoiceKey
 from edgevoice.offline.connectivity import Reach
-from edgevoice.offline.measure import OfflineLatency, measure_offline_latency
+from edgevoice.bench.offline_latency import OfflineLatency, measure_offline_latency
 from edgevoice.voicelive.emulator import Emulator, FaultPlan
 from edgevoice.voicelive.session import AuthRejected, ConnectTimeout, NetworkError, Throttled
 from edgevoice.assistant.state import State

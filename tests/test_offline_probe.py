@@ -21,7 +21,7 @@ from edgevoice.config.load import parse_config
 from edgevoice.config.secrets import ApiKey
 from edgevoice.daemon.link import SessionLink, failure_kind
 from edgevoice.daemon.sessions import session_factory
-from edgevoice.offline.blackhole import BlackholeRelay
+from edgevoice.bench.blackhole import BlackholeRelay
 from edgevoice.offline.probe import probe
 from edgevoice.voicelive.emulator import Emulator, FaultPlan
 from edgevoice.voicelive.session import ConnectTimeout, NetworkError, ProtocolFailure, ServiceError, TlsError

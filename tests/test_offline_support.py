@@ -19,7 +19,7 @@ from edgevoice.config.load import parse_config
 from edgevoice.config.secrets import ApiKey
 from edgevoice.daemon.sessions import session_factory
 from edgevoice.offline.connectivity import Reach
-from edgevoice.offline.support import OfflineSupport
+from edgevoice.offline.shell import OfflineSupport
 from edgevoice.voicelive.emulator import Emulator
 from offline_helpers import PHRASES, closed_port_url, config_text
 

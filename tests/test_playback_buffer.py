@@ -7,8 +7,8 @@ import pytest
 
 from edgevoice.playback.buffer import PlaybackBuffer
 from edgevoice.playback.clock import ReplyClock
+from edgevoice.audio.resample import Resampler
 from edgevoice.playback.convert import (
-    RateConverter,
     apply_volume,
     mix,
     resample,
@@ -153,7 +153,7 @@ def test_mix_and_channels():
 @pytest.mark.parametrize(("in_rate", "out_rate"), [(24000, 16000), (16000, 48000), (16000, 16000)])
 def test_streaming_rate_conversion_keeps_pitch_and_length(in_rate, out_rate):
     x = tone(440, 1.0, in_rate)
-    converter = RateConverter(in_rate, out_rate)
+    converter = Resampler(in_rate, 1, out_rate=out_rate)
     pieces = [converter.convert(x[i : i + in_rate // 50]) for i in range(0, len(x), in_rate // 50)]
     out = np.concatenate([*pieces, converter.flush()])
     assert out.dtype == np.int16

@@ -91,10 +91,10 @@ def test_a_missing_device_is_a_clear_error_and_not_a_crash(tmp_path):
     report = result.report
     assert report["found"] == {"EFAU": 0, "0": 0, "default": None, "none": None}  # None: the system default
     assert report["errors"] == [
-        "no output device whose name contains 'usb speaker'; there are: 0: default",
-        "no output device with index 99; there are: 0: default",
+        "no output device matches 'usb speaker'; output devices: 0: 'default'",
+        "no output device with index 99; output devices: 0: 'default'",
     ]
-    assert "no output device whose name contains 'usb speaker'" in result.stderr
+    assert "no output device matches 'usb speaker'" in result.stderr
     assert report["finished"] and report["played_ms"] == 200.0
     assert not result.device_samples.any()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgevoice.playback.sound import Sound, load_chime
-from edgevoice.playback.wav import WavSpeaker
+from edgevoice.playback.wav_speaker import WavSpeaker
 from playback_helpers import dominant_frequency, noise, tone
 
 RATE = 16000

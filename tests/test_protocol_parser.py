@@ -9,7 +9,7 @@ import json
 import pytest
 from azure.ai.voicelive import models as sdk
 
-from edgevoice.voicelive.protocol import events as ev
+from edgevoice.voicelive.protocol import server_events as ev
 from edgevoice.voicelive.protocol.parser import KNOWN_TYPES, ServerEventParser, parse_event
 from protocol_helpers import drop_path, sdk_problems, server_samples
 

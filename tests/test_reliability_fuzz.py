@@ -51,10 +51,10 @@ from edgevoice.daemon.timers import Timers
 from edgevoice.daemon.translate import from_server
 from edgevoice.playback.output import ReplyOutput
 from edgevoice.playback.sound import Sound
-from edgevoice.playback.wav import WavSpeaker
+from edgevoice.playback.wav_speaker import WavSpeaker
 from edgevoice.voicelive import session as vls
 from edgevoice.voicelive.emulator import Emulator, FaultPlan
-from edgevoice.voicelive.protocol import events as ev
+from edgevoice.voicelive.protocol import server_events as ev
 from edgevoice.voicelive.protocol.parser import ServerEventParser
 
 RATE = 16000  # pcm16_16000hz out, 16 kHz in: what edgevoice configures

@@ -12,8 +12,8 @@ from edgevoice.audio.room import EchoPath, PlayedHistory, SimulatedRoom
 from edgevoice.audio.speech import Speech
 from edgevoice.voicelive.emulator.echo import EchoCanceller
 from edgevoice.voicelive.emulator.errors import ClientError
-from edgevoice.voicelive.emulator.session import apply_update, default_session, input_channels
-from edgevoice.voicelive.emulator.vad import TurnDetector, VoiceActivity
+from edgevoice.voicelive.emulator.session_settings import apply_update, default_session, input_channels
+from edgevoice.voicelive.emulator.turn_detector import TurnDetector, VoiceActivity
 from listening_helpers import tts
 
 RATE = 16000
@@ -118,7 +118,7 @@ def test_the_person_talking_over_the_echo_is_still_heard(reply):
     at = 3 * RATE
     person[at : at + len(words)] = words[: len(reply) - at]
     cleaned = cancel(hear(SimulatedRoom(EchoPath(-12, 40), played, noise_dbfs=-60), person), reply)
-    started = [t for t in turns(cleaned) if type(t).__name__ == "SpeechStarted"]
+    started = [t for t in turns(cleaned) if type(t).__name__ == "VadSpeechStarted"]
     assert started and 2600 <= started[0].audio_start_ms <= 3000  # prefix padding (400 ms) before the words
 
 

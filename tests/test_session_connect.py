@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from edgevoice.voicelive.backoff import Backoff
-from edgevoice.voicelive.protocol import events as ev
+from edgevoice.voicelive.protocol import server_events as ev
 from edgevoice.voicelive.session import (
     AuthRejected,
     ConnectTimeout,

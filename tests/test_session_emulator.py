@@ -13,7 +13,7 @@ from emulator_helpers import KEY, make_emulator, silence, speech_pcm  # noqa: F4
 from edgevoice.config.load import parse_config
 from edgevoice.config.voicelive import VoiceLiveConfig
 from edgevoice.voicelive.emulator import Emulator, FaultPlan
-from edgevoice.voicelive.protocol import events as ev
+from edgevoice.voicelive.protocol import server_events as ev
 from edgevoice.voicelive.protocol.session_config import realtime_url, session_payload
 from edgevoice.voicelive.session import AuthRejected, ConnectTimeout, ServiceError, Throttled, VoiceLiveSession
 from session_helpers import Collector

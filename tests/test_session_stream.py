@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from edgevoice.voicelive.protocol import events as ev
+from edgevoice.voicelive.protocol import server_events as ev
 from edgevoice.voicelive.session import SessionClosed, VoiceLiveSession
 from session_helpers import (
     OP_BINARY,

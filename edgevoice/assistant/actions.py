@@ -17,16 +17,7 @@ from typing import Any
 
 from edgevoice.assistant import events as E
 from edgevoice.assistant.state import Led, Timer
-
-
-class Phrase(StrEnum):
-    """Keys of the cached phrases the assistant plays by itself (texts: [offline] phrases)."""
-
-    OFFLINE = "offline"  # "I can't reach the internet right now."
-    BUSY = "busy"  # "I'm a bit busy, please try again in a minute."
-    SERVICE_ERROR = "service_error"  # "Sorry, something went wrong."
-    NOT_HEARD = "not_heard"  # "Sorry, I didn't catch that."
-    MUTED = "muted"  # "My microphone is switched off."
+from edgevoice.config.offline import Phrase  # the phrase keys live with their texts
 
 
 class Chime(StrEnum):

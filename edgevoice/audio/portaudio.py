@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
@@ -16,6 +16,30 @@ STANDARD_RATES: tuple[int, ...] = (8000, 16000, 22050, 32000, 44100, 48000, 9600
 
 class DeviceError(OSError):
     """A sound device that cannot be found or opened; the message lists what is available."""
+
+
+def match_device(devices: Sequence[tuple[int, str]], spec: str | int | None, kind: str) -> int | None:
+    """Which of ``devices`` ((index, name), all able to do ``kind``) the config value ``spec`` names.
+
+    None for the system default (unset, "" or "default"); an index (a number, or digits); else the
+    device whose name is ``spec`` in any case, else the first whose name contains it. The one rule
+    for microphones and speakers alike; DeviceError lists the devices when none matches.
+    """
+    listing = ", ".join(f"{i}: {name!r}" for i, name in devices) or "none"
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("", "default")):
+        return None
+    if isinstance(spec, int) or spec.strip().isdigit():
+        index = int(spec)
+        if any(i == index for i, _ in devices):
+            return index
+        raise DeviceError(f"no {kind} device with index {index}; {kind} devices: {listing}")
+    wanted = spec.strip().lower()
+    found = [i for i, name in devices if name.lower() == wanted] or [i for i, name in devices if wanted in name.lower()]
+    if not found:
+        raise DeviceError(f"no {kind} device matches {spec!r}; {kind} devices: {listing}")
+    if len(found) > 1:
+        logger.info("%r matches %d %s devices; using %d", spec, len(found), kind, found[0])
+    return found[0]
 
 
 @dataclass(frozen=True)
@@ -134,25 +158,14 @@ class PortAudio:
         devices = self.devices(probe_rates=False)
         capable = [d for d in devices if (d.max_input_channels if kind == "input" else d.max_output_channels) > 0]
         what = "input" if kind == "input" else "output"
-        listing = ", ".join(f"{d.index}: {d.name!r}" for d in capable) or "none"
-        if isinstance(spec, int):
-            match = next((d for d in capable if d.index == spec), None)
-            if match is None:
-                raise DeviceError(f"no {what} device with index {spec}; {what} devices: {listing}")
-            return match
-        if spec == "default":
+        index = match_device([(d.index, d.name) for d in capable], spec, what)
+        if index is None:
             index = self._default_index(kind)
-            match = next((d for d in capable if d.index == index), None)
-            if match is None:
-                raise DeviceError(f"no default {what} device; {what} devices: {listing}")
-            return match
-        exact = [d for d in capable if d.name.lower() == spec.lower()]
-        found = exact or [d for d in capable if spec.lower() in d.name.lower()]
-        if not found:
-            raise DeviceError(f"no {what} device matches {spec!r}; {what} devices: {listing}")
-        if len(found) > 1:
-            logger.info("%r matches %d %s devices; using %d: %r", spec, len(found), what, found[0].index, found[0].name)
-        return found[0]
+        match = next((d for d in capable if d.index == index), None)
+        if match is None:
+            listing = ", ".join(f"{d.index}: {d.name!r}" for d in capable) or "none"
+            raise DeviceError(f"no default {what} device; {what} devices: {listing}")
+        return match
 
     def input_format(self, device: DeviceInfo, rate: int | None = None) -> tuple[int, int]:
         """(rate, channels) to open a microphone at: 16 kHz mono if it can, else what it offers."""
@@ -195,8 +208,3 @@ class PortAudio:
                 stream_callback=_pa_callback,
             )
 
-
-def list_devices() -> list[DeviceInfo]:
-    """All capture and playback devices with the rates they accept (for ``edgevoice devices``)."""
-    with PortAudio() as pa:
-        return pa.devices(probe_rates=True)

@@ -22,7 +22,7 @@ def speech_in_noise(voice: Voice, seconds: float = 60.0, seed: int = 4) -> bytes
 
 def measure(voice: Voice, listening, *, seconds: float = 60.0, repeats: int = 3) -> list[Figure]:
     """Front-end and bare-library CPU per audio second, and their ratio (best of ``repeats`` each)."""
-    from edgevoice.listening.measure import measure_overhead
+    from edgevoice.bench.listening_accuracy import measure_overhead
 
     report = measure_overhead(speech_in_noise(voice, seconds), listening, repeats=repeats)
     words = ", ".join(listening.wake.words)

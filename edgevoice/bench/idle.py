@@ -26,7 +26,7 @@ def idle_audio(pcm: bytes, window: tuple[float, float]) -> bytes:
 
 def figures(run: RunResult, pcm: bytes, listening, *, repeats: int = 3) -> list[Figure]:
     """idle_device_cpu_per_audio_s, idle_cpu_ratio and reply_to_playback_device_ms from an ALSA-path run."""
-    from edgevoice.listening.measure import measure_overhead
+    from edgevoice.bench.listening_accuracy import measure_overhead
 
     if run.cpu_s is None or not run.cpu_wall_s or run.plan.cpu_window is None:
         raise BenchError(f"the idle CPU of run '{run.plan.name}' was not read (did the daemon start?)\n{run.explain()}")

@@ -1,4 +1,4 @@
-"""Offline: how soon the cached reply plays when Voice Live cannot answer (edgevoice.offline.measure),
+"""Offline: how soon the cached reply plays when Voice Live cannot answer (edgevoice.bench.offline_latency),
 and how soon a question is answered from the cache offline (edgevoice.bench.offline_answers).
 
 The measurement runs in a subprocess of its own (``python -m edgevoice.bench.offline WORKDIR``,
@@ -38,7 +38,7 @@ class OfflineRun:
             tail = self.log.read_text(errors="replace")[-2000:]
             raise BenchError(f"the offline measurement failed (exit {self.proc.returncode}):\n{tail}")
         r = json.loads(out.decode().strip().splitlines()[-1])
-        how = ("the real daemon (edgevoice.offline.measure, in a subprocess, while the bench measured the "
+        how = ("the real daemon (edgevoice.bench.offline_latency, in a subprocess, while the bench measured the "
                "front-end CPU) on a spoken recording at real-time pace against the emulator behind a relay that "
                "goes silent (no RST, no FIN); end of the utterance (the device's endpoint, where it happened in "
                "the audio) to the cached reply's first audio handed to the speaker (a WAV recorder, so no output "
@@ -69,7 +69,7 @@ class OfflineRun:
 
 def main(argv: list[str]) -> int:
     from edgevoice.bench.offline_answers import TARGET_MS, measure_offline_answer
-    from edgevoice.offline.measure import measure_offline_latency
+    from edgevoice.bench.offline_latency import measure_offline_latency
 
     result = measure_offline_latency(argv[0] if argv else None)
     answers = measure_offline_answer(argv[0] if argv else None)

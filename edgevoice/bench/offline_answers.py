@@ -13,7 +13,6 @@ recorder on the input's clock.
 
 from __future__ import annotations
 
-import json
 import socket
 import tempfile
 import time
@@ -23,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgevoice.bench.toml_config import bench_config, toml_text
+from edgevoice.config.assistant import AssistantConfig
 
 TARGET_MS = 400.0
 RATE = 16000
@@ -70,7 +72,7 @@ def _measure(workdir: Path) -> AnswerLatency:
     from edgevoice.daemon.daemon import Daemon
     from edgevoice.daemon.sessions import session_factory
     from edgevoice.daemon.telemetry import Telemetry
-    from edgevoice.playback.wav import WavSpeaker
+    from edgevoice.playback.wav_speaker import WavSpeaker
 
     recording = workdir / "answers.wav"
     _write_recording(recording)
@@ -115,27 +117,12 @@ def _closed_port_url() -> str:
 
 
 def _config_text(endpoint: str, cache_dir: Path) -> str:
-    answers = "".join(
-        "\n[[offline.answers]]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in entry.items()) for entry in ANSWERS
-    )
-    return f"""
-[voicelive]
-endpoint = {json.dumps(endpoint)}
-model = "gpt-realtime"
-voice = "alloy"
-output_audio_format = "pcm16_16000hz"
-[voicelive.turn_detection]
-type = "none"
-[voicelive.transcription]
-model = "none"
-[assistant]
-chimes = false
-[offline]
-cache_dir = {json.dumps(str(cache_dir))}
-warm = false
-phrases = {{ offline = "Sorry, I am offline." }}
-{answers}
-"""
+    tables = {
+        "voicelive.transcription": {"model": "none"},
+        "assistant": {"follow_up_s": AssistantConfig().follow_up_s},
+        "offline": {"phrases": {"offline": "Sorry, I am offline."}, "answers": [dict(entry) for entry in ANSWERS]},
+    }
+    return toml_text(bench_config(endpoint, cache_dir, tables))
 
 
 def _write_recording(path: Path) -> None:

@@ -22,19 +22,18 @@ import sys
 import tempfile
 import threading
 import time
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgevoice.bench.audio import Recording, read_output
+from edgevoice.bench.toml_config import bench_config, toml_text
 
 #: Environment variables of a systemd service or a user's setup that must not leak into a bench run.
-_CLEARED_ENV = ("EDGEVOICE_CONFIG", "CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+CLEARED_ENV = ("EDGEVOICE_CONFIG", "CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
                 "INVOCATION_ID", "JOURNAL_STREAM", "AZURE_VOICELIVE_API_KEY")
 
 
@@ -76,59 +75,6 @@ class RunResult:
         shown = (r for r in self.events if r["event"] not in ("state", "turn_latency"))
         brief = ", ".join(f"{r['event']}({r['turn']})" for r in shown)
         return f"[{self.plan.name}] exit {self.code}; events: {brief[:1500]}\nlog:\n{self.log_tail[-2000:]}"
-
-
-def bench_config(endpoint: str, cache_dir: Path, tables: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """The bundled default config (the emulator demo's) aimed at ``endpoint``, with the bench's changes.
-
-    Chimes are off (they would sound in the output WAV that barge-in is measured on), the phrase
-    cache lives in the run's directory and is not warmed through the service (the emulator would
-    see sessions nobody asked for), and there is no follow-up window (each turn starts with the
-    wake word) unless ``tables`` says otherwise.
-    """
-    from edgevoice.config.load import BUNDLED_DEFAULT
-
-    config = tomllib.loads(resources.files("edgevoice").joinpath(BUNDLED_DEFAULT).read_text(encoding="utf-8"))
-    config["voicelive"]["endpoint"] = endpoint
-    config.setdefault("assistant", {}).update({"chimes": False, "follow_up_s": 0.0})
-    config.setdefault("offline", {}).update({"warm": False, "cache_dir": str(cache_dir)})
-    for table, keys in tables.items():
-        node = config
-        for part in table.split("."):
-            node = node.setdefault(part, {})
-        node.update(keys)
-    return config
-
-
-def toml_text(config: Mapping[str, Any]) -> str:
-    """TOML for a nested dict of tables holding strings, numbers, booleans and lists of them."""
-
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, (int, float)):
-            return repr(v)
-        if isinstance(v, str):
-            return json.dumps(v)
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        raise TypeError(f"no TOML for {v!r}")
-
-    lines: list[str] = []
-
-    def table(name: str, keys: Mapping[str, Any]) -> None:
-        plain = {k: v for k, v in keys.items() if not isinstance(v, Mapping)}
-        if plain or not name:
-            if name:
-                lines.append(f"[{name}]")
-            lines.extend(f"{k} = {value(v)}" for k, v in plain.items())
-            lines.append("")
-        for k, v in keys.items():
-            if isinstance(v, Mapping):
-                table(f"{name}.{k}" if name else k, v)
-
-    table("", config)
-    return "\n".join(lines)
 
 
 def proc_status(pid: int | str, *keys: str) -> list[int]:
@@ -187,7 +133,7 @@ class DaemonRun:
         self._sockdir = Path(tempfile.mkdtemp(prefix="evb-"))
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._notify.bind(str(self._sockdir / "notify"))
-        env = {k: v for k, v in os.environ.items() if k not in _CLEARED_ENV}
+        env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
         env.update(AZURE_VOICELIVE_API_KEY=key, NOTIFY_SOCKET=str(self._sockdir / "notify"))
         self._device: AlsaDevice | None = None
         if plan.capture == "alsa":
@@ -369,4 +315,4 @@ class AlsaDevice:
             proc.terminate()
 
 
-__all__ = ["AlsaDevice", "DaemonRun", "RunPlan", "RunResult", "bench_config", "cpu_seconds", "peak_rss_kb", "toml_text"]
+__all__ = ["AlsaDevice", "DaemonRun", "RunPlan", "RunResult", "cpu_seconds", "peak_rss_kb"]

@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from edgevoice.bench.conversations import LONG_REPLY, SHORT_REPLY
-from edgevoice.bench.runs import _CLEARED_ENV, bench_config, proc_status, toml_text
+from edgevoice.bench.runs import CLEARED_ENV, proc_status
+from edgevoice.bench.toml_config import bench_config, toml_text
 from edgevoice.bench.soak_user import DaemonWatch, Move, SoakUser, UserHooks
 
 logger = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ class EmulatorProcess:
     """``edgevoice emulator`` in a process of its own, on a free port, answering ``replies`` in order."""
 
     def __init__(self, api_key: str, replies: Sequence[str], *, timeout: float = 30.0) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in _CLEARED_ENV}
+        env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
         env["AZURE_VOICELIVE_API_KEY"] = api_key
         argv = [sys.executable, "-m", "edgevoice", "emulator", "--port", "0", "--pacing", "fast"]
         for text in replies:
@@ -270,7 +271,7 @@ def run_soak(options: SoakOptions, *, api_key: str, progress: Callable[[str], No
     from edgevoice.daemon.daemon import Daemon, DaemonHooks
     from edgevoice.daemon.sessions import session_factory
     from edgevoice.daemon.telemetry import Telemetry
-    from edgevoice.playback.wav import WavSpeaker
+    from edgevoice.playback.wav_speaker import WavSpeaker
 
     say = progress or (lambda text: None)
     moves = script(options.turns, options.reload_every)

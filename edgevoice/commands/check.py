@@ -17,7 +17,6 @@ from edgevoice.config.load import config_path, load_config
 from edgevoice.config.secrets import HOW_TO_SET, find_credential
 from edgevoice.config.voicelive import INPUT_SAMPLE_RATE
 from edgevoice.voicelive.protocol.client_events import session_update
-from edgevoice.voicelive.protocol.session_config import realtime_url, session_payload
 
 HELP = "validate the config and print the session it would send"
 CHECK_EVENT_ID = "evt_check"  # a fixed id so the printed event is the same on every run
@@ -36,12 +35,15 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # a key or token file named in this config: say which config
         raise ConfigError(exc.key, exc.problem, source=exc.source or str(path)) from None
     family = vl.family
+    if vl.model_warning is not None:
+        print(f"edgevoice: warning: {vl.model_warning}", file=sys.stderr)
     out = sys.stdout
     print(f"config:      {path} is valid", file=out)
     print(f"model:       {vl.model} ({family.name} family, {family.kind})", file=out)
     print(f"voice:       {vl.effective_voice.describe()}{'' if vl.voice else ' (the model default)'}", file=out)
-    print(f"audio:       {INPUT_SAMPLE_RATE} Hz pcm16 in, {vl.output_audio_format} ({vl.output_sample_rate} Hz) out", file=out)
-    print(f"url:         {realtime_url(vl)}", file=out)
+    print(f"audio:       {INPUT_SAMPLE_RATE} Hz pcm16 in, {vl.effective_output_audio_format} ({vl.output_sample_rate} Hz) out", file=out)
+    print(f"service:     {vl.dialect.title} ({vl.service})", file=out)
+    print(f"url:         {vl.dialect.realtime_url(vl)}", file=out)
     if credential is None:
         print("credential:  none found", file=out)
         print(f"edgevoice: warning: no Voice Live credential; `edgevoice run` will stop until you {HOW_TO_SET}", file=sys.stderr)
@@ -56,6 +58,8 @@ def main(args: argparse.Namespace) -> int:
     print("session.update:", file=out)
     from edgevoice.tools.setup import declared_fields
 
-    event = session_update({**session_payload(vl), **declared_fields(config)}, event_id=CHECK_EVENT_ID)
+    event = vl.dialect.client_event(
+        session_update({**vl.dialect.session_payload(vl), **declared_fields(config)}, event_id=CHECK_EVENT_ID)
+    )
     print(json.dumps(event, indent=2, ensure_ascii=False), file=out)
     return 0

@@ -58,7 +58,7 @@ def _listening_config(args: argparse.Namespace):
 
 def main(args: argparse.Namespace) -> int:
     from edgevoice.audio.wav import WavError, WavSource
-    from edgevoice.listening import events as ev
+    from edgevoice.listening import frontend_events as ev
     from edgevoice.listening.frontend import ListeningFrontend
 
     listening = _listening_config(args)
@@ -84,7 +84,7 @@ def main(args: argparse.Namespace) -> int:
                         frontend.open_gate("wake")
                 elif not args.events or isinstance(event, ev.UtteranceAudio):
                     continue
-                elif isinstance(event, ev.SpeechStarted):
+                elif isinstance(event, ev.LocalSpeechStarted):
                     out.write(f"{event.t:.2f} s  speech started\n")
                 elif isinstance(event, ev.SpeechEnded):
                     out.write(f"{event.t:.2f} s  speech ended\n")

@@ -95,7 +95,8 @@ def main(args: argparse.Namespace) -> int:
     speech = "espeak-ng speech" if emulator.speech.real else "synthetic tones (espeak-ng not found)"
     print(
         f"Voice Live emulator on {emulator.url} (key: {'required' if api_key else 'any'}; replies: {speech}; "
-        f"pacing: {emulator.pacing}; faults: {faults.describe()}). Ctrl-C to stop.",
+        f"pacing: {emulator.pacing}; faults: {faults.describe()}; speaks Voice Live on /voice-live/realtime and "
+        f"Azure OpenAI's GA realtime API on /openai/v1/realtime). Ctrl-C to stop.",
         flush=True,
     )
     try:

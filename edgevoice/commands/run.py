@@ -49,6 +49,8 @@ def main(args: argparse.Namespace) -> int:
 
     redactor = setup_logging(logging.DEBUG if args.verbose >= 2 else logging.INFO)
     config = load_config(args.config)  # ConfigError -> exit 78 in cli.py
+    if config.voicelive.model_warning is not None:
+        logger.warning("%s", config.voicelive.model_warning)
     from edgevoice.config.secrets import ConfiguredCredential
 
     # No credential configured at all is a config error (exit 78); a key file that cannot be used
@@ -75,7 +77,7 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
     from edgevoice.daemon.sessions import session_factory
     from edgevoice.daemon.telemetry import Telemetry
     from edgevoice.playback.speaker import Speaker
-    from edgevoice.playback.wav import WavSpeaker
+    from edgevoice.playback.wav_speaker import WavSpeaker
     from edgevoice.service.notify import Notifier, StatusLine
     from edgevoice.service.signals import SignalRequests
     from edgevoice.service.watchdog import CaptureAlive, Heartbeat, Watchdog

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -22,15 +23,25 @@ from typing import Any
 from edgevoice.config.errors import ConfigError, shown
 from edgevoice.config.fields import setting
 
+class Phrase(StrEnum):
+    """Keys of the cached phrases the assistant plays by itself: the one list of them (texts below)."""
+
+    OFFLINE = "offline"
+    BUSY = "busy"
+    SERVICE_ERROR = "service_error"
+    NOT_HEARD = "not_heard"
+    MUTED = "muted"
+
+
 #: The phrases the assistant itself plays, with their default text. Users change the text in
 #: [offline] phrases and may add phrases of their own (rendered and cached the same way).
 DEFAULT_PHRASES: Mapping[str, str] = MappingProxyType(
     {
-        "offline": "Sorry, I can't reach the internet right now. Please try again in a moment.",
-        "busy": "I'm a bit busy right now. Please try again in a minute.",
-        "service_error": "Sorry, something went wrong. Please try again.",
-        "not_heard": "Sorry, I didn't catch that. Please say it again.",
-        "muted": "My microphone is switched off. Turn it back on to talk to me.",
+        Phrase.OFFLINE.value: "Sorry, I can't reach the internet right now. Please try again in a moment.",
+        Phrase.BUSY.value: "I'm a bit busy right now. Please try again in a minute.",
+        Phrase.SERVICE_ERROR.value: "Sorry, something went wrong. Please try again.",
+        Phrase.NOT_HEARD.value: "Sorry, I didn't catch that. Please say it again.",
+        Phrase.MUTED.value: "My microphone is switched off. Turn it back on to talk to me.",
     }
 )
 

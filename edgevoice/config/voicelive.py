@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from edgevoice.config.catalog import Catalog, ModelFamily, default_catalog
+from edgevoice.config.model_catalog import Catalog, ModelFamily, default_catalog
 from edgevoice.config.errors import ConfigError, shown
 from edgevoice.config.fields import setting
 
@@ -110,15 +110,62 @@ def parse_api_version(raw: Any, key: str) -> str:
     raise ConfigError(key, f"{shown(raw)} is not an API version; expected YYYY-MM-DD or YYYY-MM-DD-preview, e.g. {DEFAULT_API_VERSION!r}")
 
 
-def parse_model(raw: Any, key: str, catalog: Catalog | None = None) -> str:
-    """A model name the catalog knows (exact names, dated variants, newer gpt-5.x)."""
-    catalog = catalog or default_catalog()
+def parse_model(raw: Any, key: str) -> str:
+    """A model name; whether the catalog can place it in a family is checked with ``model_family``."""
     if not isinstance(raw, str):
         raise ConfigError(key, f"expected a model name string, got {shown(raw)}")
-    if catalog.family_of(raw) is None:
-        close = catalog.closest(raw)
-        hint = f"did you mean {close!r}? " if close else ""
-        raise ConfigError(key, f"{shown(raw)} is not a known Voice Live model; {hint}known: {', '.join(catalog.known_names())}")
+    if not raw.strip():
+        raise ConfigError(key, f'is empty; name the model, e.g. "{DEFAULT_MODEL}"')
+    return raw
+
+
+def parse_model_family(raw: Any, key: str) -> str:
+    """The name of a catalog family, e.g. "gpt-realtime" or "cascaded"."""
+    names = default_catalog().family_names()
+    if not isinstance(raw, str) or raw not in names:
+        raise ConfigError(key, f"{shown(raw)} is not a model family; choose one of {', '.join(names)}")
+    return raw
+
+
+def place_model(model: str, declared: str | None, catalog: Catalog | None = None) -> tuple[ModelFamily, str | None]:
+    """The family of ``model`` and, for a name the catalog does not list, the one-line warning to show.
+
+    A listed name is its catalog family (``declared`` must agree); an unlisted one takes the family
+    ``declared`` by ``voicelive.model_family``, else the family its name looks like. A name that cannot
+    be placed is a ConfigError naming the setting that places it.
+    """
+    catalog = catalog or default_catalog()
+    known = catalog.family_of(model)
+    if known is not None:
+        if declared is not None and declared != known.name:
+            raise ConfigError(
+                "model_family", f"{shown(declared)} disagrees with the catalog: {model!r} is a {known.name} model; remove model_family"
+            )
+        return known, None
+    if declared is not None:
+        family = catalog.named(declared)
+        assert family is not None  # parse_model_family checked the name
+        return family, f"voicelive.model {model!r} is not in the model catalog; using the {family.name} family (voicelive.model_family)"
+    family = catalog.inferred_family(model)
+    if family is not None:
+        return family, (
+            f"voicelive.model {model!r} is not in the model catalog; its name places it in the {family.name} family "
+            f"({family.kind}); set voicelive.model_family if that is wrong"
+        )
+    close = catalog.closest(model)
+    hint = f"did you mean {close!r}? " if close else ""
+    raise ConfigError(
+        "model", f"{shown(model)} is not a known Voice Live model and its family cannot be told from the name; {hint}"
+        f"if the name is right, set voicelive.model_family to one of {', '.join(catalog.family_names())}"
+    )
+
+
+def parse_service(raw: Any, key: str) -> str:
+    """The name of a service dialect: "voice-live" or "azure-openai"."""
+    from edgevoice.voicelive.dialects import DIALECTS  # the dialects build on this module
+
+    if not isinstance(raw, str) or raw not in DIALECTS:
+        raise ConfigError(key, f"{shown(raw)} is not a service edgevoice speaks; choose one of {', '.join(DIALECTS)}")
     return raw
 
 
@@ -290,17 +337,28 @@ class TranscriptionConfig:
 class VoiceLiveConfig:
     """The Voice Live session: where to connect, which model and voice, and how turns work."""
 
+    service: str = setting(
+        "voice-live", '"voice-live" (Azure AI Voice Live) or "azure-openai" (an Azure OpenAI gpt-realtime deployment, GA API)',
+        parse=parse_service,
+    )
     endpoint: str = setting("", 'resource URL, e.g. "https://my-resource.services.ai.azure.com" (required)', parse=parse_endpoint)
     api_version: str = setting(DEFAULT_API_VERSION, "service API version: YYYY-MM-DD or YYYY-MM-DD-preview", parse=parse_api_version)
     model: str = setting(DEFAULT_MODEL, "gpt-realtime, gpt-realtime-mini, phi4-mm-realtime, or a cascaded model", parse=parse_model)
-    voice: VoiceConfig | None = setting(None, "the voice; unset means the model's default voice", parse=parse_voice)
-    instructions: str = setting(DEFAULT_INSTRUCTIONS, "the system prompt: who the assistant is and how it answers")
-    output_audio_format: OutputAudioFormat = setting(
-        "pcm16_16000hz", "reply audio: pcm16_16000hz (16 kHz, no resampling on the device) or pcm16 (24 kHz)"
+    model_family: str | None = setting(
+        None, "the catalog family of a model edgevoice does not know yet: gpt-realtime, phi4-mm-realtime or cascaded",
+        parse=parse_model_family,
     )
-    noise_reduction: NoiseReduction = setting(
-        "azure_deep_noise_suppression",
-        "service-side noise reduction: none, azure_deep_noise_suppression, near_field or far_field (gpt-realtime only)",
+    voice: VoiceConfig | None = setting(None, "the voice; unset means the model's default voice", parse=parse_voice)
+    deployment: str | None = setting(None, "azure-openai: the deployment name, when it is not the model name")
+    instructions: str = setting(DEFAULT_INSTRUCTIONS, "the system prompt: who the assistant is and how it answers")
+    output_audio_format: OutputAudioFormat | None = setting(
+        None, "reply audio: pcm16_16000hz (16 kHz, no resampling on the device) or pcm16 (24 kHz); "
+        "unset: pcm16_16000hz on Voice Live, pcm16 on Azure OpenAI"
+    )
+    noise_reduction: NoiseReduction | None = setting(
+        None,
+        "service-side noise reduction: none, azure_deep_noise_suppression, near_field or far_field (gpt-realtime only); "
+        "unset: azure_deep_noise_suppression on Voice Live, none on Azure OpenAI",
     )
     echo_cancellation: EchoCancellation | None = setting(
         None,
@@ -313,7 +371,12 @@ class VoiceLiveConfig:
     max_response_output_tokens: int | Literal["inf"] | None = setting(
         None, 'longest reply in tokens, 1 to 4096, or "inf" (about 20 tokens per second of speech)', parse=parse_max_tokens
     )
-    connect_timeout_s: float = setting(1.5, "hard deadline for one connection attempt (s)", min=0.1, max=60.0)
+    # One value for three waits on purpose: a connection attempt, the first answer to a request and the
+    # reachability probe each leave the visitor in silence, so each gets the same bound (see the example config).
+    connect_timeout_s: float = setting(
+        1.5, "longest wait on the network before the cache speaks: a connection attempt, a request's first answer, "
+        "the reachability check (s)", min=0.1, max=60.0,
+    )
     stall_timeout_s: float = setting(
         4.0, "while a reply streams, longest silence from the service before the session is taken for dead (s)",
         min=0.5, max=60.0,
@@ -326,11 +389,29 @@ class VoiceLiveConfig:
     @property
     def family(self) -> ModelFamily:
         """The catalog family of ``model`` (which options it accepts)."""
-        family = default_catalog().family_of(self.model)
-        if family is None:
-            parse_model(self.model, "voicelive.model")  # raises with the list of known models
-        assert family is not None
-        return family
+        return place_model(self.model, self.model_family)[0]
+
+    @property
+    def model_warning(self) -> str | None:
+        """One line to show when ``model`` is not in the catalog and its family was inferred or declared."""
+        return place_model(self.model, self.model_family)[1]
+
+    @property
+    def dialect(self) -> Any:
+        """The service dialect (:class:`edgevoice.voicelive.dialects.base.Dialect`) of ``service``."""
+        from edgevoice.voicelive.dialects import dialect_for  # the dialects build on this module
+
+        return dialect_for(self.service)
+
+    @property
+    def effective_output_audio_format(self) -> str:
+        """The reply audio format: as configured, or the service's default."""
+        return self.output_audio_format or self.dialect.default_output_audio_format
+
+    @property
+    def effective_noise_reduction(self) -> str:
+        """The service-side noise reduction: as configured, or the service's default."""
+        return self.noise_reduction or self.dialect.default_noise_reduction
 
     @property
     def effective_voice(self) -> VoiceConfig:
@@ -345,6 +426,8 @@ class VoiceLiveConfig:
         """The echo cancellation in effect: as configured, or "client" where the API version supports it."""
         if self.echo_cancellation is not None:
             return self.echo_cancellation
+        if not self.dialect.echo_cancellation:
+            return "off"  # a service without server-side echo cancellation
         return "client" if self.api_version[:10] >= CLIENT_ECHO_REFERENCE_SINCE else "server"
 
     @property
@@ -355,7 +438,7 @@ class VoiceLiveConfig:
     @property
     def output_sample_rate(self) -> int:
         """Sample rate of the reply audio (Hz)."""
-        return OUTPUT_SAMPLE_RATES[self.output_audio_format]
+        return OUTPUT_SAMPLE_RATES[self.effective_output_audio_format]
 
     def check(self) -> None:
         if not self.endpoint:
@@ -366,6 +449,7 @@ class VoiceLiveConfig:
             raise ConfigError(
                 "token_file", f"{shown(str(self.token_file))} and api_key_file are both set; use one credential file"
             )
+        self.dialect.check(self)  # options the chosen service cannot honour
         if self.echo_cancellation == "client" and self.api_version[:10] < CLIENT_ECHO_REFERENCE_SINCE:
             raise ConfigError(
                 "echo_cancellation", f'"client" needs api_version {CLIENT_ECHO_REFERENCE_SINCE} or later '
@@ -383,11 +467,11 @@ class VoiceLiveConfig:
             else:
                 problem = f"{voice.type!r} voices do not work with {self.model!r}; allowed: {', '.join(family.voice_types)}"
             raise ConfigError("voice", problem)
-        _allowed(self.noise_reduction, family.noise_reduction, "noise_reduction", self.model, family)
+        _allowed(self.effective_noise_reduction, family.noise_reduction, "noise_reduction", self.model, family)
         if self.transcription.model not in family.transcription:
             _refuse("transcription.model", self.transcription.model, family.transcription, self.model, family)
         _allowed(self.turn_detection.type, family.turn_detection, "turn_detection.type", self.model, family)
-        _allowed(self.output_audio_format, family.output_audio_formats, "output_audio_format", self.model, family)
+        _allowed(self.effective_output_audio_format, family.output_audio_formats, "output_audio_format", self.model, family)
 
 
 def _kind(family: ModelFamily) -> str:

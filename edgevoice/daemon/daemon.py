@@ -42,12 +42,12 @@ from edgevoice.daemon.parts import LinkHooks, Parts, listening_frontend
 from edgevoice.daemon.telemetry import Telemetry
 from edgevoice.daemon.timers import Timers
 from edgevoice.daemon.translate import from_listening
-from edgevoice.listening import events as L
+from edgevoice.listening import frontend_events as L
 from edgevoice.listening.echo import power_of
 from edgevoice.listening.frontend import ListeningFrontend
 from edgevoice.playback.output import ReplyOutput
 from edgevoice.playback.sound import Sound
-from edgevoice.playback.wav import WavSpeaker
+from edgevoice.playback.wav_speaker import WavSpeaker
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from edgevoice.assistant import events as E
 from edgevoice.config.errors import ConfigError
 from edgevoice.daemon.translate import from_server
 from edgevoice.voicelive.protocol import client_events
-from edgevoice.voicelive.protocol import events as V
+from edgevoice.voicelive.protocol import server_events as V
 from edgevoice.voicelive.session import (
     AuthRejected,
     ProtocolFailure,

@@ -18,7 +18,7 @@ from edgevoice.listening.frontend import ListeningFrontend
 from edgevoice.offline.answers import OfflineAnswers
 from edgevoice.offline.learned import LearnedAnswers
 from edgevoice.offline.phrases import PhraseBook
-from edgevoice.offline.support import OfflineSupport
+from edgevoice.offline.shell import OfflineSupport
 from edgevoice.playback.sound import Sound, load_chime
 from edgevoice.tools.device import DeviceTools
 

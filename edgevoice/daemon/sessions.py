@@ -10,7 +10,6 @@ from typing import Any
 from edgevoice.config.secrets import PROBLEM, ConfiguredCredential, Credential
 from edgevoice.config.voicelive import VoiceLiveConfig
 from edgevoice.daemon.link import SessionFactory
-from edgevoice.voicelive.protocol.session_config import realtime_url, session_payload
 from edgevoice.voicelive.session import VoiceLiveSession
 
 logger = logging.getLogger(__name__)
@@ -32,9 +31,10 @@ class Sessions:
     """Makes unconnected Voice Live sessions for one [voicelive] config (a ``SessionFactory``)."""
 
     def __init__(self, cfg: VoiceLiveConfig, credential: Credential) -> None:
-        self.url = realtime_url(cfg)
+        self.dialect = cfg.dialect
+        self.url = self.dialect.realtime_url(cfg)
         self.credential = credential
-        self._payload = session_payload(cfg)
+        self._payload = self.dialect.session_payload(cfg)
         self._connect_timeout_s = cfg.connect_timeout_s
 
     def __repr__(self) -> str:
@@ -42,8 +42,8 @@ class Sessions:
 
     def __call__(self, **callbacks: Any) -> VoiceLiveSession:
         """A new session (raises ConfigError when the credential cannot be read now)."""
-        return VoiceLiveSession(self.url, self.credential.headers(), self._payload,
-                                connect_timeout=self._connect_timeout_s, **callbacks)
+        return VoiceLiveSession(self.url, self.dialect.handshake_headers(self.credential.headers()), self._payload,
+                                connect_timeout=self._connect_timeout_s, dialect=self.dialect, **callbacks)
 
 
 class CredentialWatch:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from edgevoice.assistant import events as E
 from edgevoice.audio.frames import SAMPLE_WIDTH
-from edgevoice.listening import events as L
+from edgevoice.listening import frontend_events as L
 from edgevoice.playback.convert import whole_samples
-from edgevoice.voicelive.protocol import events as V
+from edgevoice.voicelive.protocol import server_events as V
 
 
 def from_listening(event: L.ListeningEvent) -> E.Event | None:
     """The machine event for a front-end event; None for audio (the shell streams it itself)."""
     if isinstance(event, L.WakeWordDetected):
         return E.Wake(event.name)
-    if isinstance(event, L.SpeechStarted):
+    if isinstance(event, L.LocalSpeechStarted):
         return E.SpeechStart(vad_only=True)  # not judged against the device's own echo (EchoGuard does that)
     if isinstance(event, L.SpeechEnded):
         return E.SpeechEnd()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from edgevoice.audio.frames import FRAME_SECONDS
-from edgevoice.listening.events import EndReason
-from edgevoice.listening.vad import END, START
+from edgevoice.listening.frontend_events import EndReason
+from edgevoice.listening.voice_activity import END, START
 
 #: Speech already going on when the gate opened (the wake word itself, usually) counts as the
 #: user's utterance only after this many more voiced frames: "okay nabu what time is it" said in

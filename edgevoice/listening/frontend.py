@@ -27,13 +27,13 @@ from edgevoice.audio.frames import FRAME_BYTES, FRAME_SECONDS
 from edgevoice.config.errors import ConfigError
 from edgevoice.listening.echo import power_of
 from edgevoice.listening.endpoint import Endpointer
-from edgevoice.listening.events import (
+from edgevoice.listening.frontend_events import (
     ButtonPressed,
     ButtonReleased,
     ListeningEvent,
     Muted,
     SpeechEnded,
-    SpeechStarted,
+    LocalSpeechStarted,
     Unmuted,
     UtteranceAudio,
     UtteranceEnded,
@@ -42,7 +42,7 @@ from edgevoice.listening.gate import Gate
 from edgevoice.listening.hold import WakeHold
 from edgevoice.listening.nearfield import BackgroundAttenuator
 from edgevoice.listening.noise import NoiseFilter
-from edgevoice.listening.vad import END, START, VoiceActivity
+from edgevoice.listening.voice_activity import END, START, VoiceActivity
 from edgevoice.listening.wake import WakeWordDetector, WakeWordError
 
 logger = logging.getLogger(__name__)
@@ -221,7 +221,7 @@ class ListeningFrontend:
         gate = self.gate
         transition = vad.update(clean, frame, gate.is_open, echo_floor > 0.0 and power_of(frame) <= echo_floor)
         if transition == START:
-            events.append(SpeechStarted(t - vad.lag * FRAME_SECONDS))
+            events.append(LocalSpeechStarted(t - vad.lag * FRAME_SECONDS))
         elif transition == END:
             events.append(SpeechEnded(t - vad.lag * FRAME_SECONDS))
         if self.wake is not None:

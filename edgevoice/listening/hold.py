@@ -54,11 +54,6 @@ class WakeHold:
             self._take(frame, voiced, before_open=True)
         self._open_at = len(self._held)
 
-    @property
-    def wake_word_ended(self) -> bool:
-        """The quiet after the wake word was heard: what is held now is only what came after it."""
-        return self._cut
-
     def push(self, frame: bytes, voiced: bool) -> None:
         """One more frame while the words have not started."""
         self._take(frame, voiced, before_open=False)

@@ -22,7 +22,7 @@ from pymicro_wakeword import MicroWakeWord, Model
 
 from edgevoice.audio.frames import FRAME_BYTES, FRAME_SAMPLES
 from edgevoice.config.listening import model_file_problem, preset_cutoff
-from edgevoice.listening.events import WakeWordDetected
+from edgevoice.listening.frontend_events import WakeWordDetected
 
 logger = logging.getLogger(__name__)
 

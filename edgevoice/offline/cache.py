@@ -25,7 +25,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from edgevoice.files import TEMP_PREFIX, atomic_write
 from edgevoice.playback.sound import Sound
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 VERSION = 1
-_TEMP_PREFIX = ".tmp-"
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -72,7 +71,7 @@ class VoiceKey:
         payload = voice_payload(cfg.effective_voice)
         voice = payload if isinstance(payload, str) else json.dumps(payload, sort_keys=True, separators=(",", ":"))
         url = urlsplit(cfg.endpoint)
-        return cls(voice, cfg.model, cfg.output_audio_format, f"{url.scheme}://{url.netloc.rpartition('@')[2]}".lower())
+        return cls(voice, cfg.model, cfg.effective_output_audio_format, f"{url.scheme}://{url.netloc.rpartition('@')[2]}".lower())
 
     def key(self, text: str) -> str:
         """The cache key of ``text`` spoken with this voice, model and format by this service."""
@@ -229,7 +228,7 @@ class PhraseCache:
             rendered_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         )
         with self._locked(create=True):
-            _atomic_write(self.directory / entry.file, data)
+            atomic_write(self.directory / entry.file, data)
             entries = self._read_manifest()
             entries[key] = entry
             self._write_manifest(entries)
@@ -319,7 +318,7 @@ class PhraseCache:
 
     def _write_manifest(self, entries: Mapping[str, Entry]) -> None:
         data = {"version": VERSION, "entries": {key: entries[key].to_json() for key in sorted(entries)}}
-        _atomic_write(self.directory / MANIFEST, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+        atomic_write(self.directory / MANIFEST, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 
     def _read_verified(self, entry: Entry) -> Sound | None:
         path = self.directory / entry.file
@@ -358,7 +357,7 @@ class PhraseCache:
             return
         for name in names:
             stray_wav = name.startswith("phrase-") and name.endswith(".wav") and name not in wanted
-            if stray_wav or name.startswith(_TEMP_PREFIX):
+            if stray_wav or name.startswith(TEMP_PREFIX):
                 _unlink(self.directory / name)
 
 
@@ -388,32 +387,6 @@ def _wav_bytes(sound: Sound) -> bytes:
     return buffer.getvalue()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        _unlink(Path(temp))
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
-atomic_write = _atomic_write  # public: the learned answers' manifest is written the same way
 
 
 def _unlink(path: Path) -> None:

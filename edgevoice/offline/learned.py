@@ -24,7 +24,8 @@ import threading
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from edgevoice.offline.cache import CacheError, PhraseCache, VoiceKey, atomic_write
+from edgevoice.files import atomic_write
+from edgevoice.offline.cache import CacheError, PhraseCache, VoiceKey
 from edgevoice.offline.matcher import content_words, same_question
 from edgevoice.playback.sound import Sound
 

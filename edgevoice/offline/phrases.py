@@ -20,9 +20,6 @@ from edgevoice.playback.sound import Sound
 
 logger = logging.getLogger(__name__)
 
-#: What each phrase says unless the [offline] table says otherwise.
-PHRASE_TEXT: Mapping[str, str] = DEFAULT_PHRASES
-
 FALLBACK_RATE = 16000
 CACHED = "cache"  # PhraseBook.source_of(): the assistant's own voice
 
@@ -36,7 +33,7 @@ class PhraseBook:
 
     def __init__(
         self,
-        texts: Mapping[str, str] = PHRASE_TEXT,
+        texts: Mapping[str, str] = DEFAULT_PHRASES,
         *,
         cache: PhraseCache | None = None,
         voice: VoiceKey | None = None,
@@ -110,7 +107,7 @@ class PhraseBook:
             sound = self._sounds.get(phrase)
         if sound is not None:
             return sound
-        text = self.texts.get(phrase) or PHRASE_TEXT.get(phrase) or "Sorry."
+        text = self.texts.get(phrase) or DEFAULT_PHRASES.get(phrase) or "Sorry."
         sound = Sound(self._speech.render(text, self.rate), self.rate)
         with self._lock:
             return self._sounds.setdefault(phrase, sound)

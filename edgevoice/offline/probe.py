@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from edgevoice import __version__
-from edgevoice.voicelive.session import ConnectTimeout, NetworkError, SessionError, TlsError
-from edgevoice.voicelive.session import _Deadline, _open_tcp, _resolve  # the session's own bounded steps
+from edgevoice.voicelive.dial import Deadline, open_tcp, resolve, wrap_tls  # the session's own bounded steps
+from edgevoice.voicelive.errors import ConnectTimeout, NetworkError, SessionError
 
 logger = logging.getLogger(__name__)
 
@@ -55,19 +55,12 @@ def _check(url: str, timeout_s: float, ssl_context: ssl.SSLContext | None) -> in
     if parts.scheme not in ("ws", "wss", "http", "https") or not host:
         raise ValueError(f"cannot check {url!r}: not a ws/wss/http/https URL with a host")
     port = parts.port or (443 if secure else 80)
-    deadline = _Deadline(timeout_s)
-    addrs = _resolve(host, port, deadline)
-    sock = _open_tcp(addrs, host, port, deadline)
+    deadline = Deadline(timeout_s)
+    addrs = resolve(host, port, deadline)
+    sock = open_tcp(addrs, host, port, deadline)
     try:
         if secure:
-            context = ssl_context or ssl.create_default_context()
-            sock.settimeout(deadline.left("TLS handshake", host))
-            try:
-                sock = context.wrap_socket(sock, server_hostname=host)
-            except ssl.SSLCertVerificationError as exc:
-                raise TlsError(f"the TLS certificate of {host} is not trusted ({exc.verify_message})") from None
-            except ssl.SSLError as exc:
-                raise TlsError(f"TLS handshake with {host} failed: {exc.reason or exc}") from None
+            sock = wrap_tls(sock, host, deadline, ssl_context)
         authority = host if parts.port is None else f"{host}:{parts.port}"
         if ":" in host and not host.startswith("["):
             authority = f"[{host}]" if parts.port is None else f"[{host}]:{parts.port}"
@@ -89,7 +82,7 @@ def _check(url: str, timeout_s: float, ssl_context: ssl.SSLContext | None) -> in
             pass
 
 
-def _read_status(sock: socket.socket, deadline: _Deadline, host: str) -> int:
+def _read_status(sock: socket.socket, deadline: Deadline, host: str) -> int:
     data = b""
     while b"\r\n" not in data:
         sock.settimeout(deadline.left("waiting for an HTTP answer", host))

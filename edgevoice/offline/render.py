@@ -22,7 +22,7 @@ from edgevoice.config.errors import ConfigError
 from edgevoice.offline.cache import CacheError, PhraseCache, Status, VoiceKey
 from edgevoice.playback.convert import whole_samples
 from edgevoice.playback.sound import Sound
-from edgevoice.voicelive.protocol import events as V
+from edgevoice.voicelive.protocol import server_events as V
 from edgevoice.voicelive.session import SessionClosed, SessionError, VoiceLiveSession
 
 logger = logging.getLogger(__name__)
@@ -66,6 +66,8 @@ class PhraseRenderer:
         session = self._factory(on_event=self._events.put, on_close=lambda code, reason: self._events.put(_Closed(code, reason)))
         session.connect()
         self._session = session
+        # A service without pre-generated messages (Azure OpenAI) is asked with strict instructions at once.
+        self._pre_generated = session.dialect.pre_generated_messages
         return self
 
     def close(self) -> None:

@@ -7,6 +7,6 @@ on the input's clock (``--output-wav``); both take ``play(pcm, rate)`` chunks, `
 
 from edgevoice.playback.sound import Sound, load_chime
 from edgevoice.playback.speaker import DeviceNotFound, Speaker, find_output_device, output_devices
-from edgevoice.playback.wav import WavSpeaker
+from edgevoice.playback.wav_speaker import WavSpeaker
 
 __all__ = ["DeviceNotFound", "Sound", "Speaker", "WavSpeaker", "find_output_device", "load_chime", "output_devices"]

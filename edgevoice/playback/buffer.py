@@ -108,11 +108,6 @@ class PlaybackBuffer:
         with self._lock:
             return self._open or self._sounds.frames > 0
 
-    @property
-    def queued_frames(self) -> int:
-        with self._lock:
-            return self._reply.frames
-
     def rendered_frames(self) -> int:
         """Frames of the current (or last) reply rendered so far."""
         with self._lock:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
-SAMPLE_WIDTH = 2  # bytes per int16 sample
+from edgevoice.audio.frames import SAMPLE_WIDTH
+
 _UNITY = 1 << 15  # volume 1.0 in Q15 fixed point
 
 
@@ -42,35 +43,6 @@ def to_channels(samples: np.ndarray, channels: int) -> np.ndarray:
     if channels == 1:
         return samples
     return np.repeat(samples, channels)
-
-
-class RateConverter:
-    """Streaming int16 resampler (soxr) that carries its state from one chunk to the next.
-
-    With equal rates it passes samples through untouched. Call :meth:`flush` once at the end
-    of a stream to get the last few samples soxr holds back.
-    """
-
-    def __init__(self, in_rate: int, out_rate: int, *, quality: str = "HQ") -> None:
-        self.in_rate = in_rate
-        self.out_rate = out_rate
-        self._stream = (
-            None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality=quality)
-        )
-
-    def convert(self, samples: np.ndarray) -> np.ndarray:
-        """The next piece of output for the next piece of input."""
-        if self._stream is None:
-            return samples
-        return self._stream.resample_chunk(samples)
-
-    def flush(self) -> np.ndarray:
-        """The samples still held back; the converter is spent afterwards."""
-        if self._stream is None:
-            return np.zeros(0, dtype=np.int16)
-        tail = self._stream.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
-        self._stream = None
-        return tail
 
 
 def resample(samples: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:

@@ -11,7 +11,8 @@ import numpy as np
 
 from edgevoice.playback.buffer import PlaybackBuffer
 from edgevoice.playback.clock import Due, ReplyClock
-from edgevoice.playback.convert import RateConverter, resample, samples_from_pcm
+from edgevoice.audio.resample import Resampler
+from edgevoice.playback.convert import resample, samples_from_pcm
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class ReplyOutput:
         self.on_finished = on_finished
         self._buffer = PlaybackBuffer(rate, jitter_ms=jitter_ms, volume=min(max(float(volume), 0.0), 1.0))
         self._clock = ReplyClock()
-        self._converter: tuple[int, RateConverter] | None = None  # (reply id, its converter)
+        self._converter: tuple[int, Resampler] | None = None  # (reply id, its converter)
         self._lock = threading.Condition(threading.RLock())
         self._hold = max(1, int(rate * LEVEL_HOLD_MS / 1000))
         self._levels: deque[tuple[int, float]] = deque()  # (end position, mean square) of recent blocks
@@ -150,16 +151,16 @@ class ReplyOutput:
                 except Exception:
                     logger.exception("speaker: callback %r failed", callback)
 
-    def _current_converter(self) -> RateConverter | None:
+    def _current_converter(self) -> Resampler | None:
         current = self._converter
         if current is not None and self._buffer.in_reply and current[0] == self._buffer.reply_id:
             return current[1]
         return None
 
-    def _converter_for(self, rate: int) -> RateConverter:
+    def _converter_for(self, rate: int) -> Resampler:
         current = self._current_converter()
         if current is not None:
             if current.in_rate == rate:
                 return current
             self._buffer.push(current.flush())  # the reply changed rate mid-way
-        return RateConverter(rate, self.rate)
+        return Resampler(rate, 1, out_rate=self.rate)

@@ -23,14 +23,14 @@ from typing import Any
 
 import pyaudio
 
-from edgevoice.audio.portaudio import quiet_stderr
+from edgevoice.audio.portaudio import DeviceError, match_device, quiet_stderr
 from edgevoice.playback.convert import to_channels
 from edgevoice.playback.output import Callback, ReplyOutput
 
 logger = logging.getLogger(__name__)
 
 
-class DeviceNotFound(LookupError):
+class DeviceNotFound(DeviceError, LookupError):
     """No output device matches the configured name or index."""
 
 
@@ -45,24 +45,11 @@ def output_devices(pa: pyaudio.PyAudio) -> list[tuple[int, str]]:
 
 
 def find_output_device(pa: pyaudio.PyAudio, device: str | int | None) -> int | None:
-    """The index of ``device`` (an index, or part of a name, any case); None for the system default."""
-    if device is None or (isinstance(device, str) and device.strip().lower() in ("", "default")):
-        return None
-    devices = output_devices(pa)
-    if isinstance(device, int) or device.strip().isdigit():
-        index = int(device)
-        if any(i == index for i, _ in devices):
-            return index
-        raise DeviceNotFound(f"no output device with index {index}; there are: {_listing(devices)}")
-    wanted = device.strip().lower()
-    for index, name in devices:
-        if wanted in name.lower():
-            return index
-    raise DeviceNotFound(f"no output device whose name contains {device!r}; there are: {_listing(devices)}")
-
-
-def _listing(devices: list[tuple[int, str]]) -> str:
-    return ", ".join(f"{i}: {name}" for i, name in devices) or "none"
+    """The index of ``device`` (as :func:`~edgevoice.audio.portaudio.match_device` reads it); None for the system default."""
+    try:
+        return match_device(output_devices(pa), device, "output")
+    except DeviceError as exc:
+        raise DeviceNotFound(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,13 +16,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import tomllib
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
 from edgevoice import __version__
+from edgevoice.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -205,25 +205,6 @@ def _differing_files(package: Path, installed: Path) -> list[str]:
 def systemd_running() -> bool:
     """True if systemd is the init system here (``systemctl start`` can work)."""
     return os.path.isdir("/run/systemd/system")
-
-
-def _atomic_write(path: Path, data: bytes, mode: int) -> None:
-    """Replace ``path`` with ``data`` so that no reader ever sees a partial file or looser mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # --- the plan ------------------------------------------------------------------------------
@@ -436,7 +417,7 @@ class Installer:
                 return
             if source is None or not source.is_file():
                 raise InstallError(f"no example config to copy to {target}: pass --example-config FILE")
-            _atomic_write(target, source.read_bytes(), 0o644)
+            atomic_write(target, source.read_bytes(), 0o644, make_parents=True)
 
         return Step(
             "config file",
@@ -501,7 +482,7 @@ class Installer:
                 new = getpass.getpass("Azure Voice Live API key (not shown): ").strip()
                 if not new:
                     raise InstallError("no API key given")
-            _atomic_write(target, (new + "\n").encode("utf-8"), 0o600)
+            atomic_write(target, (new + "\n").encode("utf-8"), 0o600, make_parents=True)
 
         return Step(
             "API key credential",
@@ -537,7 +518,7 @@ class Installer:
             wanted = self.rendered_unit()
             if wanted is None:
                 raise InstallError("the edgevoice.service unit file is not found in this installation")
-            _atomic_write(target, wanted.encode("utf-8"), 0o644)
+            atomic_write(target, wanted.encode("utf-8"), 0o644, make_parents=True)
 
         template = unit_template()
         return Step(

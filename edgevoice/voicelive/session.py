@@ -7,10 +7,10 @@ thread pings the service and notices a dead connection. ``send()`` and the helpe
 (``append_audio()``, ``commit()``, ``create_response()``, ...) may be called from any thread.
 
 Why the connect is done by hand: websocket-client's ``timeout`` bounds each socket operation,
-not the whole handshake, and cannot interrupt DNS. Here DNS runs in a helper thread that is
-abandoned at the deadline, the TCP connection and TLS handshake are made here (TLS verified
-against the system's CA bundle), and a watchdog timer shuts the socket down at the deadline,
-which unblocks whatever step is waiting. Redirects are never followed (they would carry the key).
+not the whole handshake, and cannot interrupt DNS. Here the dialler (:mod:`edgevoice.voicelive.dial`)
+makes the DNS lookup, the TCP connection and the TLS handshake within the deadline, and a watchdog
+timer shuts the socket down at the deadline, which unblocks whatever step is waiting. Redirects are
+never followed (they would carry the key). The errors are in :mod:`edgevoice.voicelive.errors`.
 
 Credentials travel only in the headers given; they never appear in logs, exceptions or reprs.
 """
@@ -25,7 +25,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import websocket
@@ -33,9 +33,25 @@ from websocket import ABNF
 
 from edgevoice import __version__
 from edgevoice.voicelive.backoff import Backoff, parse_retry_after
+from edgevoice.voicelive.dial import Deadline, Watchdog, describe, open_tcp, resolve, shutdown, wrap_tls
+from edgevoice.voicelive.dialects.base import Dialect
+from edgevoice.voicelive.dialects.voice_live import DIALECT as VOICE_LIVE
 from edgevoice.voicelive.protocol import client_events
-from edgevoice.voicelive.protocol.events import Error, ServerEvent, SessionCreated, SessionUpdated
+from edgevoice.voicelive.protocol.server_events import Error, ServerEvent, SessionCreated, SessionUpdated
 from edgevoice.voicelive.protocol.parser import ParserStats, ServerEventParser
+from edgevoice.voicelive.errors import (
+    AuthRejected,
+    ConnectTimeout,
+    NetworkError,
+    ProtocolFailure,
+    ServiceError,
+    SessionClosed,
+    SessionError,
+    SessionRejected,
+    Throttled,
+    TlsError,
+)
+from edgevoice.voicelive.wire_events import WireEvents
 
 logger = logging.getLogger(__name__)
 
@@ -59,91 +75,6 @@ _CLOSE_NORMAL = 1000
 _CLOSE_ABNORMAL = 1006  # no close frame: reset, EOF, keep-alive timeout
 _CLOSE_PROTOCOL = 1002
 _CLOSE_INTERNAL = 1011
-
-
-# --------------------------------------------------------------------------------------------
-# What can go wrong
-# --------------------------------------------------------------------------------------------
-
-
-class SessionError(Exception):
-    """Base of every Voice Live session failure; ``retryable`` says whether a retry can help."""
-
-    retryable: ClassVar[bool] = True
-
-
-class AuthRejected(SessionError):
-    """The service refused the credentials (HTTP 401/403): retrying will not help."""
-
-    retryable: ClassVar[bool] = False
-
-    def __init__(self, status: int, host: str) -> None:
-        self.status = status
-        super().__init__(
-            f"Voice Live at {host} rejected the credentials (HTTP {status}): "
-            "check the API key or token and that it belongs to this resource"
-        )
-
-
-class Throttled(SessionError):
-    """The service is rate limiting new connections (HTTP 429); wait ``retry_after`` seconds."""
-
-    def __init__(self, retry_after: float | None, host: str) -> None:
-        self.status = 429
-        self.retry_after = retry_after
-        wait = f"; it asks to retry after {retry_after:g} s" if retry_after is not None else ""
-        super().__init__(f"Voice Live at {host} is throttling connections (HTTP 429){wait}")
-
-
-class ServiceError(SessionError):
-    """The service failed on its side (HTTP 5xx); transient, retry with backoff."""
-
-    def __init__(self, status: int, host: str, retry_after: float | None = None) -> None:
-        self.status = status
-        self.retry_after = retry_after
-        super().__init__(f"Voice Live at {host} answered with a server error (HTTP {status})")
-
-
-class ConnectTimeout(SessionError):
-    """Connecting did not finish within the deadline (DNS, TCP, TLS, upgrade or session setup)."""
-
-
-class NetworkError(SessionError):
-    """The network failed: name not resolved, connection refused, reset or unreachable."""
-
-
-class TlsError(NetworkError):
-    """The TLS handshake failed, typically an untrusted certificate or a wrong system clock."""
-
-
-class ProtocolFailure(SessionError):
-    """The server did not speak the expected protocol (bad upgrade, no session.created, redirect)."""
-
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True) -> None:
-        self.status = status
-        self._retryable = retryable
-        super().__init__(message)
-
-    @property  # type: ignore[override]
-    def retryable(self) -> bool:  # a 4xx answer or a redirect means the configuration is wrong
-        return self._retryable
-
-
-class SessionRejected(SessionError):
-    """The service answered the session setup with an ``error`` event (e.g. an unknown voice)."""
-
-    retryable: ClassVar[bool] = False
-
-    def __init__(self, message: str, *, code: str | None = None, param: str | None = None) -> None:
-        self.code = code
-        self.param = param
-        super().__init__(message)
-
-
-class SessionClosed(SessionError):
-    """The session is not open (not connected yet, closed, or the connection dropped)."""
-
-    retryable: ClassVar[bool] = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,147 +116,11 @@ class _Headers:
         return "<headers " + ", ".join(f"{name}=***" for name, _ in self._items) + ">"
 
 
-class _Deadline:
-    """A fixed point in monotonic time."""
-
-    __slots__ = ("_end", "seconds")
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._end = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return self._end - time.monotonic()
-
-    def left(self, stage: str, host: str) -> float:
-        """Seconds left, or ConnectTimeout when none are."""
-        left = self.remaining()
-        if left <= 0:
-            raise ConnectTimeout(f"connecting to {host} took longer than {self.seconds:g} s (during {stage})")
-        return left
-
-
-def _shutdown(sock: socket.socket | None) -> None:
-    """Shut the socket down for both directions: wakes threads blocked in recv/send on it."""
-    if sock is None:
-        return
-    try:
-        # The plain socket method, also for an SSLSocket: acts on the file descriptor without
-        # touching the TLS state another thread may be using.
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except (OSError, ValueError):
-        pass
-
-
-class _Watchdog:
-    """Shuts the socket down when the connect deadline passes, whatever step is blocked."""
-
-    def __init__(self, seconds: float) -> None:
-        self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
-        self._fired = False
-        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
-        self._timer.daemon = True
-        self._timer.name = "edgevoice-connect-deadline"
-
-    def start(self) -> None:
-        self._timer.start()
-
-    def watch(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sock = sock
-            if self._fired:
-                _shutdown(sock)
-
-    def _fire(self) -> None:
-        with self._lock:
-            self._fired = True
-            _shutdown(self._sock)
-
-    @property
-    def fired(self) -> bool:
-        with self._lock:
-            return self._fired
-
-    def cancel(self) -> bool:
-        """Stop watching; True if the deadline had already passed (the socket is then shut)."""
-        self._timer.cancel()
-        with self._lock:
-            self._sock = None
-            return self._fired
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, ConnectionResetError):
-        return "connection reset by peer"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:160]
-
-
 def _close_info(data: bytes) -> tuple[int, str]:
     if len(data) < 2:
         return 1005, ""  # no status code in the close frame
     code = int.from_bytes(data[:2], "big")
     return code, data[2:].decode("utf-8", "replace")[:123]
-
-
-def _resolve(host: str, port: int, deadline: _Deadline) -> list[tuple[Any, ...]]:
-    """getaddrinfo bounded by the deadline (it cannot be interrupted, so it runs in a thread)."""
-    try:  # an IP literal needs no lookup
-        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
-    except (socket.gaierror, UnicodeError):
-        pass
-    result: dict[str, Any] = {}
-    done = threading.Event()
-
-    def lookup() -> None:
-        try:
-            result["addrs"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as exc:  # gaierror is an OSError
-            result["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=lookup, name="edgevoice-dns", daemon=True).start()
-    if not done.wait(max(deadline.remaining(), 0.0)):
-        raise ConnectTimeout(f"looking up {host} took longer than {deadline.seconds:g} s")
-    if "error" in result:
-        raise NetworkError(f"cannot resolve {host}: {_describe(result['error'])}") from None
-    if not result["addrs"]:
-        raise NetworkError(f"cannot resolve {host}: no addresses")
-    return result["addrs"]
-
-
-def _open_tcp(addrs: list[tuple[Any, ...]], host: str, port: int, deadline: _Deadline) -> socket.socket:
-    """Connect to the first address that answers, sharing the time left between addresses."""
-    last: BaseException | None = None
-    timed_out = False
-    for index, (family, kind, proto, _name, sockaddr) in enumerate(addrs):
-        left = deadline.remaining()
-        if left <= 0:
-            break
-        share = left / (len(addrs) - index)
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.settimeout(share)
-            sock.connect(sockaddr)
-        except TimeoutError as exc:
-            sock.close()
-            timed_out, last = True, exc
-            continue
-        except OSError as exc:
-            sock.close()
-            last = exc
-            continue
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
-    if timed_out or last is None:
-        raise ConnectTimeout(f"TCP connection to {host}:{port} took longer than {deadline.seconds:g} s")
-    raise NetworkError(f"cannot connect to {host}:{port}: {_describe(last)}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,6 +154,7 @@ class VoiceLiveSession:
         session_lifetime_s: float = DEFAULT_SESSION_LIFETIME_S,
         ssl_context: ssl.SSLContext | None = None,
         wall_clock: Callable[[], float] = time.time,
+        dialect: Dialect = VOICE_LIVE,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
@@ -390,6 +186,8 @@ class VoiceLiveSession:
         self._ssl_context = ssl_context
         self._wall_clock = wall_clock
 
+        self.dialect = dialect  # the service's shape of client events (Voice Live unless told)
+        self._wire = WireEvents(dialect)
         self._parser = ServerEventParser()
         self._state = _NEW
         self._state_lock = threading.Lock()
@@ -462,27 +260,26 @@ class VoiceLiveSession:
                 raise RuntimeError("connect() can be called once; make a new VoiceLiveSession to reconnect")
             self._state = _CONNECTING
         started = time.monotonic()
-        deadline = _Deadline(self._connect_timeout)
-        watchdog = _Watchdog(self._connect_timeout)
+        deadline = Deadline(self._connect_timeout)
+        watchdog = Watchdog(self._connect_timeout)
         stage = "DNS lookup"
         error: BaseException | None = None
         ws: websocket.WebSocket | None = None
         sock: socket.socket | None = None
         watchdog.start()
         try:
-            addrs = _resolve(self._host, self._port, deadline)
+            addrs = resolve(self._host, self._port, deadline)
             stage = "TCP connect"
-            sock = self._sock = _open_tcp(addrs, self._host, self._port, deadline)
+            sock = self._sock = open_tcp(addrs, self._host, self._port, deadline)
             watchdog.watch(sock)
             if self._secure:
                 stage = "TLS handshake"
-                context = self._ssl_context or ssl.create_default_context()
-                sock = self._sock = context.wrap_socket(
-                    sock, server_hostname=self._host, do_handshake_on_connect=False
-                )
-                watchdog.watch(sock)
-                sock.settimeout(deadline.left(stage, self._host))
-                sock.do_handshake()
+
+                def watched(tls: ssl.SSLSocket) -> None:
+                    self._sock = tls
+                    watchdog.watch(tls)
+
+                sock = wrap_tls(sock, self._host, deadline, self._ssl_context, on_wrapped=watched)
             stage = "WebSocket upgrade"
             sock.settimeout(deadline.left(stage, self._host))
             ws = self._ws = websocket.WebSocket(skip_utf8_validation=True, enable_multithread=True)
@@ -499,7 +296,7 @@ class VoiceLiveSession:
             self._await(SessionCreated, stage, deadline)
             if self._session is not None:
                 stage = "session.updated"
-                update = client_events.session_update(self._session)
+                update = self.dialect.client_event(client_events.session_update(self._session))
                 ws.send(json.dumps(update, separators=(",", ":"), ensure_ascii=False))
                 self._await(SessionUpdated, stage, deadline)
         except KeyboardInterrupt:
@@ -543,7 +340,7 @@ class VoiceLiveSession:
             )
             self._ka_thread.start()
 
-    def _await(self, wanted: type[ServerEvent], stage: str, deadline: _Deadline) -> None:
+    def _await(self, wanted: type[ServerEvent], stage: str, deadline: Deadline) -> None:
         """Read frames until the ``wanted`` event; queue everything for ``on_event``."""
         assert self._ws is not None and self._sock is not None
         while True:
@@ -605,21 +402,21 @@ class VoiceLiveSession:
                 "if the system clock is wrong (no RTC before NTP sync) this resolves once it is set"
             )
         if isinstance(exc, ssl.SSLError):
-            return TlsError(f"TLS handshake with {host} failed: {_describe(exc)}")
+            return TlsError(f"TLS handshake with {host} failed: {describe(exc)}")
         if isinstance(exc, websocket.WebSocketConnectionClosedException):
             return ProtocolFailure(f"{host} closed the connection during {stage}")
         if isinstance(exc, (websocket.WebSocketProtocolException, websocket.WebSocketPayloadException)):
-            return ProtocolFailure(f"{host} sent an invalid WebSocket frame during {stage}: {_describe(exc)}")
+            return ProtocolFailure(f"{host} sent an invalid WebSocket frame during {stage}: {describe(exc)}")
         if isinstance(exc, websocket.WebSocketException):
-            return ProtocolFailure(f"{host} gave a bad answer during {stage}: {self._headers.redact(_describe(exc))}")
+            return ProtocolFailure(f"{host} gave a bad answer during {stage}: {self._headers.redact(describe(exc))}")
         if isinstance(exc, OSError):
-            return NetworkError(f"network error during {stage} with {host}: {_describe(exc)}")
+            return NetworkError(f"network error during {stage} with {host}: {describe(exc)}")
         return ProtocolFailure(f"{host} gave an unreadable answer during {stage} ({type(exc).__name__})")
 
     def _fail_connect(self) -> None:
         with self._state_lock:
             self._state = _CLOSED
-        _shutdown(self._sock)
+        shutdown(self._sock)
         self._close_socket()
         self._pending.clear()
 
@@ -693,9 +490,9 @@ class VoiceLiveSession:
                     self._note_session(event)
                     self._deliver(event)
         except (websocket.WebSocketProtocolException, websocket.WebSocketPayloadException) as exc:
-            code, reason = _CLOSE_PROTOCOL, f"invalid frame from the server: {_describe(exc)}"
+            code, reason = _CLOSE_PROTOCOL, f"invalid frame from the server: {describe(exc)}"
         except (OSError, websocket.WebSocketException) as exc:
-            code, reason = _CLOSE_ABNORMAL, f"connection lost: {_describe(exc)}"
+            code, reason = _CLOSE_ABNORMAL, f"connection lost: {describe(exc)}"
         except Exception as exc:  # noqa: BLE001 - the thread must end cleanly whatever happens
             logger.exception("Voice Live receive thread failed")
             code, reason = _CLOSE_INTERNAL, f"receive thread failed: {type(exc).__name__}"
@@ -734,7 +531,7 @@ class VoiceLiveSession:
                 elif now - waiting_since >= timeout:
                     self._drop = (_CLOSE_ABNORMAL, f"no answer to keep-alive ping within {timeout:g} s")
                     logger.warning("Voice Live at %s stopped answering pings", self._where)
-                    _shutdown(self._sock)
+                    shutdown(self._sock)
                     return
             if now - last_ping >= interval and self._send_lock.acquire(blocking=False):
                 try:
@@ -754,7 +551,7 @@ class VoiceLiveSession:
         self._stop.set()
         with self._state_lock:
             self._state = _CLOSED
-        _shutdown(self._sock)
+        shutdown(self._sock)
         acquired = self._send_lock.acquire(timeout=self._close_timeout)
         try:
             self._close_socket()
@@ -781,18 +578,18 @@ class VoiceLiveSession:
 
         Raises :class:`SessionClosed` when the session is not open or the connection fails.
         """
-        text = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
         kind = event.get("type", "event")
         with self._send_lock:
             if self._state != _OPEN or self._closing or self._ws is None:
                 raise SessionClosed(f"cannot send {kind}: the Voice Live session is {self._state_word()}")
             try:
-                self._ws.send(text)
+                for wire in self._wire.convert(event):
+                    self._ws.send(json.dumps(wire, separators=(",", ":"), ensure_ascii=False))
             except (OSError, websocket.WebSocketException) as exc:
                 if self._drop is None:
-                    self._drop = (_CLOSE_ABNORMAL, f"send failed: {_describe(exc)}")
-                _shutdown(self._sock)
-                raise SessionClosed(f"cannot send {kind}: the connection failed ({_describe(exc)})") from None
+                    self._drop = (_CLOSE_ABNORMAL, f"send failed: {describe(exc)}")
+                shutdown(self._sock)
+                raise SessionClosed(f"cannot send {kind}: the connection failed ({describe(exc)})") from None
 
     def _state_word(self) -> str:
         if self._closing and self._state == _OPEN:
@@ -854,7 +651,7 @@ class VoiceLiveSession:
         with self._state_lock:
             if self._state in (_NEW, _CONNECTING):
                 if self._state == _CONNECTING:
-                    _shutdown(self._sock)  # connect() fails at once with SessionClosed
+                    shutdown(self._sock)  # connect() fails at once with SessionClosed
                 self._state = _CLOSED
                 return
             first = not self._closing
@@ -865,20 +662,20 @@ class VoiceLiveSession:
                 if self._ws is not None:
                     self._ws.send_close(_CLOSE_NORMAL)
             except (OSError, websocket.WebSocketException):
-                _shutdown(self._sock)
+                shutdown(self._sock)
             finally:
                 self._send_lock.release()
         rx = self._rx_thread
         if rx is None:
             return
         if rx is threading.current_thread():  # close() from inside a callback: cannot join ourselves
-            timer = threading.Timer(self._close_timeout, _shutdown, args=(self._sock,))
+            timer = threading.Timer(self._close_timeout, shutdown, args=(self._sock,))
             timer.daemon = True
             timer.start()
             return
         rx.join(self._close_timeout)
         if rx.is_alive():  # the server did not answer the close: cut the connection
-            _shutdown(self._sock)
+            shutdown(self._sock)
             rx.join(self._close_timeout)
         if self._ka_thread is not None and self._ka_thread is not threading.current_thread():
             self._ka_thread.join(self._close_timeout)

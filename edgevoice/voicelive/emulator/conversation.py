@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from edgevoice.voicelive.emulator import catalog, formats
+from edgevoice.voicelive.emulator import vocabulary, formats
 from edgevoice.voicelive.emulator.errors import ClientError, invalid_type, invalid_value, missing, unknown_parameter
 from edgevoice.voicelive.emulator.response import (
     AUDIO_TOKENS_PER_S_IN,
@@ -36,9 +36,10 @@ from edgevoice.voicelive.emulator.response import (
     text_tokens,
 )
 from edgevoice.voicelive.emulator.echo import EchoCanceller
-from edgevoice.voicelive.emulator.session import RESPONSE_FIELD_CHECKS, apply_update, default_session, input_channels
+from edgevoice.voicelive.emulator.ga import GaWire
+from edgevoice.voicelive.emulator.session_settings import RESPONSE_FIELD_CHECKS, apply_update, default_session, input_channels
 from edgevoice.voicelive.emulator.tool_calls import ToolCall, ToolCallStream, answer_from_output
-from edgevoice.voicelive.emulator.vad import FRAME_MS, MIN_SPEECH_MS, SpeechStarted, SpeechStopped, TurnDetector, VoiceActivity
+from edgevoice.voicelive.emulator.turn_detector import FRAME_MS, MIN_SPEECH_MS, VadSpeechStarted, VadSpeechStopped, TurnDetector, VoiceActivity
 
 MIN_COMMIT_MS = 100
 
@@ -71,12 +72,14 @@ class Conversation:
         model: str,
         now: float,
         session_id: str | None = None,
-        lifetime_s: float = catalog.SESSION_LIFETIME_S,
+        lifetime_s: float = vocabulary.SESSION_LIFETIME_S,
         transcripts: Sequence[str] = (),
         replies: Sequence[str] = (),
         chunk_ms: int = 100,
         tool_calls: Sequence[ToolCall] = (),
+        wire: GaWire | None = None,
     ) -> None:
+        self._wire = wire  # the GA dialect's translation at the edges, or None for Voice Live
         self._seed = secrets.token_hex(5)
         self._counter = 0
         self.session = default_session(model, session_id or f"sess_{self._seed}", int(now + lifetime_s))
@@ -156,9 +159,11 @@ class Conversation:
                 raise missing("type")
             if not isinstance(kind, str):
                 raise invalid_type("type", "a string", kind)
+            if self._wire is not None:
+                event = self._wire.incoming(event)
             handler = self._handlers.get(kind)
             if handler is None:
-                if kind in catalog.UNSUPPORTED_CLIENT_EVENTS:
+                if kind in vocabulary.UNSUPPORTED_CLIENT_EVENTS:
                     raise ClientError("unsupported_event", f"'{kind}' is not supported by the Voice Live emulator.", "type")
                 raise invalid_value("type", kind, self._handlers)
             handler(event)
@@ -215,6 +220,8 @@ class Conversation:
         return f"{prefix}_{self._seed}{self._counter:05d}"
 
     def _stamp(self, event: dict[str, Any]) -> dict[str, Any]:
+        if self._wire is not None:
+            event = self._wire.outgoing(event)
         kind = event.pop("type")
         return {"type": kind, "event_id": self._new_id("event"), **event}
 
@@ -227,10 +234,6 @@ class Conversation:
     @property
     def _input_rate(self) -> int:
         return formats.input_rate(self.session["input_audio_format"], self.session["input_audio_sampling_rate"])
-
-    @property
-    def _last_item_id(self) -> str | None:
-        return self._order[-1] if self._order else None
 
     def _add_item(self, item: Item, after: str | None = None) -> str | None:
         """Insert ``item`` after ``after`` ("root": first; None: last); returns the id of the item before it."""
@@ -314,14 +317,14 @@ class Conversation:
                 )
             self._audio_ms += len(samples) * 1000 / rate
             for turn in self._turns.feed(decisions):
-                if isinstance(turn, SpeechStarted):
+                if isinstance(turn, VadSpeechStarted):
                     self._speech_started(turn, td)
                 else:
                     self._speech_stopped(turn, td)
         else:
             self._audio_ms += len(samples) * 1000 / rate
 
-    def _speech_started(self, turn: SpeechStarted, td: dict[str, Any]) -> None:
+    def _speech_started(self, turn: VadSpeechStarted, td: dict[str, Any]) -> None:
         start = max(turn.audio_start_ms, int(self._buffer_start_ms))
         self._speech_item_id = self._new_id("item")
         self._speech_start_ms = start
@@ -331,7 +334,7 @@ class Conversation:
             stream.cancel("turn_detected")
             self._pending_auto_response = False
 
-    def _speech_stopped(self, turn: SpeechStopped, td: dict[str, Any]) -> None:
+    def _speech_stopped(self, turn: VadSpeechStopped, td: dict[str, Any]) -> None:
         item_id = self._speech_item_id or self._new_id("item")
         self._emit("input_audio_buffer.speech_stopped", audio_end_ms=turn.audio_end_ms, item_id=item_id)
         try:

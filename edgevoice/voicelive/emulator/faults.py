@@ -31,7 +31,7 @@ from typing import Any
 
 from edgevoice.config.errors import ConfigError
 from edgevoice.voicelive.emulator.tool_calls import ToolCall, parse_tool_call
-from edgevoice.config.fields import CHOICES, DOC, MAX, MIN, setting
+from edgevoice.config.fields import CHOICES, MAX, MIN, setting
 
 REJECT_STATUSES = (401, 403, 429, 500, 502, 503, 504)
 PACINGS = ("fast", "realtime")
@@ -59,10 +59,6 @@ class FaultPlan:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             _check(f, getattr(self, f.name), f"faults.{f.name}")
-
-    @property
-    def rejects(self) -> bool:
-        return self.reject_status is not None
 
     def describe(self) -> str:
         """The fields that differ from the default, e.g. ``reject_status=503 connections=1``."""
@@ -166,7 +162,3 @@ def _check(f: dataclasses.Field[Any], value: Any, key: str) -> None:
     if MAX in meta and value > meta[MAX]:
         raise ConfigError(key, f"must be at most {meta[MAX]}, not {value!r}")
 
-
-def fault_docs() -> list[tuple[str, str]]:
-    """(field name, one-line doc) for every fault, for --help and documentation."""
-    return [(f.name, f.metadata[DOC]) for f in dataclasses.fields(FaultPlan)]

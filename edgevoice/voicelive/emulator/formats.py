@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgevoice.voicelive.emulator.catalog import G711_RATE, OUTPUT_AUDIO_RATES
+from edgevoice.voicelive.emulator.vocabulary import G711_RATE, OUTPUT_AUDIO_RATES
 
 _ALAW_SEGMENT_ENDS = np.array([0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF], dtype=np.int32)
 _ULAW_SEGMENT_ENDS = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF], dtype=np.int32)

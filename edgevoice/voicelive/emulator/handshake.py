@@ -1,7 +1,8 @@
 """Deciding, from the HTTP upgrade request alone, whether a connection may open (sans-I/O).
 
 Checks in the service's order: path (404), credentials (401), ``api-version`` (400), ``model``
-(400). Rejections carry a JSON body that says what is wrong, like the service's.
+(400). The path chooses the dialect: ``/voice-live/realtime`` is Voice Live, ``/openai/v1/realtime``
+is Azure OpenAI's GA realtime API (no ``api-version``; ``model`` names the deployment). Rejections carry a JSON body that says what is wrong, like the service's.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from edgevoice.voicelive.emulator.catalog import API_VERSIONS, PATH
+from edgevoice.voicelive.emulator import ga
+from edgevoice.voicelive.emulator.vocabulary import API_VERSIONS, PATH
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,7 @@ class Accepted:
 
     model: str
     api_version: str
+    dialect: str = "voice-live"  # or "azure-openai" (the GA path)
 
 
 @dataclass(frozen=True)
@@ -65,12 +68,18 @@ def check_request(target: str, api_keys: Sequence[str], bearer: Sequence[str], e
     the same key, since the emulator has no Entra ID.
     """
     url = urlsplit(target)
-    if url.path.rstrip("/") != PATH:
+    path = url.path.rstrip("/")
+    if path not in (PATH, ga.PATH):
         return _error(404, "404", "Resource not found")
     presented = [k for k in (*api_keys, *bearer) if k]
     if not presented or (expected_key is not None and not any(hmac.compare_digest(k.encode(), expected_key.encode()) for k in presented)):
         return _error(401, "401", _AUTH_MESSAGE)
     query = parse_qs(url.query)
+    if path == ga.PATH:
+        deployment = (query.get("model") or [""])[0].strip()
+        if not deployment:
+            return _error(400, "BadRequest", "The 'model' query parameter (the deployment name) is required.")
+        return Accepted(model=deployment, api_version="v1", dialect="azure-openai")
     versions = query.get("api-version", [])
     if not versions or not versions[0]:
         return _error(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")

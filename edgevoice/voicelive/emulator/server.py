@@ -23,12 +23,13 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from edgevoice.voicelive.emulator import catalog, formats
+from edgevoice.voicelive.emulator import vocabulary, formats
 from edgevoice.voicelive.emulator.conversation import Conversation, SpeechRequest
+from edgevoice.voicelive.emulator.ga import GaWire
 from edgevoice.voicelive.emulator.faults import PACINGS, FaultPlan, Scenario
 from edgevoice.voicelive.emulator.tool_calls import ToolCall
 from edgevoice.voicelive.emulator.handshake import Accepted, Rejection, bearer_tokens, check_request, fault_rejection
-from edgevoice.voicelive.emulator.session import input_channels
+from edgevoice.voicelive.emulator.session_settings import input_channels
 from edgevoice.audio.speech import Speech
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class _NoHandshakeDebug(logging.Filter):
         return record.levelno > logging.DEBUG
 
 
+_AUDIO_DELTAS = ("response.audio.delta", "response.output_audio.delta")  # Voice Live and GA names
 _WEBSOCKETS_LOGGER = logging.getLogger(__name__ + ".websockets")
 _WEBSOCKETS_LOGGER.addFilter(_NoHandshakeDebug())
 
@@ -174,7 +176,7 @@ class Emulator:
     @property
     def ws_url(self) -> str:
         """The WebSocket base URL: ``ws://HOST:PORT/voice-live/realtime``."""
-        return self.url.replace("http://", "ws://", 1) + catalog.PATH
+        return self.url.replace("http://", "ws://", 1) + vocabulary.PATH
 
     def start(self) -> Emulator:
         """Start serving in a background thread; returns once listening (raises OSError if it cannot)."""
@@ -315,10 +317,10 @@ class Emulator:
 
     async def _serve(self, ws: ServerConnection) -> None:
         plan, accepted, index = self._opening.pop(ws)
-        lifetime = plan.expire_after_s if plan.expire_after_s is not None else catalog.SESSION_LIFETIME_S
+        lifetime = plan.expire_after_s if plan.expire_after_s is not None else vocabulary.SESSION_LIFETIME_S
         conv = Conversation(
             model=accepted.model, now=time.time(), lifetime_s=lifetime, transcripts=self.transcripts, replies=self.replies, chunk_ms=self.chunk_ms,
-            tool_calls=self.tool_calls,
+            tool_calls=self.tool_calls, wire=GaWire() if accepted.dialect == "azure-openai" else None,
         )
         record = SessionRecord(conv.session["id"], index, accepted.model, accepted.api_version, plan)
         with self._changing():
@@ -388,10 +390,10 @@ class Emulator:
                 await asyncio.sleep(plan.event_delay_ms / 1000)
             if kind == "response.created":
                 deltas, pace_start, paced_ms = 0, None, 0.0
-                audio_format = out["response"]["output_audio_format"]
+                audio_format = out["response"].get("output_audio_format", "pcm16")  # GA: always 24 kHz pcm16
                 if plan.response_delay_ms:
                     await asyncio.sleep(plan.response_delay_ms / 1000)
-            elif kind == "response.audio.delta" and self.pacing == "realtime":
+            elif kind in _AUDIO_DELTAS and self.pacing == "realtime":
                 now = asyncio.get_running_loop().time()
                 pace_start = now if pace_start is None else pace_start
                 if pace_start + paced_ms / 1000 > now:
@@ -402,7 +404,7 @@ class Emulator:
                 _record_server_event(link.record, out)
             if kind == "response.created":
                 await self._mid_response_faults(link, 0)
-            elif kind == "response.audio.delta":
+            elif kind in _AUDIO_DELTAS:
                 deltas += 1
                 await self._mid_response_faults(link, deltas)
 

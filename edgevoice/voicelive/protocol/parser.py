@@ -29,7 +29,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from edgevoice.voicelive.protocol import events as ev
+from edgevoice.voicelive.protocol import server_events as ev
 
 __all__ = ["ParserStats", "ServerEventParser", "parse_event"]
 

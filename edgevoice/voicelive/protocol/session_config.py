@@ -44,10 +44,10 @@ def session_payload(cfg: VoiceLiveConfig) -> dict[str, Any]:
     session["voice"] = voice_payload(cfg.effective_voice)
     session["input_audio_format"] = INPUT_AUDIO_FORMAT
     session["input_audio_sampling_rate"] = INPUT_SAMPLE_RATE
-    session["output_audio_format"] = cfg.output_audio_format
+    session["output_audio_format"] = cfg.effective_output_audio_format
     session["turn_detection"] = turn_detection_payload(cfg.turn_detection)
-    if cfg.noise_reduction != "none":
-        session["input_audio_noise_reduction"] = {"type": cfg.noise_reduction}
+    if cfg.effective_noise_reduction != "none":
+        session["input_audio_noise_reduction"] = {"type": cfg.effective_noise_reduction}
     echo = echo_cancellation_payload(cfg.echo_mode)
     if echo is not None:
         session["input_audio_echo_cancellation"] = echo

@@ -24,7 +24,7 @@ class WakeWordDetected:
 
 
 @dataclass(frozen=True, slots=True)
-class SpeechStarted:
+class LocalSpeechStarted:
     """Voice activity started (any time, gate open or not): ``t`` is the first voiced frame."""
 
     t: float
@@ -83,7 +83,7 @@ class ButtonReleased:
 
 ListeningEvent = Union[
     WakeWordDetected,
-    SpeechStarted,
+    LocalSpeechStarted,
     SpeechEnded,
     UtteranceAudio,
     UtteranceEnded,

@@ -27,7 +27,6 @@ from edgevoice.offline.connectivity import Connectivity, ProbePolicy, Reach
 from edgevoice.offline.phrases import PhraseBook
 from edgevoice.offline.probe import ProbeResult, probe
 from edgevoice.offline.render import SessionFactory, WarmReport, warm
-from edgevoice.voicelive.protocol.session_config import realtime_url
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +69,7 @@ class OfflineSupport:
         self._clock = clock
         self._jitter = jitter if jitter is not None else random.Random().random  # a private generator
         self._check = check
-        self._url = realtime_url(config.voicelive)
+        self._url = config.voicelive.dialect.realtime_url(config.voicelive)
         self._inbox: queue.SimpleQueue[_Probed | _Warmed] = queue.SimpleQueue()
         self._idle = threading.Event()  # set while nobody is talking to the assistant (warm-up may run)
         self._closed = threading.Event()

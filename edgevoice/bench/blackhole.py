@@ -6,7 +6,7 @@ firewall that drops packets. After :meth:`BlackholeRelay.cut`, bytes in both dir
 open connections are swallowed (no RST, no FIN: TCP would take minutes to notice), and new
 connections are accepted and never answered. :meth:`restore` lets new connections through again
 (connections that went dark stay dark, as they do on a real network). Used by
-:mod:`edgevoice.offline.measure` and the tests.
+:mod:`edgevoice.bench.offline_latency` and the tests.
 """
 
 from __future__ import annotations
@@ -38,10 +38,6 @@ class BlackholeRelay:
     def url(self) -> str:
         """The endpoint to configure instead of the server's: ``http://HOST:PORT``."""
         return f"http://{self.host}:{self.port}"
-
-    @property
-    def is_cut(self) -> bool:
-        return self._cut.is_set()
 
     def start(self) -> BlackholeRelay:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

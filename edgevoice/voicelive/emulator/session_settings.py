@@ -11,7 +11,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from edgevoice.voicelive.emulator import catalog
+from edgevoice.voicelive.emulator import vocabulary
 from edgevoice.voicelive.emulator.errors import (
     ClientError,
     invalid_type,
@@ -30,11 +30,11 @@ def default_session(model: str, session_id: str, expires_at: int) -> dict[str, A
         "model": model,
         "modalities": ["text", "audio"],
         "instructions": "",
-        "voice": catalog.default_voice(model),
+        "voice": vocabulary.default_voice(model),
         "input_audio_format": "pcm16",
         "input_audio_sampling_rate": 24000,
         "output_audio_format": "pcm16",
-        "turn_detection": {"type": "server_vad", **catalog.TURN_DETECTION_DEFAULTS},
+        "turn_detection": {"type": "server_vad", **vocabulary.TURN_DETECTION_DEFAULTS},
         "input_audio_noise_reduction": None,
         "input_audio_echo_cancellation": None,
         "input_audio_transcription": None,
@@ -56,9 +56,9 @@ def apply_update(current: dict[str, Any], update: Any, *, audio_received: bool) 
     merged = copy.deepcopy(current)
     for key, value in update.items():
         param = f"session.{key}"
-        if key in catalog.READ_ONLY_SESSION_FIELDS:
+        if key in vocabulary.READ_ONLY_SESSION_FIELDS:
             continue
-        if key in catalog.PASSTHROUGH_SESSION_FIELDS:
+        if key in vocabulary.PASSTHROUGH_SESSION_FIELDS:
             merged[key] = copy.deepcopy(value)
             continue
         check = _FIELDS.get(key)
@@ -83,9 +83,9 @@ def apply_update(current: dict[str, Any], update: Any, *, audio_received: bool) 
         raise ClientError("invalid_value", "Cannot change the input channels after audio has been received.",
                           "session.input_audio_echo_cancellation.channels")
     if merged["input_audio_format"].startswith("g711") and "input_audio_sampling_rate" in update:
-        if merged["input_audio_sampling_rate"] != catalog.G711_RATE:
+        if merged["input_audio_sampling_rate"] != vocabulary.G711_RATE:
             raise invalid_value(
-                "session.input_audio_sampling_rate", merged["input_audio_sampling_rate"], [catalog.G711_RATE], "G.711 audio is 8 kHz."
+                "session.input_audio_sampling_rate", merged["input_audio_sampling_rate"], [vocabulary.G711_RATE], "G.711 audio is 8 kHz."
             )
     return merged
 
@@ -152,7 +152,7 @@ def _any(value: Any, param: str) -> Any:
 def modalities(value: Any, param: str) -> list[str]:
     items = _string_list(value, param)
     for item in items:
-        _choice(catalog.MODALITIES)(item, param)
+        _choice(vocabulary.MODALITIES)(item, param)
     if not items:
         raise invalid_value(param, value, why="At least one modality is required.")
     if "audio" in items and "text" not in items:
@@ -162,21 +162,21 @@ def modalities(value: Any, param: str) -> list[str]:
 
 def voice(value: Any, param: str) -> Any:
     if isinstance(value, str):
-        if value.lower() not in catalog.OPENAI_VOICES:
-            raise invalid_value(param, value, catalog.OPENAI_VOICES)
+        if value.lower() not in vocabulary.OPENAI_VOICES:
+            raise invalid_value(param, value, vocabulary.OPENAI_VOICES)
         return value.lower()
     if not isinstance(value, dict):
         raise invalid_type(param, "a string or an object", value)
     kind = value.get("type")
     if kind is None:
         raise missing(f"{param}.type")
-    if kind not in catalog.VOICE_TYPES:
-        raise invalid_value(f"{param}.type", kind, tuple(catalog.VOICE_TYPES))
-    for name in catalog.VOICE_TYPES[kind]:
+    if kind not in vocabulary.VOICE_TYPES:
+        raise invalid_value(f"{param}.type", kind, tuple(vocabulary.VOICE_TYPES))
+    for name in vocabulary.VOICE_TYPES[kind]:
         if not isinstance(value.get(name), str) or not value[name]:
             raise missing(f"{param}.{name}")
-    if kind == "openai" and value["name"].lower() not in catalog.OPENAI_VOICES:
-        raise invalid_value(f"{param}.name", value["name"], catalog.OPENAI_VOICES)
+    if kind == "openai" and value["name"].lower() not in vocabulary.OPENAI_VOICES:
+        raise invalid_value(f"{param}.name", value["name"], vocabulary.OPENAI_VOICES)
     if "temperature" in value and value["temperature"] is not None:
         _number(value["temperature"], f"{param}.temperature", 0.0, 1.0)
     return copy.deepcopy(value)
@@ -185,21 +185,21 @@ def voice(value: Any, param: str) -> Any:
 def input_sampling_rate(value: Any, param: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid_type(param, "an integer", value)
-    if value not in catalog.PCM16_INPUT_RATES:
-        raise invalid_value(param, value, catalog.PCM16_INPUT_RATES)
+    if value not in vocabulary.PCM16_INPUT_RATES:
+        raise invalid_value(param, value, vocabulary.PCM16_INPUT_RATES)
     return value
 
 
 _EOU_FIELDS: dict[str, Callable[[Any, str], Any]] = {
-    "model": _choice(catalog.EOU_MODELS),
-    "threshold_level": _choice(catalog.EOU_THRESHOLD_LEVELS),
+    "model": _choice(vocabulary.EOU_MODELS),
+    "threshold_level": _choice(vocabulary.EOU_THRESHOLD_LEVELS),
     "threshold": lambda v, p: _number(v, p, 0.0, 1.0),
     "timeout_ms": lambda v, p: _number(v, p, 0, None, integer=True),
     "timeout": lambda v, p: _number(v, p, 0, None),
 }
 
 _TURN_FIELDS: dict[str, Callable[[Any, str], Any]] = {
-    "type": _choice(catalog.TURN_DETECTION_TYPES),
+    "type": _choice(vocabulary.TURN_DETECTION_TYPES),
     "threshold": lambda v, p: _number(v, p, 0.0, 1.0),
     "prefix_padding_ms": lambda v, p: _number(v, p, 0, None, integer=True),
     "silence_duration_ms": lambda v, p: _number(v, p, 0, None, integer=True),
@@ -221,7 +221,7 @@ def turn_detection(value: Any, param: str) -> dict[str, Any] | None:
         for key in ("speech_duration_ms", "remove_filler_words", "languages"):
             if key in checked:
                 raise unknown_parameter(f"{param}.{key}")
-    return {**catalog.TURN_DETECTION_DEFAULTS, **{k: v for k, v in checked.items() if v is not None}}
+    return {**vocabulary.TURN_DETECTION_DEFAULTS, **{k: v for k, v in checked.items() if v is not None}}
 
 
 def _typed_object(types: tuple[str, ...], extra: dict[str, Callable[[Any, str], Any]] | None = None) -> Callable[[Any, str], Any]:
@@ -234,8 +234,8 @@ def _typed_object(types: tuple[str, ...], extra: dict[str, Callable[[Any, str], 
 
 
 _ECHO_FIELDS: dict[str, Callable[[Any, str], Any]] = {
-    "type": _choice(catalog.ECHO_CANCELLATION_TYPES),
-    "reference_source": _choice(catalog.ECHO_REFERENCE_SOURCES),
+    "type": _choice(vocabulary.ECHO_CANCELLATION_TYPES),
+    "reference_source": _choice(vocabulary.ECHO_REFERENCE_SOURCES),
     "channels": _choice((1, 2)),
 }
 
@@ -257,7 +257,7 @@ def input_channels(session: dict[str, Any]) -> int:
 
 
 _TRANSCRIPTION_FIELDS: dict[str, Callable[[Any, str], Any]] = {
-    "model": _choice(catalog.TRANSCRIPTION_MODELS),
+    "model": _choice(vocabulary.TRANSCRIPTION_MODELS),
     "language": _string,
     "prompt": _string,
     "phrase_list": _string_list,
@@ -280,7 +280,7 @@ def tools(value: Any, param: str) -> list[dict[str, Any]]:
             raise invalid_type(where, "an object", tool)
         if tool.get("type") is None:
             raise missing(f"{where}.type")
-        _choice(catalog.TOOL_TYPES)(tool["type"], f"{where}.type")
+        _choice(vocabulary.TOOL_TYPES)(tool["type"], f"{where}.type")
         if tool["type"] == "function" and not isinstance(tool.get("name"), str):
             raise missing(f"{where}.name")
     return copy.deepcopy(value)
@@ -288,7 +288,7 @@ def tools(value: Any, param: str) -> list[dict[str, Any]]:
 
 def tool_choice(value: Any, param: str) -> Any:
     if isinstance(value, str):
-        return _choice(catalog.TOOL_CHOICES)(value, param)
+        return _choice(vocabulary.TOOL_CHOICES)(value, param)
     return _object(value, param, {"type": _choice(("function",)), "name": _string}, ("type", "name"))
 
 
@@ -297,11 +297,11 @@ def max_output_tokens(value: Any, param: str) -> Any:
         return value
     if isinstance(value, str):
         raise invalid_value(param, value, ["inf"], "Or an integer from 1 to 4096.")
-    return _number(value, param, *catalog.MAX_OUTPUT_TOKENS_RANGE, integer=True)
+    return _number(value, param, *vocabulary.MAX_OUTPUT_TOKENS_RANGE, integer=True)
 
 
 def temperature(value: Any, param: str) -> float:
-    return _number(value, param, *catalog.TEMPERATURE_RANGE)
+    return _number(value, param, *vocabulary.TEMPERATURE_RANGE)
 
 
 _FIELDS: dict[str, Callable[[Any, str], Any]] = {
@@ -309,11 +309,11 @@ _FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "modalities": modalities,
     "instructions": _string,
     "voice": voice,
-    "input_audio_format": _choice(catalog.INPUT_AUDIO_FORMATS),
+    "input_audio_format": _choice(vocabulary.INPUT_AUDIO_FORMATS),
     "input_audio_sampling_rate": input_sampling_rate,
-    "output_audio_format": _choice(tuple(catalog.OUTPUT_AUDIO_RATES)),
+    "output_audio_format": _choice(tuple(vocabulary.OUTPUT_AUDIO_RATES)),
     "turn_detection": turn_detection,
-    "input_audio_noise_reduction": _typed_object(catalog.NOISE_REDUCTION_TYPES),
+    "input_audio_noise_reduction": _typed_object(vocabulary.NOISE_REDUCTION_TYPES),
     "input_audio_echo_cancellation": lambda value, param: echo_cancellation(value, param),
     "input_audio_transcription": input_audio_transcription,
     "tools": tools,

@@ -2,7 +2,7 @@
 
 ``measure_offline_latency()`` is meant for ``edgevoice bench`` (and the tests). It runs the real
 daemon on a spoken recording at real-time pace against the local Voice Live emulator, with a
-:class:`~edgevoice.offline.blackhole.BlackholeRelay` in between, and reads the events file:
+:class:`~edgevoice.bench.blackhole.BlackholeRelay` in between, and reads the events file:
 
 1. *The device did not know*: a warm spare session is open when the network silently goes dark.
    The person wakes the device and asks; audio goes into the void; after the commit the service
@@ -22,7 +22,6 @@ WAV recorder on the input's clock (10 ms blocks), not a sound card.
 
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
 import subprocess
@@ -36,6 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgevoice.bench.toml_config import bench_config, toml_text
+from edgevoice.config.assistant import AssistantConfig
 
 KNOWN_TARGET_MS = 300.0
 UNKNOWN_MARGIN_MS = 100.0
@@ -64,10 +66,6 @@ class OfflineLatency:
     @property
     def unknown_target_ms(self) -> float:
         return self.connect_timeout_s * 1000 + UNKNOWN_MARGIN_MS
-
-    @property
-    def within_targets(self) -> bool:
-        return self.known_offline_ms <= self.known_target_ms and self.unknown_offline_ms <= self.unknown_target_ms
 
     def __str__(self) -> str:
         return (
@@ -111,8 +109,8 @@ def _measure(workdir: Path, connect_timeout_s: float, phrases: Mapping[str, str]
     from edgevoice.daemon.daemon import Daemon
     from edgevoice.daemon.sessions import session_factory
     from edgevoice.daemon.telemetry import Telemetry
-    from edgevoice.offline.blackhole import BlackholeRelay
-    from edgevoice.playback.wav import WavSpeaker
+    from edgevoice.bench.blackhole import BlackholeRelay
+    from edgevoice.playback.wav_speaker import WavSpeaker
     from edgevoice.voicelive.emulator import Emulator
 
     recording = workdir / "questions.wav"
@@ -191,27 +189,14 @@ def _summary(records: list[dict[str, Any]]) -> str:
 
 
 def _config_text(endpoint: str, cache_dir: Path, connect_timeout_s: float, phrases: Mapping[str, str] | None) -> str:
-    lines = [
-        "[voicelive]",
-        f"endpoint = {json.dumps(endpoint)}",
-        'model = "gpt-realtime"',
-        'voice = "alloy"',
-        'output_audio_format = "pcm16_16000hz"',
-        f"connect_timeout_s = {connect_timeout_s!r}",
-        "[voicelive.turn_detection]",
-        'type = "none"',
-        "[voicelive.transcription]",
-        'model = "none"',
-        "[assistant]",
-        "chimes = false",
-        "prewarm = true",
-        "[offline]",
-        f"cache_dir = {json.dumps(str(cache_dir))}",
-        "warm = false",
-    ]
+    tables: dict[str, dict[str, Any]] = {
+        "voicelive": {"connect_timeout_s": connect_timeout_s},
+        "voicelive.transcription": {"model": "none"},
+        "assistant": {"prewarm": True, "follow_up_s": AssistantConfig().follow_up_s},
+    }
     if phrases:
-        lines.append("phrases = {" + ", ".join(f"{k} = {json.dumps(v)}" for k, v in phrases.items()) + "}")
-    return "\n".join(lines) + "\n"
+        tables["offline.phrases"] = dict(phrases)
+    return toml_text(bench_config(endpoint, cache_dir, tables))
 
 
 def _write_recording(path: Path) -> None:

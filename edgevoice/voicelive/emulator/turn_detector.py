@@ -58,14 +58,14 @@ class VoiceActivity:
 
 
 @dataclass(frozen=True)
-class SpeechStarted:
+class VadSpeechStarted:
     """Speech began; ``audio_start_ms`` already includes the prefix padding."""
 
     audio_start_ms: int
 
 
 @dataclass(frozen=True)
-class SpeechStopped:
+class VadSpeechStopped:
     """Speech ended; ``audio_end_ms`` includes the trailing silence, ``speech_ms`` does not."""
 
     audio_end_ms: int
@@ -92,8 +92,8 @@ class TurnDetector:
         self._speech_end = 0.0
         self._silence_ms = 0.0
 
-    def feed(self, decisions: list[bool]) -> list[SpeechStarted | SpeechStopped]:
-        events: list[SpeechStarted | SpeechStopped] = []
+    def feed(self, decisions: list[bool]) -> list[VadSpeechStarted | VadSpeechStopped]:
+        events: list[VadSpeechStarted | VadSpeechStopped] = []
         for voiced in decisions:
             frame_start, self._now = self._now, self._now + FRAME_MS
             if not self.in_speech:
@@ -106,7 +106,7 @@ class TurnDetector:
                     self.in_speech = True
                     self._speech_end = self._now
                     self._silence_ms = 0.0
-                    events.append(SpeechStarted(int(max(0.0, self._run_start - self.prefix_padding_ms))))
+                    events.append(VadSpeechStarted(int(max(0.0, self._run_start - self.prefix_padding_ms))))
             elif voiced:
                 self._speech_end = self._now
                 self._silence_ms = 0.0
@@ -114,7 +114,7 @@ class TurnDetector:
                 self._silence_ms += FRAME_MS
                 if self._silence_ms >= self.silence_duration_ms:
                     assert self._run_start is not None
-                    events.append(SpeechStopped(int(self._now), int(self._speech_end - self._run_start)))
+                    events.append(VadSpeechStopped(int(self._now), int(self._speech_end - self._run_start)))
                     self.in_speech = False
                     self._run_start = None
         return events

@@ -46,10 +46,15 @@ class ModelFamily:
     turn_detection: tuple[str, ...]
     output_audio_formats: tuple[str, ...]
     default_voice: tuple[str, str]  # (type, name)
+    infer: tuple[re.Pattern[str], ...] = ()  # names outside the catalog that still belong here (a newer model)
 
     def has(self, model: str) -> bool:
         """True when ``model`` is one of this family's names or matches one of its patterns."""
         return model in self.models or any(p.matches(model) for p in self.patterns)
+
+    def claims(self, model: str) -> bool:
+        """True when ``model`` is not a known name but looks like one of this family's (``infer``)."""
+        return any(rx.fullmatch(model) is not None for rx in self.infer)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,17 @@ class Catalog:
     def family_of(self, model: str) -> ModelFamily | None:
         """The family ``model`` belongs to, or None for an unknown name."""
         return next((f for f in self.families if f.has(model)), None)
+
+    def inferred_family(self, model: str) -> ModelFamily | None:
+        """The family an unknown ``model`` name looks like it belongs to (e.g. a newer gpt-realtime), or None."""
+        return next((f for f in self.families if f.claims(model)), None)
+
+    def named(self, name: str) -> ModelFamily | None:
+        """The family called ``name`` (as in ``voicelive.model_family``), or None."""
+        return next((f for f in self.families if f.name == name), None)
+
+    def family_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.families)
 
     def known_names(self) -> tuple[str, ...]:
         """Every exact model name, then the shapes of the patterns (e.g. ``gpt-5.N``)."""
@@ -120,6 +136,13 @@ def parse_catalog(data: Mapping[str, Any], source: str = "models.toml") -> Catal
                 patterns.append(ModelPattern(re.compile(pat["regex"]), pat["shape"]))
             except re.error as exc:
                 raise fail(f"{where}.patterns[{i}]", f"bad regex: {exc}") from None
+        infer = raw.get("infer", [])
+        if not isinstance(infer, list) or not all(isinstance(v, str) for v in infer):
+            raise fail(f"{where}.infer", "must be a list of regexes")
+        try:
+            inferred = tuple(re.compile(rx) for rx in infer)
+        except re.error as exc:
+            raise fail(f"{where}.infer", f"bad regex: {exc}") from None
         voice = raw.get("default_voice")
         if not isinstance(voice, dict) or not isinstance(voice.get("type"), str) or not isinstance(voice.get("name"), str):
             raise fail(f"{where}.default_voice", "must be {type = '...', name = '...'}")
@@ -138,6 +161,7 @@ def parse_catalog(data: Mapping[str, Any], source: str = "models.toml") -> Catal
                 turn_detection=lists["turn_detection"],
                 output_audio_formats=lists["output_audio_formats"],
                 default_voice=(voice["type"], voice["name"]),
+                infer=inferred,
             )
         )
     seen: dict[str, str] = {}

@@ -9,7 +9,7 @@ per model), and compares CPU time. Target: ratio <= 1.15.
 
 ``evaluate_corpus(dir, listening)`` runs a corpus made by ``scripts/make_corpus.py`` the way the
 daemon would (gate opened on the wake word) and reports detection per noise condition, false
-accepts per hour of negative speech and endpoint timing; ``python -m edgevoice.listening.measure DIR``
+accepts per hour of negative speech and endpoint timing; ``python -m edgevoice.bench.listening_accuracy DIR``
 prints it.
 """
 
@@ -164,7 +164,7 @@ def evaluate_clip(corpus: str, clip: dict, listening) -> ClipResult:
     from pathlib import Path
 
     from edgevoice.audio.wav import read_wav_16k
-    from edgevoice.listening import events as ev
+    from edgevoice.listening import frontend_events as ev
     from edgevoice.listening.frontend import ListeningFrontend
 
     frontend = ListeningFrontend.from_config(listening)
@@ -219,7 +219,7 @@ def evaluate_negative(corpus: str, item: dict, listening) -> NegativeResult:
     from pathlib import Path
 
     from edgevoice.audio.wav import WavSource
-    from edgevoice.listening import events as ev
+    from edgevoice.listening import frontend_events as ev
     from edgevoice.listening.frontend import ListeningFrontend
 
     frontend = ListeningFrontend.from_config(listening)
@@ -329,7 +329,7 @@ def evaluate_corpus(corpus, listening=None, *, jobs: int = 2, groups=None, negat
     return AccuracyReport(tuple(clip_results), tuple(neg_results))
 
 
-if __name__ == "__main__":  # python -m edgevoice.listening.measure CORPUS_DIR
+if __name__ == "__main__":  # python -m edgevoice.bench.listening_accuracy CORPUS_DIR
     import sys
 
     from dataclasses import replace
