@@ -44,6 +44,7 @@ from edgevoice.listening import events as L
 from edgevoice.listening.buttons import Buttons
 from edgevoice.listening.echo import EchoGuard, power_of
 from edgevoice.listening.frontend import ListeningFrontend
+from edgevoice.listening.presence import PresenceSensor
 from edgevoice.offline.answers import OfflineAnswers
 from edgevoice.offline.learned import LearnedAnswers
 from edgevoice.offline.support import OfflineSupport
@@ -68,6 +69,14 @@ STATUS_TEXT = {
 OFFLINE_ANSWERING = "offline: answering from cache"  # STATUS while offline with [[offline.answers]]
 
 _END_OF_INPUT = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class _LoopCall:
+    """A function to run on the loop (see :meth:`Daemon.call_soon`)."""
+
+    fn: Callable[[], object]
+
 _SETTLED_STATES = frozenset({State.IDLE, State.FOLLOW_UP, State.OFFLINE, State.ERROR, State.MUTED})
 _BETWEEN_TURNS = frozenset({State.IDLE, State.OFFLINE, State.ERROR})  # nobody is talking to the assistant
 SESSION_RENEW_MARGIN_S = 120.0  # renew a session this long before it expires, between turns
@@ -81,7 +90,7 @@ def _settings(config: Config) -> AssistantSettings:
     """The machine's settings: the [assistant] table, and who endpoints (server turn detection or the device)."""
     return AssistantSettings.from_config(
         config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none",
-        offline_answers=bool(config.offline.answers) or config.offline.learn,
+        offline_answers=bool(config.offline.answers) or config.offline.learn, presence=config.presence,
     )
 
 
@@ -103,6 +112,12 @@ class DaemonHooks:
     on_transcript: Callable[[Transcript], None] | None = None
     should_stop: Callable[[], bool] | None = None  # polled by the loop (signals)
     take_reload: Callable[[], Config | None] | None = None  # a new config to apply between turns
+    on_reloaded: Callable[[bool, str], None] | None = None  # whether a reload was applied, and why not
+    on_stopped: Callable[[], None] | None = None  # the loop has ended and the parts are closed
+
+    def reloaded(self, applied: bool, message: str) -> None:
+        if self.on_reloaded is not None:
+            self.on_reloaded(applied, message)
 
 
 class Daemon:
@@ -169,6 +184,7 @@ class Daemon:
         self.buttons = Buttons.from_config(config.buttons, frontend, pin_factory=self._pin_factory)
         self.leds = StatusLeds(config.leds, pin_factory=self._pin_factory)
         self.echo_guard = EchoGuard.from_config(config.assistant)
+        self.presence = PresenceSensor.from_config(config.presence, self.post, pin_factory=self._pin_factory)
         # The knowledge index is brought up to date here: at start and on reload, never in a turn.
         self.tools = DeviceTools(config, self.post, pin_factory=self._pin_factory)
         self.link = self._make_link(self.tools.sessions(factory))
@@ -221,6 +237,18 @@ class Daemon:
     def post(self, item: object, at: float | None = None) -> None:
         """Hand an event to the loop from any thread."""
         self._queue.put((item, self.clock() if at is None else at))
+
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on the loop, between two items (from any thread): the control socket's commands."""
+        self.post(_LoopCall(fn))
+
+    def feed(self, event: E.Event) -> None:
+        """Step the machine with ``event`` now and carry out its actions (on the loop only)."""
+        self._step(event, self.clock())
+
+    def state_text(self) -> str:
+        """What STATUS= says now."""
+        return self._state_text()
 
     def stop(self) -> None:
         """Ask the loop to end (from any thread)."""
@@ -314,6 +342,8 @@ class Daemon:
             self._step(item, at)
         elif isinstance(item, Transcript):
             self.answers.transcript(item.role, item.text)
+        elif isinstance(item, _LoopCall):
+            item.fn()
         elif item is _END_OF_INPUT:
             self._input_over_at = time.monotonic()
             logger.info("input is over; waiting for the conversation to settle")
@@ -461,6 +491,9 @@ class Daemon:
                     logger.error("reload: cannot apply the new config, keeping the old one: %s", exc)
                     if self.hooks.on_status is not None:
                         self.hooks.on_status(f"reload failed: {exc}"[:200])
+                    self.hooks.reloaded(False, str(exc))
+                else:
+                    self.hooks.reloaded(True, "the new config is in force")
 
     def _observe_credentials(self, event: E.Event) -> None:
         """A session failed on credentials: watch them (and say why in STATUS); one opened: stop."""
@@ -572,6 +605,13 @@ class Daemon:
                 speaker.stop()
                 speaker.play(sound.pcm, sound.rate)
                 speaker.finish()
+            elif isinstance(action, A.SpeakText):
+                link.speak_text(action.text)
+            elif isinstance(action, A.PlayText):
+                sound = self.phrases.say(action.text)
+                speaker.stop()
+                speaker.play(sound.pcm, sound.rate)
+                speaker.finish()
             elif isinstance(action, A.PlayChime):
                 chime = self._chimes.get(action.name)
                 if chime is not None:
@@ -641,6 +681,7 @@ class Daemon:
         self.link.close()
         self.tools.close()
         self.buttons.close()
+        self.presence.close()
         self.leds.close()
         self.frontend.close()
 
@@ -652,6 +693,8 @@ class Daemon:
 
     def _shutdown(self) -> None:
         self._stop.set()
+        if self.hooks.on_stopped is not None:
+            self.hooks.on_stopped()
         self._close_parts()
         try:
             self.speaker.stop()
