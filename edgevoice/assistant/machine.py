@@ -474,8 +474,8 @@ class _Step:
 
     def visitor_left(self) -> None:
         """Nobody seen for leave_s: the next visitor starts a fresh conversation."""
-        self.set(visitor=False)
-        self.mark(A.Mark.PRESENCE, visitor="left")
+        self.set(visitor=False, announcements=tuple(a for a in self.ctx.announcements if a != self.settings.greeting))
+        self.mark(A.Mark.PRESENCE, visitor="left")  # ... and a greeting not yet said is not said to nobody
         if self.state in _IN_TURN:
             self.set(ending=True)  # reset once the reply has played
         elif self.state in (State.IDLE, State.FOLLOW_UP, State.OFFLINE):
