@@ -621,7 +621,8 @@ class _Step:
             return
         reply = self.ctx.reply
         if reply is None:
-            self.mark(A.Mark.REPLY_AUDIO_FIRST, response_id=event.response_id)
+            if not self.announcing_in_turn:  # an announcement is no turn's reply: no latency figures
+                self.mark(A.Mark.REPLY_AUDIO_FIRST, response_id=event.response_id)
             reply = Reply(event.response_id, event.item_id, start_ms=self.ctx.total_received_ms)
         elif (reply.response_id, reply.item_id) != (event.response_id, event.item_id):
             # A further item (or response) of the same reply: it starts where the last one ended.
@@ -754,7 +755,7 @@ class _Step:
     # --- the speaker ---------------------------------------------------------------------
 
     def on_playback_started(self, _event: E.PlaybackStarted) -> None:
-        if self.ctx.playing is Playing.REPLY:
+        if self.ctx.playing is Playing.REPLY and not self.announcing_in_turn:
             self.mark(A.Mark.PLAYBACK_START)
         elif self.ctx.playing is Playing.CACHED:
             self.mark(A.Mark.CACHED_PLAYBACK_START)
@@ -777,7 +778,8 @@ class _Step:
             reply = self.ctx.reply
             if reply is not None and reply.active:
                 return  # only FinishPlayback (after response.done) ends a reply
-            self.mark(A.Mark.PLAYBACK_END)
+            if not self.announcing_in_turn:
+                self.mark(A.Mark.PLAYBACK_END)
             self.set(playing=Playing.NOTHING)
             rnd = self.ctx.tools
             if rnd is not None:

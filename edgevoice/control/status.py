@@ -61,9 +61,12 @@ class TurnHistory:
         event = record.get("event")
         with self._lock:
             if event == "turn_latency":
-                self.answered += 1
-                self._latencies.append({"turn": record.get("turn"),
-                                        **{k: v for k, v in record.items() if k.endswith("_ms")}})
+                entry = {"turn": record.get("turn"), **{k: v for k, v in record.items() if k.endswith("_ms")}}
+                if self._latencies and self._latencies[-1]["turn"] == entry["turn"]:
+                    self._latencies[-1] = entry  # the reply went on after a tool call: the later figures
+                else:
+                    self.answered += 1
+                    self._latencies.append(entry)
             elif event == "wake":
                 self.wakes += 1
                 self._wakes.append(self.clock())
@@ -80,7 +83,7 @@ class TurnHistory:
                 self._wakes.popleft()
             last_hour = len(self._wakes)
             total = self.wakes
-        hours = max(now - self.started, 1.0) / 3600.0
+        hours = max(now - self.started, 3600.0) / 3600.0  # in the first hour: the count so far
         return {"last_hour": last_hour, "total": total, "per_hour": round(total / hours, 2)}
 
 
