@@ -180,3 +180,13 @@ def test_the_client_says_why_it_cannot_ask(tmp_path):
                 ask(locked, P.Request("status"))
         finally:
             server.close()
+
+
+def test_the_readme_presence_example_is_a_valid_config():
+    from edgevoice.config.load import parse_config
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### Presence: turning toward the visitor", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    config = parse_config('[voicelive]\nendpoint = "https://example.services.ai.azure.com"\n\n' + block, "<README>")
+    assert config.presence.sensor == "motion" and config.presence.listen_without_wake
+    assert config.presence.greeting in config.offline.spoken_texts().values()
