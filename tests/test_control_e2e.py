@@ -9,6 +9,8 @@ reached. Each test waits on what the daemon reports, never on the clock.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import signal
 import threading
 from collections.abc import Iterator
@@ -50,7 +52,7 @@ def runs(recordings: Recordings, tmp_path_factory: pytest.TempPathFactory) -> It
     }.items():
         directory = base / name
         sock = directory / "ctl.sock"
-        scenario = Scenario(**{**scenario.__dict__, "tables": {"control": {"socket": str(sock), "group": ""}}})
+        scenario = dataclasses.replace(scenario, tables={"control": {"socket": str(sock), "group": ""}})
         started[name] = BackgroundRun(name, scenario, directory)
     yield started
     for run in started.values():
@@ -79,6 +81,7 @@ def test_status_in_each_state_and_say_during_a_reply_is_queued(runs):
     assert reply["wake_words"]["total"] == 1
     assert reply["devices"]["microphone"]["ok"] and reply["devices"]["speaker"]["ok"]
     assert reply["config"]["voicelive"]["model"] == "gpt-realtime"
+    assert KEY not in json.dumps(reply), "the API key never appears in the status"
 
     code, reply = cli(sock, "say", FIRST)
     assert code == 0, reply

@@ -170,7 +170,7 @@ def start_control(daemon: Daemon, hooks: DaemonHooks, request_reload: Callable[[
     try:
         control = DaemonControl(daemon, request_reload=request_reload, device_faults=device_faults)
     except ControlSocketError as exc:
-        logger.error("%s; running without the control socket", exc)
+        logger.warning("%s; running without the control socket", exc)
         return None
     hooks.on_reloaded = control.reloaded
     hooks.on_stopped = control.close

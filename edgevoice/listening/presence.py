@@ -61,7 +61,9 @@ class PresenceSensor:
         setattr(device, on, lambda *_: post(PresenceChanged(True)))
         setattr(device, off, lambda *_: post(PresenceChanged(False)))
         logger.info("presence sensor: %s", config.sensor)
-        if device.is_active:
+        # Someone already there at start counts. Not asked of a distance sensor: its first reading takes
+        # a dozen echoes (seconds without one), and start-up does not wait for it; its first change counts.
+        if config.sensor != "distance" and device.is_active:
             post(PresenceChanged(True))
         return cls(device, kind=config.sensor)
 
