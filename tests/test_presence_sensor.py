@@ -10,7 +10,6 @@ from gpiozero.pins.mock import MockFactory, MockTriggerPin
 from edgevoice.assistant.events import PresenceChanged
 from edgevoice.config.errors import ConfigError
 from edgevoice.config.presence import PresenceConfig
-from edgevoice.listening.buttons import GpioError
 from edgevoice.listening.presence import PresenceSensor
 
 SPEED_OF_SOUND = 343.26  # m/s, as gpiozero's DistanceSensor assumes
@@ -94,11 +93,14 @@ def test_config_errors_name_the_key():
         PresenceConfig(sensor="distance", trigger_pin=23, echo_pin=23).check()
 
 
-def test_a_pin_in_use_is_a_clear_error():
+def test_a_sensor_that_cannot_be_used_is_a_clear_error_and_the_kiosk_runs_without_it(caplog):
     factory = MockFactory()
     first = PresenceSensor.from_config(PresenceConfig(sensor="input", pin=6), lambda e: None, pin_factory=factory)
     try:
-        with pytest.raises(GpioError, match=r"presence sensor \(motion\) on pin 6: pin GPIO6 is already in use"):
-            PresenceSensor.from_config(PresenceConfig(sensor="motion", pin=6), lambda e: None, pin_factory=factory)
+        second = PresenceSensor.from_config(PresenceConfig(sensor="motion", pin=6), lambda e: None, pin_factory=factory)
+        assert second.device is None and not second.present
+        assert "presence sensor (motion) on pin 6: pin GPIO6 is already in use" in second.problem
+        assert "running without the presence sensor" in caplog.text
+        second.close()
     finally:
         first.close()

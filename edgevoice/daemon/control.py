@@ -134,7 +134,8 @@ class DaemonControl:
             "mute_switch": ctx.switch_muted,
             "announcing": ctx.announcing,
             "announcements_waiting": len(ctx.announcements),
-            "presence": {"sensor": self.daemon.config.presence.sensor, "present": ctx.present, "visitor": ctx.visitor},
+            "presence": {"sensor": self.daemon.config.presence.sensor, "present": ctx.present, "visitor": ctx.visitor,
+                         "problem": self.daemon.presence.problem or None},
         }
 
     def _connectivity(self) -> dict[str, Any]:

@@ -69,14 +69,6 @@ STATUS_TEXT = {
 OFFLINE_ANSWERING = "offline: answering from cache"  # STATUS while offline with [[offline.answers]]
 
 _END_OF_INPUT = object()
-
-
-@dataclasses.dataclass(frozen=True)
-class _LoopCall:
-    """A function to run on the loop (see :meth:`Daemon.call_soon`)."""
-
-    fn: Callable[[], object]
-
 _SETTLED_STATES = frozenset({State.IDLE, State.FOLLOW_UP, State.OFFLINE, State.ERROR, State.MUTED})
 _BETWEEN_TURNS = frozenset({State.IDLE, State.OFFLINE, State.ERROR})  # nobody is talking to the assistant
 SESSION_RENEW_MARGIN_S = 120.0  # renew a session this long before it expires, between turns
@@ -84,6 +76,13 @@ SESSION_RENEW_MARGIN_S = 120.0  # renew a session this long before it expires, b
 # microphone's own buffer, which a process that was frozen for a moment hands over all at once.
 MAX_BACKLOG_FRAMES = 300
 CRASH_LIMIT, CRASH_WINDOW_S = 5, 60.0  # this many internal errors this fast end the run (systemd restarts it)
+
+
+@dataclasses.dataclass(frozen=True)
+class _LoopCall:
+    """A function to run on the loop (see :meth:`Daemon.call_soon`)."""
+
+    fn: Callable[[], object]
 
 
 def _settings(config: Config) -> AssistantSettings:

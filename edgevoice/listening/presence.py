@@ -46,16 +46,21 @@ class PresenceSensor:
     """Someone in front of the kiosk, or not: ``post(PresenceChanged(...))`` on every change (and once
     at start with what the sensor sees then)."""
 
-    def __init__(self, device: Any | None = None, *, kind: str = "none") -> None:
+    def __init__(self, device: Any | None = None, *, kind: str = "none", problem: str = "") -> None:
         self.device = device
         self.kind = kind
+        self.problem = problem  # why a configured sensor is not in use ("" = it is, or none is configured)
 
     @classmethod
     def from_config(cls, config: PresenceConfig, post: Callable[[PresenceChanged], None], *,
                     pin_factory: Any = None) -> PresenceSensor:
         if not config.enabled:
             return cls()
-        device = _device(config, pin_factory)
+        try:
+            device = _device(config, pin_factory)
+        except GpioError as exc:  # a missing or miswired sensor: the kiosk still works with the wake word
+            logger.error("%s; running without the presence sensor", exc)
+            return cls(kind=config.sensor, problem=str(exc))
         on, off = ("when_in_range", "when_out_of_range") if config.sensor == "distance" else \
             ("when_activated", "when_deactivated")
         setattr(device, on, lambda *_: post(PresenceChanged(True)))
