@@ -75,11 +75,12 @@ class ControlServer:
         self.reply_timeout_s = reply_timeout_s
         self.max_clients = max_clients
         self.served = 0  # requests answered (tests and status)
+        self._listener = self._bind()  # first: a socket that cannot be made leaves nothing open
         self._selector = selectors.DefaultSelector()
         self._clients: dict[int, _Client] = {}
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._listener = self._bind()
+        self._pipe_lock = threading.Lock()
         self._thread = threading.Thread(target=self._serve, name="control", daemon=True)
 
     # --- the socket file ----------------------------------------------------------------------
@@ -151,21 +152,30 @@ class ControlServer:
         logger.info("control socket at %s", self.path)
         return self
 
+    def _wake(self) -> None:
+        """Interrupt the selector's wait (any thread)."""
+        with self._pipe_lock:  # never a write to a descriptor number close() gave back
+            if self._wake_w < 0:
+                return
+            try:
+                os.write(self._wake_w, b"x")
+            except BlockingIOError:  # the pipe is full: it wakes anyway
+                pass
+
     def close(self) -> None:
         """Stop serving and remove the socket file."""
         self._stop.set()
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:
-            pass
+        self._wake()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         for client in list(self._clients.values()):
             self._drop(client)
         self._listener.close()
         self._selector.close()
-        for fd in (self._wake_r, self._wake_w):
-            os.close(fd)
+        with self._pipe_lock:
+            for fd in (self._wake_r, self._wake_w):
+                os.close(fd)
+            self._wake_r = self._wake_w = -1
         try:
             if stat.S_ISSOCK(self.path.lstat().st_mode):
                 self.path.unlink()
@@ -178,7 +188,7 @@ class ControlServer:
                 ready = self._selector.select(timeout=0.1)
                 for key, events in ready:
                     if key.data == "wake":
-                        os.read(self._wake_r, 64)
+                        os.read(self._wake_r, 4096)
                     elif key.data is None:
                         self._accept()
                     else:
@@ -260,6 +270,7 @@ class ControlServer:
             client.pending, client.pending_id, client.pending_cmd = answer, parsed.id, parsed.cmd
             client.deadline = time.monotonic() + self.reply_timeout_s
             self._watch(client, 0)  # more input, or the client hanging up, waits for the reply
+            answer.add_done_callback(lambda _: self._wake())  # the reply goes out at once, not at the next tick
         else:
             self._reply(client, P.ok_reply(parsed.cmd, answer, parsed.id))
 
