@@ -190,3 +190,16 @@ def test_the_readme_presence_example_is_a_valid_config():
     config = parse_config('[voicelive]\nendpoint = "https://example.services.ai.azure.com"\n\n' + block, "<README>")
     assert config.presence.sensor == "motion" and config.presence.listen_without_wake
     assert config.presence.greeting in config.offline.spoken_texts().values()
+
+
+def test_say_offline_prefers_the_cached_phrase_with_that_text():
+    from edgevoice.offline.phrases import PhraseBook
+    from edgevoice.playback.sound import Sound
+
+    book = PhraseBook({"greeting": "Hello there!"})
+    book.wait_ready(30)
+    own_voice = Sound(b"\x01\x00" * 1600, 16000)
+    book.put("greeting", own_voice)  # as a warmed cache does: the assistant's own voice
+    assert book.say("  hello   THERE! ") is own_voice
+    other = book.say("The lift is out of order.")  # no phrase has it: the local voice, now
+    assert other is not own_voice and len(other.pcm) > 0 and other.rate == 16000

@@ -185,7 +185,7 @@ class ControlServer:
     def _serve(self) -> None:
         while not self._stop.is_set():
             try:
-                ready = self._selector.select(timeout=0.1)
+                ready = self._selector.select(timeout=self._next_timeout())
                 for key, events in ready:
                     if key.data == "wake":
                         os.read(self._wake_r, 4096)
@@ -196,6 +196,12 @@ class ControlServer:
                 self._housekeeping()
             except Exception:  # a bug must not take the socket down for good
                 logger.exception("control socket: unexpected error; carrying on")
+
+    def _next_timeout(self) -> float | None:
+        """Until the next client's deadline; with no client, until something happens (no idle wake-ups)."""
+        if not self._clients:
+            return None
+        return max(0.0, min(c.deadline for c in self._clients.values()) - time.monotonic())
 
     def _accept(self) -> None:
         for _ in range(64):
