@@ -53,7 +53,9 @@ def test_say_during_a_reply_waits_for_the_turn_to_end():
 
 def test_say_interrupt_stops_the_reply_first():
     c = speaking()
+    c.send(E.Announce("waiting one"))
     acts = c.send(E.Announce(NOTICE, interrupt=True))
+    assert c.ctx.announcements == ("waiting one",), "the interrupting one goes first"
     kinds = [type(a) for a in acts if not isinstance(a, A.Telemetry)]
     assert kinds.index(A.StopPlayback) < kinds.index(A.SpeakText)
     assert A.CancelResponse("resp_1") in acts

@@ -410,7 +410,9 @@ class _Step:
             return
         if event.interrupt:
             self.interrupt_for_announcement()
-        self.set(announcements=(*self.ctx.announcements, text))
+            self.set(announcements=(text, *self.ctx.announcements))  # now: before those still waiting
+        else:
+            self.set(announcements=(*self.ctx.announcements, text))
 
     def interrupt_for_announcement(self) -> None:
         """``say --interrupt``: stop the turn in progress (a reply, the user's words, another announcement)."""
