@@ -203,3 +203,20 @@ def test_say_offline_prefers_the_cached_phrase_with_that_text():
     assert book.say("  hello   THERE! ") is own_voice
     other = book.say("The lift is out of order.")  # no phrase has it: the local voice, now
     assert other is not own_voice and len(other.pcm) > 0 and other.rate == 16000
+
+
+def test_the_socket_belongs_to_the_configured_group(sock_path, caplog):
+    import grp
+
+    own = grp.getgrgid(os.getgid()).gr_name  # a group this process may always give its files to
+    server = ControlServer(sock_path, lambda r: {}, group=own).start()
+    try:
+        assert sock_path.stat().st_gid == os.getgid()
+    finally:
+        server.close()
+    server = ControlServer(sock_path, lambda r: {}, group="edgevoice-no-such-group").start()
+    try:
+        assert "group 'edgevoice-no-such-group' does not exist" in caplog.text
+        assert ask(sock_path, P.Request("status"))["ok"]
+    finally:
+        server.close()
