@@ -180,7 +180,7 @@ def test_a_silent_client_is_dropped_and_50_clients_at_once_are_all_answered(runs
         t.join(timeout=60)
     assert len(replies) == 50
     assert all(r["ok"] or r["error"]["code"] == "busy" for r in replies), replies
-    assert sum(r["ok"] for r in replies) >= 30
+    assert sum(r["ok"] for r in replies) >= 20  # at most MAX_CLIENTS at once; the rest are told to retry
     thread.join(timeout=30)
     assert P.decode_reply(silent["reply"])["error"]["code"] == "timeout"
     assert status(sock)["ok"]
