@@ -220,3 +220,26 @@ def test_the_socket_belongs_to_the_configured_group(sock_path, caplog):
         assert ask(sock_path, P.Request("status"))["ok"]
     finally:
         server.close()
+
+
+def test_status_for_people_shows_every_section_and_those_other_parts_add():
+    from edgevoice.commands.status import describe
+
+    reply = {
+        "v": 1, "ok": True, "cmd": "status",
+        "assistant": {"state": "muted", "status": "muted", "muted": True, "mute_switch": True,
+                      "presence": {"sensor": "motion", "present": False, "problem": "presence sensor (motion) on pin 4: busy"}},
+        "connectivity": {"online": False, "outage": "offline", "session": "closed"},
+        "uptime": {"seconds": 3725.0, "since": "2026-12-06T13:00:00Z"},
+        "turns": {"started": 3, "answered": 2, "recent": [{"turn": 2, "voice_to_voice_ms": 812.4, "tools_ms": None}]},
+        "wake_words": {"last_hour": 3, "per_hour": 3.0},
+        "devices": {"microphone": {"ok": False, "problem": "missing (no such device)"}, "speaker": {"ok": True}},
+        "config": {"voicelive": {}},
+        "cost": {"today_usd": 0.42},
+    }
+    text = describe(reply)
+    for expected in ("state:        muted", "yes (switch)", "offline (offline)", "1h02m05s", "3 started, 2 answered",
+                     "presence:     motion: presence sensor (motion) on pin 4: busy", "microphone:   missing",
+                     "turn 2:      voice_to_voice 812 ms", "cost:"):
+        assert expected in text, (expected, text)
+    assert "voicelive" not in text  # the config is for --json

@@ -33,7 +33,8 @@ def describe(reply: dict[str, Any]) -> str:
     ]
     presence = a.get("presence") or {}
     if presence.get("sensor", "none") != "none":
-        lines.append(f"presence:     {presence['sensor']}: {'someone there' if presence.get('present') else 'nobody'}")
+        seen = "someone there" if presence.get("present") else "nobody"
+        lines.append(f"presence:     {presence['sensor']}: {presence.get('problem') or seen}")
     for name, health in (reply.get("devices") or {}).items():
         lines.append(f"{name + ':':<13} {'ok' if health.get('ok') else health.get('problem')}")
     for turn in t.get("recent", []):
