@@ -9,6 +9,7 @@ wins over `edgevoice unmute` from the control socket.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory
@@ -34,6 +35,13 @@ GREETING = "Hello there!"
 QUESTION = "what time is it"
 NOON = "It is noon."
 RAIN = "Rain, all day."
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def pre_generated(session) -> list[str]:
@@ -111,6 +119,10 @@ def test_the_mute_switch_wins_over_the_control_socket(recordings, make_emulator,
             wait_for_state(sock, "idle")
             code, reply = cli(sock, "mute")
             assert code == 0 and reply["muted"] is True and reply["switch"] is False
+            frontend = run.daemon.frontend
+            frames = frontend.frames
+            wait_for(lambda: frontend.frames > frames + 5)
+            assert not frontend.listening, "muted from the socket: the front-end drops the microphone's frames"
             code, reply = cli(sock, "unmute")
             assert code == 0 and reply == {**reply, "muted": False, "state": "idle"}
             run.daemon.stop()

@@ -620,6 +620,7 @@ class Daemon:
             elif isinstance(action, A.SetMicrophone):
                 # The microphone stays open while muted: the front-end drops frames unprocessed, so
                 # the switch is noticed at once and the watchdog still sees the capture alive.
+                self.frontend.set_listening(action.on)
                 logger.info("microphone %s", "on" if action.on else "muted")
             elif isinstance(action, A.StartTimer):
                 self._timers.start(action.name, action.timer_id, action.seconds, self.clock())
