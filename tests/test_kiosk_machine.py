@@ -177,3 +177,20 @@ def test_nothing_is_sent_before_speech_when_someone_arrives():
     c = Conversation(AssistantSettings(prewarm=False, listen_without_wake=True, leave_s=20.0))
     acts = c.send(E.PresenceChanged(True))
     assert not of_type(acts, A.OpenGate, A.StartStreaming, A.OpenSession, A.SpeakText)
+
+
+def test_say_with_server_turn_detection_and_over_the_follow_up_window():
+    from edgevoice.assistant.settings import Endpointing
+
+    server = AssistantSettings(prewarm=False, chimes=False, endpointing=Endpointing.SERVER)
+    c = Conversation(server)
+    c.send(E.Wake("okay_nabu"), E.SessionReady(), E.SpeechStart(), E.ServerSpeechStarted(), E.ServerSpeechStopped())
+    c.send(chunk(), E.PlaybackStarted())
+    finish_reply(c)
+    assert c.state is State.FOLLOW_UP
+    acts = c.send(E.Announce(NOTICE))
+    assert of_type(acts, A.SpeakText) == [A.SpeakText(NOTICE)] and c.state is State.THINKING
+    assert not c.gate_open, "the follow-up window closes: nothing of the room is streamed under an announcement"
+    c.send(chunk("resp_a"), E.PlaybackStarted())
+    finish_reply(c, "resp_a")
+    assert c.state is State.IDLE and c.ctx.playing is Playing.NOTHING
