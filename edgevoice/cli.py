@@ -31,6 +31,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "knowledge": ("edgevoice.commands.knowledge", "index the [knowledge] documents, search them as the assistant would, or list them"),
     "soak": ("edgevoice.commands.soak", "hundreds of turns with the daemon, faster than real time: nothing may grow"),
     "install-service": ("edgevoice.commands.install_service", "install the systemd service (--dry-run shows the steps)"),
+    "status": ("edgevoice.commands.status", "what the running assistant is doing: state, connectivity, turns, latencies, devices (--json for scripts)"),
+    "say": ("edgevoice.commands.say", "make the running assistant say TEXT (after the current turn; --interrupt: now)"),
+    "mute": ("edgevoice.commands.mute", "mute the running assistant: nothing is heard or sent until `edgevoice unmute`"),
+    "unmute": ("edgevoice.commands.unmute", "unmute the running assistant (refused while the hardware mute switch is on)"),
+    "reload": ("edgevoice.commands.reload", "re-read the config file (between turns) and say whether the new config was applied"),
 }
 
 

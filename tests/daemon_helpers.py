@@ -282,6 +282,7 @@ class Scenario:
     config_extra: str = ""  # TOML appended to the config (arrays of tables: [[tools.gpio]] ...)
     prepare: Callable[[Path], None] | None = None  # called with the written config file, before the run starts
     transcripts: tuple[str, ...] = ()  # the emulator's scripted user transcripts (n-th user audio of a session)
+    faults: Any = None  # the emulator's FaultPlan (a slow service: response_delay_ms ...)
 
 
 @dataclass
@@ -329,7 +330,8 @@ class BackgroundRun:
             ready_replies(scenario.replies)
             calls = tuple(parse_tool_call(spec) for spec in scenario.tool_calls)
             self.emulator = Emulator(api_key=KEY, replies=scenario.replies, transcripts=scenario.transcripts,
-                                     pacing=scenario.pacing, speech=SPEECH, tool_calls=calls).start()
+                                     pacing=scenario.pacing, speech=SPEECH, tool_calls=calls,
+                                     faults=scenario.faults).start()
             if scenario.offline:
                 self.emulator.stop()  # its port stays in the config: connections are refused
             if scenario.shipped:

@@ -725,6 +725,8 @@ ALL_SETTINGS = st.builds(
     endpointing=st.sampled_from(list(Endpointing)),
     chimes=st.booleans(),
     prewarm=st.booleans(),
+    greeting=st.sampled_from(["", "Hello, how can I help?"]),
+    listen_without_wake=st.booleans(),
 )
 
 RESPONSES = st.sampled_from(["resp_1", "resp_2", "resp_3"])
@@ -734,6 +736,9 @@ PLAIN_EVENTS = st.one_of(
     st.builds(E.Wake, st.sampled_from(["okay_nabu", "hey_jarvis"])),
     st.builds(E.PushToTalk, st.booleans()),
     st.builds(E.MuteChanged, st.booleans()),
+    st.builds(E.MuteRequested, st.booleans()),
+    st.builds(E.Announce, st.sampled_from(["", "The shop closes in ten minutes."]), st.booleans()),
+    st.builds(E.PresenceChanged, st.booleans()),
     st.just(E.SpeechStart()),
     st.just(E.SpeechEnd()),
     st.builds(E.UtteranceEnd, st.sampled_from(["silence", E.NO_SPEECH, "max_length"])),
@@ -764,7 +769,8 @@ def _likely_events(c: Conversation) -> list[E.Event]:
     response = reply.response_id if reply else "resp_1"
     item = reply.item_id if reply else "item_1"
     by_state: dict[State, list[E.Event]] = {
-        State.IDLE: [E.Wake("okay_nabu"), E.PushToTalk(True), E.SessionReady()],
+        State.IDLE: [E.Wake("okay_nabu"), E.PushToTalk(True), E.SessionReady(), E.PresenceChanged(True),
+                     E.SpeechStart()],
         State.LISTENING: [E.SessionReady(), E.SpeechStart(), E.UtteranceEnd(), E.ServerSpeechStarted(),
                           E.ServerSpeechStopped(), E.PushToTalk(False)],
         State.THINKING: [E.ReplyAudio(response, item, 400.0), E.ReplyDone(response),
@@ -810,7 +816,10 @@ def _check_step(before: State, event: E.Event, acts: list[A.Action], c: Conversa
         heard_by_server = isinstance(event, E.ReplyDone) and event.reason == "turn_detected"
         assert heard_by_server or isinstance(event, (E.Wake, E.PushToTalk, E.SpeechStart, E.ServerSpeechStarted)), event
         if before in (State.IDLE, State.OFFLINE, State.ERROR, State.MUTED):
-            assert isinstance(event, (E.Wake, E.PushToTalk)), (before, event)
+            # ... or speech from a visitor the presence sensor sees, when they need no wake word.
+            by_visitor = (isinstance(event, E.SpeechStart) and c.ctx.present and c.settings.listen_without_wake
+                          and before in (State.IDLE, State.OFFLINE))
+            assert by_visitor or isinstance(event, (E.Wake, E.PushToTalk)), (before, event)
     if of_type(acts, A.PlayAudio):
         assert c.state is State.SPEAKING
     # Every function call is answered: run (and answered when it finishes), or answered at once.
@@ -828,8 +837,8 @@ def _check_step(before: State, event: E.Event, acts: list[A.Action], c: Conversa
 def _drain(c: Conversation) -> None:
     """What time and the speaker do on their own: timers run out, replies end and finish playing,
     and the service comes back (the background check finds it)."""
-    for _ in range(12):
-        if c.state is State.IDLE:
+    for _ in range(40):  # up to max_announcements waiting, each ending on its own
+        if c.state is State.IDLE and not c.ctx.announcements and c.ctx.playing is Playing.NOTHING:
             return
         if c.state is State.OFFLINE:
             c.send(E.ServiceBack())

@@ -272,3 +272,20 @@ def test_the_wake_word_over_the_devices_sound_counts_only_above_its_echo():
     for _ in range(30):  # someone saying the wake word over it, 10 dB louder than the echo
         guard.update(mic_power=0.01 * 10 ** (-0.2), voiced=True, played_power=0.01)
     assert guard.wake_over_echo()
+
+
+def test_the_assistants_own_mute_drops_frames_without_a_mute_event_and_buttons_still_come_through():
+    """`edgevoice mute`: the machine is muted, so the front-end hears nothing; the switch's events stay the switch's."""
+    fe = make()
+    wake_word = frames_of(pcm16(scene(0.3, WAKE, 0.8)))
+    fe.set_listening(False)
+    fe.press_button()
+    heard = [e for f in wake_word for e in fe.process(f)]
+    assert [type(e) for e in heard] == [ev.ButtonPressed], "no Muted event, no wake word, the button still heard"
+    assert fe.open_gate("button") == b"" and not fe.gate_open
+    fe.set_muted(True)  # the switch goes on meanwhile: its event comes as always
+    assert [type(e) for e in fe.process(wake_word[0])] == [ev.Muted]
+    fe.set_muted(False)
+    fe.set_listening(True)
+    heard = [e for f in wake_word for e in fe.process(f)]
+    assert type(heard[0]) is ev.Unmuted and any(isinstance(e, ev.WakeWordDetected) for e in heard)

@@ -723,6 +723,12 @@ class DaemonShell:
     def answer_sound(self, answer: str) -> Sound:
         return Sound(CACHED_PCM, RATE)
 
+    def text_sound(self, text: str) -> Sound:
+        return Sound(CACHED_PCM, RATE)  # stand-in for the phrase cache / the local voice
+
+    def set_listening(self, on: bool) -> None:
+        pass  # no front-end
+
     def chime(self, name: A.Chime) -> Sound | None:
         return Sound(CHIME_PCM, RATE)
 

@@ -44,6 +44,8 @@ class Mark(StrEnum):
     STATE = "state"
     ERROR = "error"
     TOOL_CALL = "tool_call"  # a tool the model called was answered: name, ms, sources
+    ANNOUNCE = "announce"  # an announcement (say, a presence greeting) starts: via session or local
+    PRESENCE = "presence"  # a visitor arrived or left
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +194,22 @@ class PlayAnswer(Action):
     """Play the cached answer ``answer`` (an [[offline.answers]] id); report PlaybackFinished when done."""
 
     answer: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakText(Action):
+    """Ask the session to speak ``text`` as it is (response.create with pre_generated_assistant_message);
+    its audio comes back as a reply."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlayText(Action):
+    """Play ``text`` on the device: a cached phrase with that text, else the local voice; report
+    PlaybackFinished when done (an announcement while the service cannot be used)."""
+
+    text: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,29 @@ class MuteChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class MuteRequested(Event):
+    """A script asked to mute or unmute (the control socket); the mute switch, when on, wins."""
+
+    muted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceChanged(Event):
+    """The presence sensor saw someone in front of the kiosk (``present``) or nobody any more."""
+
+    present: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Announce(Event):
+    """Say ``text`` in the assistant's voice (the control socket's ``say``); ``interrupt`` stops the
+    current turn first, else it waits until the turn is over."""
+
+    text: str
+    interrupt: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class SpeechStart(Event):
     """The device's VAD heard speech begin.
 

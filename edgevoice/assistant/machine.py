@@ -85,6 +85,8 @@ def timer_seconds(name: Timer, state: State, settings: AssistantSettings) -> flo
         return settings.idle_timeout_s
     if name is Timer.SPARE:
         return settings.offline_retry_s
+    if name is Timer.LEAVE:
+        return settings.leave_s
     return settings.error_retry_s if state is State.ERROR else settings.offline_retry_s
 
 
@@ -115,6 +117,8 @@ def wanted_timers(ctx: Context, settings: AssistantSettings) -> frozenset[Timer]
         wanted.add(Timer.IDLE)
     if settings.prewarm and ctx.state is State.IDLE and ctx.session is SessionStatus.CLOSED:
         wanted.add(Timer.SPARE)  # the spare session was lost: open another, but not in a tight loop
+    if ctx.visitor and not ctx.present:
+        wanted.add(Timer.LEAVE)  # the sensor lost them: gone for good unless they are back in time
     return frozenset(wanted)
 
 
@@ -259,7 +263,11 @@ class _Step:
         """The session cannot serve this turn: stand in with a cached phrase, show offline or error.
 
         ``after_reply``: the reply died mid-way; what arrived of it plays out, then the error phrase.
+        An announcement is said on the device instead.
         """
+        if self.announcing_in_turn:
+            self.announce_locally()
+            return
         self.close_gate()
         if not after_reply:
             self.stop_playback(truncate=False)
@@ -300,6 +308,10 @@ class _Step:
     def service_error(self, code: str, message: str = "") -> None:
         """The service failed this turn: apologise with a cached phrase and go back to idle."""
         self.mark(A.Mark.ERROR, code=code, message=message, state=self.state.value)
+        if self.announcing_in_turn:
+            self.abandon_reply(cancel=True)
+            self.announce_locally()
+            return
         self.close_gate()
         self.stop_playback(truncate=False)
         if self.state is State.LISTENING and self.ctx.session is not SessionStatus.CLOSED:
@@ -377,20 +389,125 @@ class _Step:
             self.do(A.PlayCached(A.Phrase.MUTED))  # nobody hears the button while muted: say so
 
     def on_mute_changed(self, event: E.MuteChanged) -> None:
-        if event.muted and self.state is not State.MUTED:
+        """The mute switch moved: it wins, whatever a script asked before."""
+        self.set(switch_muted=event.muted)
+        self.mute(event.muted)
+
+    def on_mute_requested(self, event: E.MuteRequested) -> None:
+        """A script asked (the control socket): unmuting is refused while the switch is on."""
+        if not event.muted and self.ctx.switch_muted:
+            return
+        self.mute(event.muted)
+
+    def mute(self, muted: bool) -> None:
+        if muted and self.state is not State.MUTED:
             self.close_gate()
             self.stop_playback(truncate=False)
             if self.ctx.session is not SessionStatus.CLOSED:
                 self.do(A.CloseSession())
             self.do(A.SetMicrophone(False), A.PlayCached(A.Phrase.MUTED))
-            # Forget the conversation but keep the timers, so settle() can cancel them.
-            self.ctx = Context(state=State.MUTED, timers=self.ctx.timers, next_timer_id=self.ctx.next_timer_id)
-        elif not event.muted and self.state is State.MUTED:
+            # Forget the conversation (announcements still waiting too: muted means quiet) but keep the
+            # timers, so settle() can cancel them; the switch and who is in front of the kiosk stay known.
+            old = self.ctx
+            self.ctx = Context(state=State.MUTED, timers=old.timers, next_timer_id=old.next_timer_id,
+                               switch_muted=old.switch_muted, present=old.present, visitor=old.visitor)
+        elif not muted and self.state is State.MUTED:
             self.do(A.SetMicrophone(True))
             self.set(state=State.IDLE)
             if self.settings.prewarm:
                 self.connect(spare=True)
                 self.set(session=SessionStatus.OPENING)
+
+    # --- announcements and presence -------------------------------------------------------
+
+    def on_announce(self, event: E.Announce) -> None:
+        text = event.text.strip()
+        if not text:
+            return
+        if self.state is State.MUTED:
+            self.mark(A.Mark.ANNOUNCE, outcome="refused", reason="muted")
+            return
+        if len(self.ctx.announcements) >= self.settings.max_announcements:
+            self.mark(A.Mark.ANNOUNCE, outcome="refused", reason="queue full")
+            return
+        if event.interrupt:
+            self.interrupt_for_announcement()
+            self.set(announcements=(text, *self.ctx.announcements))  # now: before those still waiting
+        else:
+            self.set(announcements=(*self.ctx.announcements, text))
+
+    def interrupt_for_announcement(self) -> None:
+        """``say --interrupt``: stop the turn in progress (a reply, the user's words, another announcement)."""
+        if self.state is State.LISTENING and self.ctx.session is not SessionStatus.CLOSED:
+            self.do(A.ClearInput())
+        if self.state in _IN_TURN or self.state is State.FOLLOW_UP:
+            self.mark(A.Mark.BARGE_IN, trigger="announce")
+            self.stop_playback(truncate=True)
+            self.abandon_reply(cancel=True)
+            self.close_gate()
+            self.set(state=self.resting_state, turn=Turn(), announcing="", answering="")
+        elif self.ctx.playing is Playing.CACHED:
+            self.stop_playback(truncate=False)
+            self.set(announcing="", answering="")
+
+    def next_announcement(self) -> None:
+        """Between turns, with nothing playing: say the next announcement waiting."""
+        ctx = self.ctx
+        if not ctx.announcements or ctx.announcing or ctx.playing is not Playing.NOTHING or ctx.answering:
+            return
+        if ctx.state not in (State.IDLE, State.FOLLOW_UP, State.OFFLINE, State.ERROR):
+            return
+        text, rest = ctx.announcements[0], ctx.announcements[1:]
+        if ctx.state is State.FOLLOW_UP:
+            if ctx.gate_open and ctx.session is not SessionStatus.CLOSED:
+                self.do(A.ClearInput())
+            self.close_gate()
+        self.set(announcements=rest, announcing=text)
+        if ctx.state is State.ERROR or ctx.outage:
+            self.announce_locally()
+            return
+        self.mark(A.Mark.ANNOUNCE, outcome="spoken", via="session", text=text)
+        self.ensure_session()
+        self.do(A.SpeakText(text))
+        self.set(state=State.THINKING, turn=Turn(trigger="announce"), session_used=True)
+
+    def announce_locally(self) -> None:
+        """The announcement cannot go through the session: a cached phrase with its text, or the local voice."""
+        text = self.ctx.announcing
+        self.mark(A.Mark.ANNOUNCE, outcome="spoken", via="local", text=text)
+        self.close_gate()
+        self.stop_playback(truncate=False)
+        self.do(A.PlayText(text))
+        self.set(playing=Playing.CACHED, reply=None, turn=Turn(), pending_truncate=None,
+                 state=State.ERROR if self.state is State.ERROR else self.resting_state)
+
+    @property
+    def announcing_in_turn(self) -> bool:
+        return self.ctx.turn.trigger == "announce"
+
+    def on_presence_changed(self, event: E.PresenceChanged) -> None:
+        if event.present == self.ctx.present:
+            return
+        self.set(present=event.present)
+        if not event.present or self.ctx.visitor:
+            return  # gone from the sensor, or the same visitor back within leave_s: no second greeting
+        self.set(visitor=True)
+        self.mark(A.Mark.PRESENCE, visitor="arrived")
+        if self.settings.greeting and self.state is not State.MUTED:
+            self.on_announce(E.Announce(self.settings.greeting))
+
+    def visitor_left(self) -> None:
+        """Nobody seen for leave_s: the next visitor starts a fresh conversation."""
+        self.set(visitor=False, announcements=tuple(a for a in self.ctx.announcements if a != self.settings.greeting))
+        self.mark(A.Mark.PRESENCE, visitor="left")  # ... and a greeting not yet said is not said to nobody
+        if self.state in _IN_TURN:
+            self.set(ending=True)  # reset once the reply has played
+        elif self.state in (State.IDLE, State.FOLLOW_UP, State.OFFLINE):
+            if self.ctx.gate_open and self.ctx.session is not SessionStatus.CLOSED:
+                self.do(A.ClearInput())
+            self.to_idle()
+            if self.ctx.session_used:
+                self.fresh_session()
 
     def on_speech_start(self, event: E.SpeechStart) -> None:
         if echo_guarded(self.ctx, self.settings):
@@ -399,6 +516,11 @@ class _Step:
             # With the gate open (server endpointing) the server hears the user and decides.
             self.mark(A.Mark.SPEECH_START, barge_in=True)
             self.barge_in("vad", cancel=True)
+        elif (self.state in (State.IDLE, State.OFFLINE) and self.ctx.present and self.settings.listen_without_wake
+                and self.ctx.playing is Playing.NOTHING):
+            # Someone stands in front of the kiosk and speaks: as after a wake word, from their first word.
+            self.mark(A.Mark.SPEECH_START, presence=True)
+            self.start_turn("presence", pre_roll=True, chime=False, heard=True)
         elif self.state is State.LISTENING:
             if not self.ctx.turn.heard_speech:
                 self.mark(A.Mark.SPEECH_START)
@@ -524,7 +646,8 @@ class _Step:
             return
         reply = self.ctx.reply
         if reply is None:
-            self.mark(A.Mark.REPLY_AUDIO_FIRST, response_id=event.response_id)
+            if not self.announcing_in_turn:  # an announcement is no turn's reply: no latency figures
+                self.mark(A.Mark.REPLY_AUDIO_FIRST, response_id=event.response_id)
             reply = Reply(event.response_id, event.item_id, start_ms=self.ctx.total_received_ms)
         elif (reply.response_id, reply.item_id) != (event.response_id, event.item_id):
             # A further item (or response) of the same reply: it starts where the last one ended.
@@ -584,10 +707,11 @@ class _Step:
 
     def after_reply(self) -> None:
         """The reply is over: open the follow-up window (or go idle if there is none)."""
-        self.set(reply=None, total_received_ms=0.0, played_ms=0.0, reply_checked_ms=0.0, turn=Turn())
+        announced = self.announcing_in_turn
+        self.set(reply=None, total_received_ms=0.0, played_ms=0.0, reply_checked_ms=0.0, turn=Turn(), announcing="")
         if self.ctx.ending:
             self.end_conversation()
-        elif self.settings.follow_up_s > 0:
+        elif self.settings.follow_up_s > 0 and not announced:
             self.set(state=State.FOLLOW_UP)
         else:
             self.to_idle()
@@ -656,7 +780,7 @@ class _Step:
     # --- the speaker ---------------------------------------------------------------------
 
     def on_playback_started(self, _event: E.PlaybackStarted) -> None:
-        if self.ctx.playing is Playing.REPLY:
+        if self.ctx.playing is Playing.REPLY and not self.announcing_in_turn:
             self.mark(A.Mark.PLAYBACK_START)
         elif self.ctx.playing is Playing.CACHED:
             self.mark(A.Mark.CACHED_PLAYBACK_START)
@@ -674,12 +798,13 @@ class _Step:
 
     def on_playback_finished(self, _event: E.PlaybackFinished) -> None:
         if self.ctx.playing is Playing.CACHED:
-            self.set(playing=Playing.NOTHING)
+            self.set(playing=Playing.NOTHING, announcing="")
         elif self.ctx.playing is Playing.REPLY and self.state is State.SPEAKING:
             reply = self.ctx.reply
             if reply is not None and reply.active:
                 return  # only FinishPlayback (after response.done) ends a reply
-            self.mark(A.Mark.PLAYBACK_END)
+            if not self.announcing_in_turn:
+                self.mark(A.Mark.PLAYBACK_END)
             self.set(playing=Playing.NOTHING)
             rnd = self.ctx.tools
             if rnd is not None:
@@ -715,6 +840,8 @@ class _Step:
             self.fresh_session()
         elif event.name is Timer.RETRY and self.state is State.ERROR:
             self.set(state=State.IDLE)
+        elif event.name is Timer.LEAVE and self.ctx.visitor and not self.ctx.present:
+            self.visitor_left()
         elif event.name is Timer.SPARE and self.state is State.IDLE and self.ctx.session is SessionStatus.CLOSED:
             self.connect(spare=True)
             self.set(session=SessionStatus.OPENING, session_used=False)
@@ -723,6 +850,9 @@ class _Step:
 
     def settle(self, before: Context) -> None:
         """LEDs and a telemetry mark on a state change; start/cancel timers to match the state."""
+        if self.ctx.announcing and self.state is State.LISTENING:
+            self.set(announcing="")  # the visitor spoke over it (barge-in): it is over
+        self.next_announcement()
         old, new = before.state, self.ctx.state
         if self.ctx.tools is not None and new not in (State.THINKING, State.SPEAKING):
             self.set(tools=None)  # the reply was given up: late tool results are answered, no reply asked
@@ -762,6 +892,9 @@ _HANDLERS: MappingProxyType[type[E.Event], Callable[[_Step, E.Event], None]] = M
         E.Wake: _Step.on_wake,
         E.PushToTalk: _Step.on_push_to_talk,
         E.MuteChanged: _Step.on_mute_changed,
+        E.MuteRequested: _Step.on_mute_requested,
+        E.Announce: _Step.on_announce,
+        E.PresenceChanged: _Step.on_presence_changed,
         E.SpeechStart: _Step.on_speech_start,
         E.SpeechEnd: _Step.on_speech_end,
         E.UtteranceEnd: _Step.on_utterance_end,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from edgevoice.config.assistant import AssistantConfig
+from edgevoice.config.presence import PresenceConfig
 
 
 class BargeIn(StrEnum):
@@ -38,10 +39,14 @@ class AssistantSettings:
     error_retry_s: float = 300.0
     prewarm: bool = True
     offline_answers: bool = False  # [[offline.answers]] configured: recognise an offline question before apologising
+    greeting: str = ""  # [presence] greeting: said once to each visitor who arrives ("" = none)
+    listen_without_wake: bool = False  # [presence]: while someone is there, speech starts a turn
+    leave_s: float = 20.0  # [presence]: nobody seen this long and the visitor has left
+    max_announcements: int = 8  # announcements waiting for the turn to end; more are refused
 
     @classmethod
     def from_config(cls, config: AssistantConfig, *, server_turn_detection: bool,
-                    offline_answers: bool = False) -> AssistantSettings:
+                    offline_answers: bool = False, presence: PresenceConfig | None = None) -> AssistantSettings:
         """Build from the [assistant] table; ``server_turn_detection``: [voicelive] turn detection is on;
         ``offline_answers``: [offline] has answers to give while the service cannot be reached."""
         return cls(
@@ -56,6 +61,7 @@ class AssistantSettings:
             error_retry_s=config.error_retry_s,
             prewarm=config.prewarm,
             offline_answers=offline_answers,
+            **({} if presence is None else presence.machine_settings()),
         )
 
     @property

@@ -62,6 +62,7 @@ class Timer(StrEnum):
     IDLE = "idle"  # quiet time after which the session is closed
     RETRY = "retry"  # how long ERROR lasts before trying the service again
     SPARE = "spare"  # wait before reopening a lost spare session (prewarm)
+    LEAVE = "leave"  # the presence sensor has seen nobody this long: the visitor has left
 
 
 LED_FOR_STATE: MappingProxyType[State, Led] = MappingProxyType(
@@ -156,3 +157,8 @@ class Context:
     tools: ToolRound | None = None  # function calls of the reply in progress
     ending: bool = False  # end_conversation was called: reset once the reply has played
     hold: ConnectHold | None = None  # connecting is held off (HoldChanged): connects are refused, not tried
+    switch_muted: bool = False  # the mute switch is on (it wins over a MuteRequested)
+    announcements: tuple[str, ...] = ()  # texts to say once the current turn is over, in order
+    announcing: str = ""  # the announcement being said now ("" = none)
+    present: bool = False  # the presence sensor sees someone now
+    visitor: bool = False  # someone arrived and has not been gone for presence leave_s yet (greeted once)

@@ -73,6 +73,7 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
     from edgevoice.audio.wav import WavError, WavSource
     from edgevoice.config.load import load_config
     from edgevoice.config.secrets import ConfiguredCredential
+    from edgevoice.daemon.control import start_control
     from edgevoice.daemon.daemon import Daemon, DaemonHooks
     from edgevoice.daemon.sessions import session_factory
     from edgevoice.daemon.telemetry import Telemetry
@@ -154,6 +155,7 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
             except ConfigError as exc:
                 logger.error("reload: the new config is not valid, keeping the old one: %s", exc)
                 notifier.ready(status=f"reload failed: {exc}"[:200])
+                hooks.reloaded(False, str(exc))  # the control socket: who asked gets the verdict
                 return None
             notifier.ready()
             return new
@@ -184,6 +186,7 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
             room_echo=room_echo,
             room_noise_dbfs=getattr(args, "room_noise", None),
         )
+        start_control(daemon, hooks, requests.request_reload, status_line.faults)  # [control]: the socket
         try:
             code = daemon.run()
         finally:

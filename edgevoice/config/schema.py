@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgevoice.config.assistant import AssistantConfig, LedsConfig
+from edgevoice.config.control import ControlConfig
 from edgevoice.config.errors import ConfigError
 from edgevoice.config.fields import setting
 from edgevoice.config.listening import AudioConfig, ButtonsConfig, ListeningConfig
 from edgevoice.config.offline import OfflineConfig
+from edgevoice.config.presence import PresenceConfig
 from edgevoice.config.tools import KnowledgeConfig, ToolsConfig
 from edgevoice.config.voicelive import VoiceLiveConfig
 
@@ -26,6 +28,8 @@ class Config:
     offline: OfflineConfig = setting(default_factory=OfflineConfig, doc="cached replies and finding the service again")
     knowledge: KnowledgeConfig = setting(default_factory=KnowledgeConfig, doc="the owner's documents, searched on the device")
     tools: ToolsConfig = setting(default_factory=ToolsConfig, doc="what the model may do: built-in, GPIO and MCP tools")
+    control: ControlConfig = setting(default_factory=ControlConfig, doc="the local control socket (status, say, mute)")
+    presence: PresenceConfig = setting(default_factory=PresenceConfig, doc="a presence sensor: greet, listen, reset")
 
     def check(self) -> None:
         if self.tools.timeout_s >= self.assistant.reply_timeout_s:

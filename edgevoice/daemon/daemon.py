@@ -72,6 +72,13 @@ MAINTAIN_EVERY_S = 0.1  # upkeep between blocks of audio: at most this often (an
 CRASH_LIMIT, CRASH_WINDOW_S = 5, 60.0  # this many internal errors this fast end the run (systemd restarts it)
 
 
+@dataclasses.dataclass(frozen=True)
+class _LoopCall:
+    """A function to run on the loop (see :meth:`Daemon.call_soon`)."""
+
+    fn: Callable[[], object]
+
+
 @dataclasses.dataclass
 class DaemonHooks:
     """Optional connections to the outside: systemd, the watchdog, and whoever wants transcripts."""
@@ -83,6 +90,12 @@ class DaemonHooks:
     on_transcript: Callable[[Transcript], None] | None = None
     should_stop: Callable[[], bool] | None = None  # polled by the loop (signals)
     take_reload: Callable[[], Config | None] | None = None  # a new config to apply between turns
+    on_reloaded: Callable[[bool, str], None] | None = None  # whether a reload was applied, and why not
+    on_stopped: Callable[[], None] | None = None  # the loop has ended and the parts are closed
+
+    def reloaded(self, applied: bool, message: str) -> None:
+        if self.on_reloaded is not None:
+            self.on_reloaded(applied, message)
 
 
 class Daemon:
@@ -160,6 +173,7 @@ class Daemon:
     offline = property(lambda self: self.parts.offline)
     phrases = property(lambda self: self.parts.phrases)
     answers = property(lambda self: self.parts.answers)
+    presence = property(lambda self: self.parts.presence)
 
     def _on_rendered(self, samples: Any, position: int) -> None:
         """The speaker rendered a block: note it on the capture clock (a WAV recorder renders on it;
@@ -187,6 +201,18 @@ class Daemon:
     def post(self, item: object, at: float | None = None) -> None:
         """Hand an event to the loop from any thread."""
         self._queue.put((item, self.clock() if at is None else at))
+
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on the loop, between two items (from any thread): the control socket's commands."""
+        self.post(_LoopCall(fn))
+
+    def feed(self, event: E.Event) -> None:
+        """Step the machine with ``event`` now and carry out its actions (on the loop only)."""
+        self._step(event, self.clock())
+
+    def state_text(self) -> str:
+        """What STATUS= says now."""
+        return self._state_text()
 
     def stop(self) -> None:
         """Ask the loop to end (from any thread)."""
@@ -247,6 +273,8 @@ class Daemon:
             self._step(item, at)
         elif isinstance(item, Transcript):
             self.answers.transcript(item.role, item.text)
+        elif isinstance(item, _LoopCall):
+            item.fn()
         elif item is INPUT_OVER:
             self._input_over_at = time.monotonic()
             logger.info("input is over; waiting for the conversation to settle")
@@ -400,6 +428,9 @@ class Daemon:
                     logger.error("reload: cannot apply the new config, keeping the old one: %s", exc)
                     if self.hooks.on_status is not None:
                         self.hooks.on_status(f"reload failed: {exc}"[:200])
+                    self.hooks.reloaded(False, str(exc))
+                else:
+                    self.hooks.reloaded(True, "the new config is in force")
 
     def _observe_credentials(self, event: E.Event) -> None:
         """A session failed on credentials: watch them (and say why in STATUS); one opened: stop."""
@@ -484,6 +515,12 @@ class Daemon:
     def answer_sound(self, answer: str) -> Sound:
         return self.answers.sound(answer)
 
+    def text_sound(self, text: str) -> Sound:
+        return self.phrases.say(text)
+
+    def set_listening(self, on: bool) -> None:
+        self.frontend.set_listening(on)
+
     def chime(self, name: A.Chime) -> Sound | None:
         return self.parts.chimes.get(name)
 
@@ -548,6 +585,8 @@ class Daemon:
         self._stop.set()
         self.capture.stop()
         self.parts.close()
+        if self.hooks.on_stopped is not None:
+            self.hooks.on_stopped()
         try:
             self.speaker.stop()
         except Exception:

@@ -47,6 +47,10 @@ class ActionTarget(Protocol):
 
     def answer_sound(self, answer: str) -> Sound: ...
 
+    def text_sound(self, text: str) -> Sound: ...
+
+    def set_listening(self, on: bool) -> None: ...
+
     def chime(self, name: A.Chime) -> Sound | None: ...
 
     def show_leds(self, action: A.SetLeds) -> None: ...
@@ -95,9 +99,17 @@ def _play_chime(t: ActionTarget, action: A.PlayChime, _at: float) -> None:
         t.speaker.play_sound(chime.pcm, chime.rate)
 
 
-def _set_microphone(_t: ActionTarget, action: A.SetMicrophone, _at: float) -> None:
+def _play_text(t: ActionTarget, action: A.PlayText, _at: float) -> None:
+    sound = t.text_sound(action.text)  # a cached phrase with that text, else the local voice
+    t.speaker.stop()
+    t.speaker.play(sound.pcm, sound.rate)
+    t.speaker.finish()
+
+
+def _set_microphone(t: ActionTarget, action: A.SetMicrophone, _at: float) -> None:
     # The microphone stays open while muted: the front-end drops frames unprocessed, so the switch
     # is noticed at once and the watchdog still sees the capture alive.
+    t.set_listening(action.on)
     logger.info("microphone %s", "on" if action.on else "muted")
 
 
@@ -132,6 +144,8 @@ HANDLERS: Mapping[type[A.Action], Handler] = MappingProxyType({
     A.PlayCached: _play_cached,
     A.RecogniseQuestion: lambda t, a, at: t.recognise_question(),
     A.PlayAnswer: _play_answer,
+    A.SpeakText: lambda t, a, at: t.link.speak_text(a.text),
+    A.PlayText: _play_text,
     A.PlayChime: _play_chime,
     A.SetLeds: lambda t, a, at: t.show_leds(a),
     A.SetMicrophone: _set_microphone,

@@ -289,6 +289,12 @@ class SessionLink:
             self._awaiting_reply = True
         self._send_request(client_events.response_create())
 
+    def speak_text(self, text: str) -> None:
+        """Have the service say ``text`` as it is (an announcement: pre_generated_assistant_message)."""
+        with self._lock:
+            self._awaiting_reply = True
+        self._send_request(client_events.response_create(pre_generated_text=text))
+
     def clear_input(self) -> None:
         self._send(client_events.input_audio_clear())
 

@@ -15,6 +15,7 @@ from edgevoice.daemon.sessions import CredentialWatch
 from edgevoice.listening.buttons import Buttons
 from edgevoice.listening.echo import EchoGuard
 from edgevoice.listening.frontend import ListeningFrontend
+from edgevoice.listening.presence import PresenceSensor
 from edgevoice.offline.answers import OfflineAnswers
 from edgevoice.offline.learned import LearnedAnswers
 from edgevoice.offline.phrases import PhraseBook
@@ -29,7 +30,7 @@ def assistant_settings(config: Config) -> AssistantSettings:
     """The machine's settings: the [assistant] table, and who endpoints (server turn detection or the device)."""
     return AssistantSettings.from_config(
         config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none",
-        offline_answers=bool(config.offline.answers) or config.offline.learn,
+        offline_answers=bool(config.offline.answers) or config.offline.learn, presence=config.presence,
     )
 
 
@@ -64,6 +65,7 @@ class Parts:
     credentials: CredentialWatch
     offline: OfflineSupport
     answers: OfflineAnswers
+    presence: PresenceSensor
     chimes: dict[A.Chime, Sound] = field(default_factory=dict)
 
     @property
@@ -78,6 +80,7 @@ class Parts:
         are what a config can fail on, so they are made first)."""
         buttons = Buttons.from_config(config.buttons, frontend, pin_factory=pin_factory)
         leds = StatusLeds(config.leds, pin_factory=pin_factory)
+        presence = PresenceSensor.from_config(config.presence, post, pin_factory=pin_factory)
         # The knowledge index is brought up to date here: at start and on reload, never in a turn.
         tools = DeviceTools(config, post, pin_factory=pin_factory)
         link = SessionLink(
@@ -102,7 +105,7 @@ class Parts:
         return cls(config=config, settings=assistant_settings(config), frontend=frontend, buttons=buttons,
                    leds=leds, echo_guard=EchoGuard.from_config(config.assistant), tools=tools, link=link,
                    credentials=CredentialWatch(factory, clock=clock),  # in the error state: retry once fixed
-                   offline=offline, answers=answers, chimes=chimes)
+                   offline=offline, answers=answers, presence=presence, chimes=chimes)
 
     def close(self) -> None:
         """Release what the bundle holds (GPIO pins, the session, background work, the wake word model)."""
@@ -111,5 +114,6 @@ class Parts:
         self.link.close()
         self.tools.close()
         self.buttons.close()
+        self.presence.close()
         self.leds.close()
         self.frontend.close()

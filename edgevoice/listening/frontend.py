@@ -48,6 +48,7 @@ from edgevoice.listening.wake import WakeWordDetector, WakeWordError
 logger = logging.getLogger(__name__)
 
 _MUTE, _UNMUTE, _PRESS, _RELEASE = "mute", "unmute", "press", "release"
+_OFF, _ON = "off", "on"  # set_listening
 #: A gate opened this soon after a wake word opened for that wake word (its speaker is the visitor).
 WAKE_RECENT_FRAMES = 50
 #: A gate opened this soon (frames) after a wake word opened on it: hold the audio until the words start.
@@ -78,6 +79,7 @@ class ListeningFrontend:
         self._last_wake_frame = -(10**9)  # frame count at the last wake word detected
         self.frames = 0  #: frames seen so far (muted ones included): stream time = frames x 10 ms
         self.muted = False
+        self.listening = True  #: False while the assistant itself is muted (from a script): frames are dropped
         self._requests: deque[str] = deque()  # from other threads; deque.append is atomic
         self._lock = threading.Lock()
         # The VAD's verdicts on the frames the gate keeps as pre-roll (same length as its ring).
@@ -128,7 +130,7 @@ class ListeningFrontend:
         Does nothing (returns b"") while muted or when already open.
         """
         with self._lock:
-            if self.muted or self.gate.is_open:
+            if self.muted or not self.listening or self.gate.is_open:
                 return b""
             self._listen_to(reason)
             self.endpointer.start(self.vad.in_speech)
@@ -149,7 +151,7 @@ class ListeningFrontend:
         """The wake word was just heard with the gate open: from now, hold the audio until the person's
         words start, as :meth:`open_gate` does after a wake word (nothing is sent of the wake word)."""
         with self._lock:
-            if self.muted or not self.gate.is_open:
+            if self.muted or not self.listening or not self.gate.is_open:
                 return
             self.endpointer.start(self.vad.in_speech)
             self._hold.start([])
@@ -186,6 +188,11 @@ class ListeningFrontend:
         """Mute (nothing processed, gate closed) or unmute; any thread; ``Muted``/``Unmuted`` follow."""
         self._requests.append(_MUTE if muted else _UNMUTE)
 
+    def set_listening(self, on: bool) -> None:
+        """Hear the microphone, or drop its frames (any thread), with no ``Muted`` event: the assistant's
+        own mute (``edgevoice mute``), while ``set_muted`` follows the mute switch."""
+        self._requests.append(_ON if on else _OFF)
+
     def press_button(self) -> None:
         """The push-to-talk button went down (any thread); ``ButtonPressed`` follows unless muted."""
         self._requests.append(_PRESS)
@@ -210,7 +217,7 @@ class ListeningFrontend:
             events: list[ListeningEvent] = []
             if self._requests:
                 self._apply_requests(events)
-            if self.muted:
+            if self.muted or not self.listening:
                 return events
             return self._process(frame, events, echo_floor)
 
@@ -265,6 +272,13 @@ class ListeningFrontend:
                 self.muted = False
                 self._forget()
                 events.append(Unmuted(t))
+            elif request == _OFF and self.listening:
+                self.listening = False
+                self.gate.close()
+                self._drop_hold()
+            elif request == _ON and not self.listening:
+                self.listening = True
+                self._forget()
             elif request == _PRESS and not self.muted:
                 events.append(ButtonPressed(t))
             elif request == _RELEASE and not self.muted:

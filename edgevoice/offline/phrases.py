@@ -101,6 +101,15 @@ class PhraseBook:
             self._sounds[phrase] = sound
             self._cached.add(phrase)
 
+    def say(self, text: str) -> Sound:
+        """``text`` on the device: the phrase with that text (in the assistant's voice once cached), else
+        ``text`` rendered now by the local voice (espeak-ng, else tones)."""
+        wanted = " ".join(text.lower().split())
+        for name, phrase_text in self.texts.items():
+            if " ".join(phrase_text.lower().split()) == wanted:
+                return self.get(name)
+        return Sound(self._speech.render(text, self.rate), self.rate)
+
     def get(self, phrase: str) -> Sound:
         """The phrase's audio (rendered now, locally, if the background pass has not reached it yet)."""
         with self._lock:

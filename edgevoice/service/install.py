@@ -38,7 +38,8 @@ DEFAULT_PYTHON = Path("/usr/bin/python3")
 # PyAudio and systemd-python build from source, espeak-ng speaks the cached replies.
 RUNTIME_APT_PACKAGES = ("portaudio19-dev", "libsystemd-dev", "pkg-config", "gcc", "espeak-ng")
 # The groups the unit's SupplementaryGroups= names: systemd refuses to start if one is missing.
-SERVICE_GROUPS = ("audio", "gpio")
+# edgevoice: who may use the control socket (`edgevoice status`, `say`, `mute` ...); [control] group.
+SERVICE_GROUPS = ("audio", "gpio", "edgevoice")
 
 # ProtectHome=yes makes these invisible to the service, so the venv cannot live there.
 _HIDDEN_FROM_SERVICE = (Path("/home"), Path("/root"), Path("/run/user"))
@@ -306,7 +307,8 @@ class Installer:
         return Step(
             "groups",
             "groupadd --system for any of " + " ".join(SERVICE_GROUPS) + " that is missing "
-            "(Raspberry Pi OS has both; the unit's SupplementaryGroups= needs them to exist)",
+            "(Raspberry Pi OS has audio and gpio; edgevoice may use the control socket: "
+            "usermod -aG edgevoice USER; the unit's SupplementaryGroups= needs them all to exist)",
             check,
             apply,
         )

@@ -136,6 +136,11 @@ class StatusLine:
         parts = [f"error: {device} {problem}" for device, problem in self._faults.items()]
         return "; ".join([*parts, self._state] if self._state else parts)[: self.MAX_CHARS]
 
+    def faults(self) -> dict[str, str]:
+        """What is wrong with each failing device now (device -> problem)."""
+        with self._lock:
+            return dict(self._faults)
+
     def show_state(self, text: str) -> None:
         """The assistant's state (or a message that stands in for it, such as a failed reload)."""
         with self._lock:
