@@ -38,6 +38,7 @@ from edgevoice.voicelive.emulator.response import (
 from edgevoice.voicelive.emulator.echo import EchoCanceller
 from edgevoice.voicelive.emulator.session import RESPONSE_FIELD_CHECKS, apply_update, default_session, input_channels
 from edgevoice.voicelive.emulator.tool_calls import ToolCall, ToolCallStream, answer_from_output
+from edgevoice.voicelive.emulator.transcription import not_recognised, transcript_deltas
 from edgevoice.voicelive.emulator.vad import FRAME_MS, MIN_SPEECH_MS, SpeechStarted, SpeechStopped, TurnDetector, VoiceActivity
 
 MIN_COMMIT_MS = 100
@@ -386,7 +387,10 @@ class Conversation:
         self._emit("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
         self._emit("conversation.item.created", previous_item_id=previous, item=copy.deepcopy(data))
         if self.session["input_audio_transcription"] is not None:
-            heard = transcript if transcript is not None else f"[emulator: {voiced / 1000:.1f} s of speech, not recognised]"
+            heard = transcript if transcript is not None else not_recognised(voiced)
+            model = str(self.session["input_audio_transcription"].get("model", ""))
+            for delta in transcript_deltas(model, heard):
+                self._emit("conversation.item.input_audio_transcription.delta", item_id=item_id, content_index=0, delta=delta)
             self._emit(
                 "conversation.item.input_audio_transcription.completed", item_id=item_id, content_index=0, transcript=heard
             )
