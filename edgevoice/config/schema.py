@@ -9,6 +9,7 @@ from edgevoice.config.errors import ConfigError
 from edgevoice.config.fields import setting
 from edgevoice.config.listening import AudioConfig, ButtonsConfig, ListeningConfig
 from edgevoice.config.offline import OfflineConfig
+from edgevoice.config.screen import CaptionsConfig, MetricsConfig
 from edgevoice.config.tools import KnowledgeConfig, ToolsConfig
 from edgevoice.config.voicelive import VoiceLiveConfig
 
@@ -26,6 +27,8 @@ class Config:
     offline: OfflineConfig = setting(default_factory=OfflineConfig, doc="cached replies and finding the service again")
     knowledge: KnowledgeConfig = setting(default_factory=KnowledgeConfig, doc="the owner's documents, searched on the device")
     tools: ToolsConfig = setting(default_factory=ToolsConfig, doc="what the model may do: built-in, GPIO and MCP tools")
+    captions: CaptionsConfig = setting(default_factory=CaptionsConfig, doc="the captions page for a kiosk screen")
+    metrics: MetricsConfig = setting(default_factory=MetricsConfig, doc="Prometheus metrics for node_exporter's textfile collector")
 
     def check(self) -> None:
         if self.tools.timeout_s >= self.assistant.reply_timeout_s:

@@ -35,7 +35,7 @@ from edgevoice.config.errors import ConfigError
 from edgevoice.config.schema import Config
 from edgevoice.config.voicelive import VoiceLiveConfig
 from edgevoice.daemon.leds import StatusLeds
-from edgevoice.daemon.link import SessionFactory, SessionLink, Transcript
+from edgevoice.daemon.link import SessionFactory, SessionLink, TextDelta, Transcript
 from edgevoice.daemon.sessions import CredentialWatch
 from edgevoice.daemon.telemetry import Telemetry
 from edgevoice.daemon.timers import Timers
@@ -191,6 +191,8 @@ class Daemon:
             output_rate=self.config.voicelive.output_sample_rate,
             on_audio_sent=lambda: self.telemetry.mark("audio_sent"),
             on_transcript=self._on_transcript,
+            on_connect=lambda outcome: self.telemetry.mark("connection", outcome=outcome),
+            on_text_delta=self._on_text_delta,
             answer_timeout_s=self.config.voicelive.connect_timeout_s,  # a silent session is a dead one
             stall_timeout_s=self.config.voicelive.stall_timeout_s,  # ... and so is a reply that stops
         )
@@ -233,12 +235,20 @@ class Daemon:
 
     def _on_transcript(self, transcript: Transcript) -> None:
         event = "transcript" if transcript.role == "user" else "reply_text"
-        self.telemetry.mark(event, text=transcript.text)
+        self.telemetry.mark(event, text=transcript.text, item_id=transcript.item_id)
         logger.info("%s: %s", "heard" if transcript.role == "user" else "replied", transcript.text)
         if self.answers.learned is not None:
             self.post(transcript)  # offline.learn: to the loop (this is the session's receive thread)
         if self.hooks.on_transcript is not None:
             self.hooks.on_transcript(transcript)
+
+    def _on_text_delta(self, delta: TextDelta) -> None:
+        """Streamed words as records (the captions page shows them; the log does not)."""
+        if delta.role == "user":
+            self.telemetry.mark("transcript_delta", text=delta.text, item_id=delta.item_id)
+        else:
+            self.telemetry.mark("reply_delta", text=delta.text, item_id=delta.item_id, response_id=delta.response_id,
+                                audio_ms=delta.audio_ms)
 
     # --- the capture thread -----------------------------------------------------------------
 
@@ -395,6 +405,7 @@ class Daemon:
         if self._echo_guarded() and guard.barge_in():
             logger.info("barge-in: speech at %.0f dBFS over a reply whose echo should stay below %.0f dBFS",
                         guard.mic_dbfs, guard.threshold_dbfs)
+            self.telemetry.mark("barge_in_speech", at=at - guard.frames * FRAME_SECONDS)  # where its window began
             self._step(E.SpeechStart(), at)
         if self.hooks.on_frame is not None:
             self.hooks.on_frame()
