@@ -162,7 +162,7 @@ class FleetMetrics:
             fams = [
                 _by_label(Family("edgevoice_turns_total", "counter", "Conversation turns by how they ended"), "result", self.turns),
                 self.wake_to_audio.samples_into(Family("edgevoice_wake_to_audio_seconds", "histogram",
-                                                       "Wake word (or button) to the first audio sent to the service")),
+                                                       "Wake word (or button, follow-up, barge-in) to the first audio sent to the service")),
                 self.voice_to_voice.samples_into(Family("edgevoice_voice_to_voice_seconds", "histogram",
                                                         "End of the visitor's speech to the reply's first sound")),
                 self.barge_in.samples_into(Family("edgevoice_barge_in_seconds", "histogram",

@@ -1,0 +1,105 @@
+"""The captions board (issue 17 item 1): records in, the page's view out, on a clock the test holds."""
+
+from __future__ import annotations
+
+from edgevoice.captions.board import CaptionBoard
+
+
+def rec(t: float, event: str, turn: int = 1, **detail) -> dict:
+    return {"t": t, "event": event, "turn": turn, **detail}
+
+
+def texts(board: CaptionBoard, now: float) -> list[tuple[str, str]]:
+    return [(line["role"], line["text"]) for line in board.view(now)["lines"]]
+
+
+def reply(board: CaptionBoard, t: float, words: list[tuple[float, str]], response_id: str = "resp_1", turn: int = 1) -> None:
+    for audio_ms, text in words:
+        board.take(rec(t, "reply_delta", turn, text=text, response_id=response_id, audio_ms=audio_ms), t)
+
+
+WORDS = [(0.0, "Down"), (300.0, " the"), (500.0, " stairs,"), (900.0, " then"), (1200.0, " left.")]
+
+
+def test_the_visitors_words_stream_then_complete_and_the_state_shows():
+    board = CaptionBoard()
+    board.take(rec(1.0, "state", state="listening"), 1.0)
+    assert board.view(1.0)["label"] == "listening" and board.view(1.0)["lines"] == []
+    board.take(rec(2.0, "transcript_delta", text="where", item_id="item_1"), 2.0)
+    board.take(rec(2.1, "transcript_delta", text=" is the", item_id="item_1"), 2.1)
+    view = board.view(2.1)
+    assert view["lines"] == [{"role": "user", "text": "where is the", "final": False, "cut": False}]
+    board.take(rec(2.3, "transcript", text="Where is the cloakroom?", item_id="item_1"), 2.3)
+    board.take(rec(2.3, "transcript_delta", text=" late", item_id="item_1"), 2.3)  # after completion: ignored
+    assert board.view(2.3)["lines"] == [{"role": "user", "text": "Where is the cloakroom?", "final": True, "cut": False}]
+    board.take(rec(2.4, "state", state="thinking"), 2.4)
+    assert board.view(2.4)["label"] == "thinking"
+
+
+def test_the_reply_is_shown_as_its_audio_plays():
+    board = CaptionBoard()
+    board.take(rec(1.0, "state", state="thinking"), 1.0)
+    reply(board, 1.0, WORDS)  # the words come ahead of the audio
+    assert texts(board, 1.5) == []  # nothing has played yet
+    board.take(rec(2.0, "playback_start"), 2.0)
+    assert texts(board, 2.0) == [("assistant", "Down")]
+    assert board.next_change(2.0) == 2.3
+    assert texts(board, 2.55) == [("assistant", "Down the stairs,")]
+    assert board.next_change(2.55) == 2.9
+    board.take(rec(3.5, "playback_end"), 3.5)
+    view = board.view(3.5)
+    assert view["lines"] == [{"role": "assistant", "text": "Down the stairs, then left.", "final": True, "cut": False}]
+    assert board.next_change(3.5) is None
+
+
+def test_playback_may_start_before_the_first_words_arrive():
+    board = CaptionBoard()
+    board.take(rec(2.0, "playback_start"), 2.0)
+    reply(board, 2.1, WORDS)
+    assert texts(board, 2.6) == [("assistant", "Down the stairs,")]
+
+
+def test_a_barge_in_cuts_the_caption_where_the_voice_stopped():
+    board = CaptionBoard()
+    reply(board, 1.0, WORDS)
+    board.take(rec(2.0, "playback_start"), 2.0)
+    board.take(rec(2.6, "barge_in", turn=2, trigger="vad"), 2.6)
+    reply(board, 2.7, [(1500.0, " And")])  # late words of the cancelled reply
+    view = board.view(10.0)
+    assert view["lines"] == [{"role": "assistant", "text": "Down the stairs,", "final": True, "cut": True}]
+    assert all(at <= 600 for at, _ in board.lines[0].words)  # the words never heard are not kept
+    assert board.next_change(10.0) is None
+
+
+def test_lines_keep_turn_order_even_when_the_transcript_comes_late():
+    board = CaptionBoard()
+    reply(board, 1.0, WORDS[:1])
+    board.take(rec(1.0, "playback_start"), 1.0)
+    board.take(rec(1.2, "transcript", text="Where to?", item_id="item_1"), 1.2)
+    assert texts(board, 1.2) == [("user", "Where to?"), ("assistant", "Down")]
+
+
+def test_nothing_is_kept_after_the_conversation_is_over():
+    board = CaptionBoard(linger_s=3.0)
+    board.take(rec(0.0, "state", state="listening"), 0.0)
+    board.take(rec(1.0, "transcript", text="Hello", item_id="item_1"), 1.0)
+    board.take(rec(5.0, "state", state="idle"), 5.0)
+    assert texts(board, 7.9) == [("user", "Hello")]  # read to the end
+    assert board.next_change(7.9) == 8.0
+    assert board.view(8.0)["lines"] == [] and board.lines == []
+    board.take(rec(9.0, "transcript", text="Again", item_id="item_2", turn=2), 9.0)
+    board.take(rec(9.5, "state", state="listening", turn=2), 9.5)  # a new conversation: at once
+    assert board.lines == []
+
+
+def test_follow_up_keeps_the_conversation_and_odd_records_change_nothing():
+    board = CaptionBoard()
+    board.take(rec(0.0, "state", state="listening"), 0.0)
+    board.take(rec(0.0, "transcript", text="Hello", item_id="item_1"), 0.0)
+    board.take(rec(1.0, "state", state="follow_up"), 1.0)
+    board.take(rec(2.0, "state", state="listening", turn=2), 2.0)
+    for odd in ({}, {"event": "state", "state": "bogus"}, {"event": "reply_delta", "text": None, "audio_ms": "x"},
+                {"event": "transcript", "text": 5}, {"event": "barge_in"}, {"event": "playback_end", "t": "soon"}):
+        board.take(odd, 3.0)
+    assert ("user", "Hello") in texts(board, 3.0)
+    assert board.view(3.0)["state"] == "listening"
