@@ -21,7 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from browser_helpers import Chromium, chromium_path
-from daemon_helpers import BackgroundRun, Run, Say, Scenario, recordings  # noqa: F401 - fixture
+from daemon_helpers import KEY, BackgroundRun, Run, Say, Scenario, recordings  # noqa: F401 - fixture
 from edgevoice.captions.board import STATE_LABELS
 
 WAKE = "okay nabu"
@@ -225,3 +225,4 @@ def test_the_metrics_file_of_that_run_parses_and_counts_it(conversation):
     assert samples[("edgevoice_process_resident_memory_bytes", ())] > 10e6
     assert samples[("edgevoice_process_cpu_seconds_total", ())] > 0
     assert [p.name for p in prom.parent.iterdir() if p.name.startswith(".edgevoice.prom")] == []  # no temporary left
+    assert KEY not in prom.read_text() and KEY not in json.dumps(conversation["log"])  # the key is never shown
