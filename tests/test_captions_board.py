@@ -54,6 +54,7 @@ def test_the_reply_is_shown_as_its_audio_plays():
 
 def test_playback_may_start_before_the_first_words_arrive():
     board = CaptionBoard()
+    board.take(rec(1.0, "state", state="speaking"), 1.0)
     board.take(rec(2.0, "playback_start"), 2.0)
     reply(board, 2.1, WORDS)
     assert texts(board, 2.6) == [("assistant", "Down the stairs,")]
@@ -61,6 +62,7 @@ def test_playback_may_start_before_the_first_words_arrive():
 
 def test_a_barge_in_cuts_the_caption_where_the_voice_stopped():
     board = CaptionBoard()
+    board.take(rec(0.5, "state", state="speaking"), 0.5)
     reply(board, 1.0, WORDS)
     board.take(rec(2.0, "playback_start"), 2.0)
     board.take(rec(2.6, "barge_in", turn=2, trigger="vad"), 2.6)
@@ -73,6 +75,7 @@ def test_a_barge_in_cuts_the_caption_where_the_voice_stopped():
 
 def test_lines_keep_turn_order_even_when_the_transcript_comes_late():
     board = CaptionBoard()
+    board.take(rec(0.5, "state", state="thinking"), 0.5)
     reply(board, 1.0, WORDS[:1])
     board.take(rec(1.0, "playback_start"), 1.0)
     board.take(rec(1.2, "transcript", text="Where to?", item_id="item_1"), 1.2)
@@ -87,8 +90,10 @@ def test_nothing_is_kept_after_the_conversation_is_over():
     assert texts(board, 7.9) == [("user", "Hello")]  # read to the end
     assert board.next_change(7.9) == 8.0
     assert board.view(8.0)["lines"] == [] and board.lines == []
-    board.take(rec(9.0, "transcript", text="Again", item_id="item_2", turn=2), 9.0)
-    board.take(rec(9.5, "state", state="listening", turn=2), 9.5)  # a new conversation: at once
+    board.take(rec(9.0, "transcript", text="Late", item_id="item_2", turn=2), 9.0)  # after the end: goes too
+    assert board.next_change(9.0) == 12.0 and board.view(12.0)["lines"] == []
+    board.take(rec(13.0, "transcript", text="Again", item_id="item_3", turn=3), 13.0)
+    board.take(rec(13.5, "state", state="listening", turn=3), 13.5)  # a new conversation: at once
     assert board.lines == []
 
 
@@ -103,3 +108,32 @@ def test_follow_up_keeps_the_conversation_and_odd_records_change_nothing():
         board.take(odd, 3.0)
     assert ("user", "Hello") in texts(board, 3.0)
     assert board.view(3.0)["state"] == "listening"
+
+
+import json  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_EVENTS = st.sampled_from(["state", "transcript_delta", "transcript", "reply_delta", "playback_start", "playback_end",
+                           "barge_in", "wake", "bogus"])
+_VALUES = st.one_of(st.none(), st.integers(-5, 5), st.floats(allow_nan=True), st.just(float("nan")), st.text(max_size=8),
+                    st.sampled_from(["idle", "listening", "speaking", "offline", "r1", "i1"]))
+_RECORDS = st.fixed_dictionaries({"event": _EVENTS}, optional={
+    "t": _VALUES, "turn": _VALUES, "state": _VALUES, "text": _VALUES, "item_id": _VALUES, "response_id": _VALUES,
+    "audio_ms": _VALUES})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_RECORDS, st.floats(0, 100)), max_size=30))
+def test_any_records_give_a_view_and_the_board_empties_when_the_conversation_rests(steps):
+    board = CaptionBoard(linger_s=1.0)
+    now = 0.0
+    for record, advance in steps:
+        now += advance
+        board.take(record, now)
+        json.dumps(board.view(now))  # always something the page can read
+        due = board.next_change(now)
+        assert due is None or due == due  # never NaN
+    board.take({"event": "state", "state": "idle", "t": now}, now)
+    assert board.view(now + 1.0)["lines"] == [] and board.lines == []

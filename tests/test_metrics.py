@@ -130,7 +130,8 @@ def test_labels_are_escaped_and_odd_records_are_ignored():
     clock = Clock()
     m = FleetMetrics(clock=clock)
     for bad in ({}, {"event": "state"}, {"event": "connection", "outcome": "bogus"}, {"event": "device", "device": "toaster"},
-                {"event": "turn_latency", "voice_to_voice_ms": "slow"}, {"event": "wake", "turn": "x"}):
+                {"event": "turn_latency", "voice_to_voice_ms": "slow"}, {"event": "wake", "turn": "x"},
+                {"event": "state", "state": "offline", "t": "soon"}, {"event": "turn_latency", "voice_to_voice_ms": float("nan")}):
         m.record(bad)
     p = parse(render(m.families()))
     assert sum(p["edgevoice_connection_attempts"].values()) == 0

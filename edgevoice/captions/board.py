@@ -80,7 +80,7 @@ class CaptionBoard:
         self.tick(now)
         event = record.get("event")
         t = record.get("t")
-        t = float(t) if isinstance(t, (int, float)) else now
+        t = float(t) if isinstance(t, (int, float)) and math.isfinite(t) else now
         turn = record.get("turn") if isinstance(record.get("turn"), int) else 0
         text = record.get("text") if isinstance(record.get("text"), str) else ""
         if event == "state":
@@ -111,6 +111,8 @@ class CaptionBoard:
                 line.cut_ms = max(0.0, line.heard_ms(t))
                 line.words = [(at, w) for at, w in line.words if at <= line.cut_ms]  # the rest is never shown
             self._pending_anchor = None
+        if self.state in RESTING and self.lines and self._clear_at is None:
+            self._clear_at = now + self.linger_s  # also words that came late, after the conversation ended
 
     def tick(self, now: float) -> None:
         """Empty the board once a finished conversation's linger time is up."""
@@ -127,9 +129,7 @@ class CaptionBoard:
             return
         old, self.state = self.state, new
         if new in RESTING:
-            if self._clear_at is None and self.lines:
-                self._clear_at = t + self.linger_s
-            self._pending_anchor = None
+            self._pending_anchor = None  # the board empties linger_s after this (see take)
         elif old in RESTING:
             self.clear()  # a new conversation: nothing of the last one stays
         else:
@@ -153,7 +153,7 @@ class CaptionBoard:
             return  # late words of a reply that was interrupted (or is over)
         if line.anchor is None and self._pending_anchor is not None:
             line.anchor, self._pending_anchor = self._pending_anchor, None
-        at = float(audio_ms) if isinstance(audio_ms, (int, float)) else 0.0
+        at = float(audio_ms) if isinstance(audio_ms, (int, float)) and math.isfinite(audio_ms) else 0.0
         line.words.append((at, text))
 
     def _last_reply(self) -> Line | None:

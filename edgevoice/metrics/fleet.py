@@ -10,6 +10,7 @@ families. A turn's result is known at its end: a reply played (answered), an off
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -71,7 +72,8 @@ class FleetMetrics:
         """A telemetry listener: take one milestone record."""
         ended = False
         with self._lock:
-            event, t = record.get("event"), float(record.get("t", self.clock()))
+            event, t = record.get("event"), record.get("t")
+            t = float(t) if isinstance(t, (int, float)) and math.isfinite(t) else self.clock()
             turn = record.get("turn")
             if isinstance(turn, int) and turn > 0 and (self._turn is None or turn > self._turn.number):
                 ended = self._end_turn()  # a new turn began before the last one settled (barge-in)
@@ -101,7 +103,7 @@ class FleetMetrics:
     def _on_turn_latency(self, record: Mapping[str, Any], _t: float) -> None:
         for key, histogram in (("wake_to_audio_ms", self.wake_to_audio), ("voice_to_voice_ms", self.voice_to_voice)):
             value = record.get(key)
-            if isinstance(value, (int, float)):
+            if isinstance(value, (int, float)) and math.isfinite(value) and value >= 0:
                 histogram.observe(value / 1000)
 
     def _on_barge_in_speech(self, _record: Mapping[str, Any], t: float) -> None:
