@@ -137,3 +137,18 @@ def test_any_records_give_a_view_and_the_board_empties_when_the_conversation_res
         assert due is None or due == due  # never NaN
     board.take({"event": "state", "state": "idle", "t": now}, now)
     assert board.view(now + 1.0)["lines"] == [] and board.lines == []
+
+
+def test_a_cached_reply_is_shown_whole_once_it_plays():
+    board = CaptionBoard(cached_texts={"offline": "I can't reach the internet right now.", "answer:toilets": "Downstairs."})
+    board.take(rec(0.0, "state", state="listening"), 0.0)
+    board.take(rec(1.0, "cached_reply", phrase="offline"), 1.0)
+    assert texts(board, 1.0) == []  # not heard yet
+    board.take(rec(1.1, "cached_playback_start"), 1.1)
+    assert board.view(1.1)["lines"] == [{"role": "assistant", "text": "I can't reach the internet right now.", "final": True,
+                                         "cut": False}]
+    board.take(rec(2.0, "playback_start", turn=2), 2.0)  # a live reply's start never anchors a cached line
+    board.take(rec(3.0, "cached_reply", turn=2, answer="toilets"), 3.0)
+    board.take(rec(3.0, "cached_reply", turn=2, phrase="unknown"), 3.0)  # no text: no caption
+    board.take(rec(3.1, "cached_playback_start", turn=2), 3.1)
+    assert texts(board, 3.1)[-1] == ("assistant", "Downstairs.")

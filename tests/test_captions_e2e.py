@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import socket
 import statistics
+import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from browser_helpers import Chromium, chromium_path
 from daemon_helpers import KEY, BackgroundRun, Run, Say, Scenario, recordings  # noqa: F401 - fixture
 from edgevoice.captions.board import STATE_LABELS
+from edgevoice.config.offline import DEFAULT_PHRASES
 
 WAKE = "okay nabu"
 WEATHER = "what is the weather"
@@ -226,3 +229,54 @@ def test_the_metrics_file_of_that_run_parses_and_counts_it(conversation):
     assert samples[("edgevoice_process_cpu_seconds_total", ())] > 0
     assert [p.name for p in prom.parent.iterdir() if p.name.startswith(".edgevoice.prom")] == []  # no temporary left
     assert KEY not in prom.read_text() and KEY not in json.dumps(conversation["log"])  # the key is never shown
+
+
+# --- offline: the state and the cached apology on the page, the outage in the metrics -------------
+
+
+class StreamReader:
+    """A page's event stream read over plain HTTP (no browser): each view with when it arrived."""
+
+    def __init__(self, port: int) -> None:
+        self.views: list[tuple[float, dict[str, Any]]] = []
+        self._stream = urllib.request.urlopen(f"http://127.0.0.1:{port}/events", timeout=60)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for line in self._stream:
+                if line.startswith(b"data: "):
+                    self.views.append((time.monotonic(), json.loads(line[len(b"data: "):])))
+        except OSError:  # the daemon stopped
+            pass
+
+
+def test_offline_the_page_says_so_and_shows_the_cached_apology(recordings, tmp_path):  # noqa: F811
+    port = free_port()
+    prom = tmp_path / "edgevoice.prom"
+    scene = recordings.make("captions-offline", 8.0, Say(2.0, WAKE), Say(3.1, WEATHER))
+    scenario = Scenario(scene, offline=True, tables={"captions": {"enabled": True, "port": port},
+                                                     "metrics": {"textfile": str(prom)}, "assistant": {"follow_up_s": 1.0}})
+    background = BackgroundRun("captions-offline", scenario, tmp_path / "run")
+    try:
+        wait_for_port(port, background)
+        reader = StreamReader(port)
+        run = background.result()
+    finally:
+        background.close()
+    assert run.code == 0, run.explain()
+    events = run.events
+    assert reader.views and reader.views[0][0] < events.first("wake")["t"], "the page connected too late"
+    apology = DEFAULT_PHRASES["offline"]
+    heard = events.first("cached_playback_start")
+    shown = next((at for at, view in reader.views if any(line["text"] == apology for line in view["lines"])), None)
+    assert shown is not None, [v for _, v in reader.views]
+    assert 0 <= shown - heard["t"] < 2.0  # shown once it is heard (its latency: the browser test above)
+    offline_at = next(at for at, view in reader.views if view["state"] == "offline" and view["label"] == "offline")
+    assert offline_at >= events.first("state")["t"]
+    samples = _samples(prom.read_text())
+    assert samples[("edgevoice_turns_total", (("result", "apology"),))] == 1
+    assert samples[("edgevoice_connection_attempts_total", (("outcome", "offline"),))] >= 1
+    assert samples[("edgevoice_connection_attempts_total", (("outcome", "ok"),))] == 0
+    assert samples[("edgevoice_offline_seconds_total", ())] > 0
+    assert samples[("edgevoice_state", (("state", "offline"),))] == 1

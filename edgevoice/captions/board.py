@@ -5,7 +5,8 @@ as one ``transcript`` record when it is done. The reply's words come as ``reply_
 *ahead* of its audio, each placed in the reply's audio (``audio_ms``): a word is shown once the
 speaker has played up to it (``playback_start`` plus its offset), so the caption keeps in step
 with the voice, and a barge-in (``barge_in``) cuts it where the voice stopped; the words after
-the cut are dropped. When the conversation is over (a resting state) the board is emptied after
+the cut are dropped. A cached reply (``cached_reply``: a phrase or an offline answer, whose texts
+the board is given) is shown whole once it is heard (``cached_playback_start``). When the conversation is over (a resting state) the board is emptied after
 ``linger_s``; a new conversation empties it at once. Nothing is kept beyond that.
 """
 
@@ -15,6 +16,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from edgevoice.config.offline import ANSWER_PREFIX
 
 #: What the page says for each state of the assistant.
 STATE_LABELS = {
@@ -43,6 +46,7 @@ class Line:
     words: list[tuple[float, str]] = field(default_factory=list)  # the reply's (audio ms, text)
     anchor: float | None = None  # when the reply's audio began to play
     cut_ms: float | None = None  # a barge-in stopped the voice here
+    cached: bool = False  # a cached phrase or offline answer (shown whole once it plays)
 
     def shown(self, now: float) -> str:
         if self.role == "user":
@@ -64,8 +68,9 @@ class Line:
 class CaptionBoard:
     """The page's content: records in (``take``), a JSON-able view out (``view``)."""
 
-    def __init__(self, *, linger_s: float = 3.0, max_lines: int = 8) -> None:
+    def __init__(self, *, linger_s: float = 3.0, max_lines: int = 8, cached_texts: Mapping[str, str] | None = None) -> None:
         self.linger_s = linger_s
+        self.cached_texts = dict(cached_texts or {})  # phrase name or "answer:ID" -> what it says
         self.max_lines = max_lines
         self.state = "idle"
         self.lines: list[Line] = []
@@ -94,8 +99,14 @@ class CaptionBoard:
             line.text, line.final = text, True
         elif event == "reply_delta":
             self._reply_delta(str(record.get("response_id", "")), turn, text, record.get("audio_ms"))
+        elif event == "cached_reply":
+            self._cached_reply(record, turn)
+        elif event == "cached_playback_start":
+            line = self._last_reply(cached=True)
+            if line is not None and line.anchor is None:
+                line.anchor, line.final = t, True
         elif event == "playback_start":
-            line = self._last_reply()
+            line = self._last_reply(cached=False)
             if line is not None and line.anchor is None and line.cut_ms is None:
                 line.anchor = t
             else:
@@ -156,8 +167,16 @@ class CaptionBoard:
         at = float(audio_ms) if isinstance(audio_ms, (int, float)) and math.isfinite(audio_ms) else 0.0
         line.words.append((at, text))
 
-    def _last_reply(self) -> Line | None:
-        replies = [ln for ln in self.lines if ln.role == "assistant"]
+    def _cached_reply(self, record: Mapping[str, Any], turn: int) -> None:
+        phrase, answer = record.get("phrase"), record.get("answer")
+        key = phrase if isinstance(phrase, str) and phrase else f"{ANSWER_PREFIX}{answer}" if isinstance(answer, str) else ""
+        text = self.cached_texts.get(key, "")
+        if text:
+            line = self._line("assistant", f"cached:{self._seq + 1}", turn)
+            line.cached, line.words = True, [(0.0, text)]
+
+    def _last_reply(self, cached: bool | None = None) -> Line | None:
+        replies = [ln for ln in self.lines if ln.role == "assistant" and (cached is None or ln.cached == cached)]
         return max(replies, key=lambda ln: ln.seq) if replies else None
 
     # --- the view out ----------------------------------------------------------------------

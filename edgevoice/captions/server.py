@@ -38,10 +38,11 @@ _HEADERS = {
 class CaptionsServer:
     """Serves the captions page and streams the board to every page that is open."""
 
-    def __init__(self, config: CaptionsConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: CaptionsConfig, *, clock: Callable[[], float] = time.monotonic,
+                 cached_texts: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.clock = clock
-        self.board = CaptionBoard(linger_s=config.linger_s)
+        self.board = CaptionBoard(linger_s=config.linger_s, cached_texts=cached_texts)
         self._page = captions_page(config).encode("utf-8")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

@@ -576,6 +576,7 @@ class Daemon:
                     speaker.stop()
                 speaker.play(sound.pcm, sound.rate)
                 speaker.finish()
+                self.telemetry.mark("cached_reply", at=at, phrase=action.key.value)  # the captions show its text
             elif isinstance(action, A.RecogniseQuestion):
                 self.answers.recognise()
             elif isinstance(action, A.PlayAnswer):
@@ -583,6 +584,7 @@ class Daemon:
                 speaker.stop()
                 speaker.play(sound.pcm, sound.rate)
                 speaker.finish()
+                self.telemetry.mark("cached_reply", at=at, answer=action.answer)
             elif isinstance(action, A.PlayChime):
                 chime = self._chimes.get(action.name)
                 if chime is not None:

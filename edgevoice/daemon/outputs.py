@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from edgevoice.config.offline import ANSWER_PREFIX, OfflineConfig
 from edgevoice.config.schema import Config
 from edgevoice.daemon.telemetry import Telemetry
 from edgevoice.metrics.fleet import FleetMetrics
@@ -17,6 +18,14 @@ from edgevoice.metrics.process import process_families
 from edgevoice.metrics.textfile import MetricsTextfile
 
 logger = logging.getLogger(__name__)
+
+
+def cached_texts(offline: OfflineConfig) -> dict[str, str]:
+    """What each cached reply says, for its caption: phrase name or ``answer:ID`` -> text."""
+    texts = offline.spoken_texts()
+    for entry in offline.answers:
+        texts[f"{ANSWER_PREFIX}{entry.id}"] = texts.get(entry.sound_name, "")
+    return texts
 
 
 class DaemonOutputs:
@@ -35,7 +44,7 @@ class DaemonOutputs:
         if config.captions.enabled:
             from edgevoice.captions.server import CaptionsServer
 
-            self.captions = CaptionsServer(config.captions, clock=telemetry.clock)
+            self.captions = CaptionsServer(config.captions, clock=telemetry.clock, cached_texts=cached_texts(config.offline))
             telemetry.add_listener(self.captions.record)
 
     def start(self) -> DaemonOutputs:
