@@ -80,6 +80,7 @@ class CaptionsServer:
             except BaseException as exc:  # noqa: BLE001 - handed to start()
                 started.append(exc)
                 ready.set()
+                loop.run_until_complete(self._shutdown())
                 loop.close()
                 return
             started.append(None)
@@ -116,9 +117,9 @@ class CaptionsServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
-        sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 - the port picked for 0
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        addresses = self._runner.addresses  # the port picked, for port 0
+        if addresses:
+            self.port = addresses[0][1]
 
     async def _shutdown(self) -> None:
         for queue in list(self._clients):
