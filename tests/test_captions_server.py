@@ -115,3 +115,11 @@ def test_captions_off_does_not_load_the_web_server():
             "print('aiohttp' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_captions_without_transcription_say_the_visitors_words_will_be_missing(caplog):
+    config = parse_config(ENDPOINT + '[voicelive.transcription]\nmodel = "none"\n[captions]\nenabled = true\nport = 1\n', "t")
+    with caplog.at_level(logging.WARNING):
+        outputs = DaemonOutputs(config, Telemetry())  # built, not started: the warning comes first
+    assert "[voicelive.transcription] model is none" in caplog.text
+    outputs.close()

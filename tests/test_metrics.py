@@ -113,6 +113,16 @@ def test_an_error_turn_waits_for_an_offline_answer_then_counts_as_error():
     assert value(p, "edgevoice_turns", "edgevoice_turns_total", result="cached") == 1
 
 
+def test_offline_seconds_never_go_down_when_a_state_record_is_stamped_before_a_write():
+    clock = Clock()
+    m = FleetMetrics(clock=clock)
+    m.record({"t": 100.0, "event": "state", "turn": 1, "state": "offline"})
+    clock.now = 110.0
+    assert value(parse(render(m.families())), "edgevoice_offline_seconds", "edgevoice_offline_seconds_total") == 10.0
+    m.record({"t": 109.5, "event": "state", "turn": 1, "state": "idle"})  # it happened just before that write
+    assert value(parse(render(m.families())), "edgevoice_offline_seconds", "edgevoice_offline_seconds_total") == 10.0
+
+
 def test_a_wake_word_with_nothing_after_it_is_no_turn():
     clock = Clock()
     m = FleetMetrics(clock=clock)
@@ -209,3 +219,31 @@ def test_a_broken_provider_does_not_stop_the_writer(tmp_path):
     finally:
         writer.close()
     assert "edgevoice_ok 1" in Path(path).read_text()
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_EVENTS = st.sampled_from(["wake", "state", "playback_start", "offline_reply", "error", "turn_latency", "barge_in_speech",
+                           "barge_in", "connection", "device", "bogus"])
+_ANY = st.one_of(st.none(), st.booleans(), st.integers(-3, 5), st.floats(allow_nan=True), st.text(max_size=6),
+                 st.sampled_from(["idle", "listening", "offline", "follow_up", "ok", "auth", "microphone", "answer"]))
+_RECORD = st.fixed_dictionaries({"event": _EVENTS}, optional={
+    "t": st.floats(0, 1000), "turn": st.integers(0, 6), "state": _ANY, "kind": _ANY, "outcome": _ANY, "device": _ANY,
+    "ok": _ANY, "voice_to_voice_ms": _ANY, "wake_to_audio_ms": _ANY})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_RECORD, max_size=40))
+def test_any_records_give_a_file_that_parses_and_counters_never_go_down(records):
+    clock = Clock()
+    m = FleetMetrics(clock=clock)
+    before: dict = {}
+    for record in records:
+        m.record(record)
+        clock.now += 1.0
+        parsed = parse(render(m.families()))
+        counters = {k: v for fam, samples in parsed.items() for k, v in samples.items()
+                    if k[0].endswith(("_total", "_count", "_sum"))}
+        assert all(counters.get(k, 0) >= v for k, v in before.items()), "a counter went down"
+        before = counters

@@ -44,6 +44,9 @@ class DaemonOutputs:
         if config.captions.enabled:
             from edgevoice.captions.server import CaptionsServer
 
+            if config.voicelive.transcription.model == "none":
+                logger.warning("captions are on but [voicelive.transcription] model is none: the visitor's words "
+                               "will not be shown, only the replies")
             self.captions = CaptionsServer(config.captions, clock=telemetry.clock, cached_texts=cached_texts(config.offline))
             telemetry.add_listener(self.captions.record)
 

@@ -63,6 +63,7 @@ class FleetMetrics:
         self.state = State.IDLE.value
         self._offline_s = 0.0
         self._offline_since: float | None = None
+        self._offline_shown = 0.0
         self._turn: _Turn | None = None
         self._barge_speech_at: float | None = None
 
@@ -160,7 +161,10 @@ class FleetMetrics:
             turn = self._turn
             if turn is not None and turn.settled_at is not None and now - turn.settled_at >= RESULT_GRACE_S:
                 self._end_turn()  # settled with an error and nothing came after it
-            offline = self._offline_s + (now - self._offline_since if self._offline_since is not None else 0.0)
+            offline = self._offline_s + (max(0.0, now - self._offline_since) if self._offline_since is not None else 0.0)
+            # A counter never goes down (Prometheus would take it for a restart): a state record stamped a
+            # little before a write that already counted that time must not take it back.
+            offline = self._offline_shown = max(self._offline_shown, offline)
             fams = [
                 _by_label(Family("edgevoice_turns_total", "counter", "Conversation turns by how they ended"), "result", self.turns),
                 self.wake_to_audio.samples_into(Family("edgevoice_wake_to_audio_seconds", "histogram",
