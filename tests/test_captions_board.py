@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from edgevoice.captions.board import CaptionBoard
 
 
@@ -152,3 +154,15 @@ def test_a_cached_reply_is_shown_whole_once_it_plays():
     board.take(rec(3.0, "cached_reply", turn=2, phrase="unknown"), 3.0)  # no text: no caption
     board.take(rec(3.1, "cached_playback_start", turn=2), 3.1)
     assert texts(board, 3.1)[-1] == ("assistant", "Downstairs.")
+
+
+def test_an_apology_after_a_failed_turn_stays_while_it_is_spoken():
+    apology = "Sorry, I can't reach the internet right now. Please try again in a moment."  # about 5 s spoken
+    board = CaptionBoard(linger_s=1.0, cached_texts={"offline": apology})
+    board.take(rec(0.0, "state", state="listening"), 0.0)
+    board.take(rec(2.0, "state", state="offline"), 2.0)  # the connect failed: a resting state at once
+    board.take(rec(2.0, "cached_reply", phrase="offline"), 2.0)
+    board.take(rec(2.2, "cached_playback_start"), 2.2)
+    assert texts(board, 7.0) == [("assistant", apology)]
+    assert board.next_change(7.0) == pytest.approx(2.2 + 1.0 + len(apology) / 15)
+    assert board.view(8.3)["lines"] == []

@@ -31,6 +31,7 @@ STATE_LABELS = {
     "error": "out of service",
 }
 RESTING = frozenset({"idle", "offline", "error", "muted"})  # no conversation under way
+SPOKEN_CHARS_PER_S = 15.0  # about how fast a cached phrase is spoken (how long its caption stays)
 
 
 @dataclass
@@ -105,6 +106,9 @@ class CaptionBoard:
             line = self._last_reply(cached=True)
             if line is not None and line.anchor is None:
                 line.anchor, line.final = t, True
+                if self.state in RESTING:  # an apology after a failed turn: shown while it plays, then linger_s
+                    spoken = now + self.linger_s + len(line.words[0][1]) / SPOKEN_CHARS_PER_S
+                    self._clear_at = max(self._clear_at or 0.0, spoken)
         elif event == "playback_start":
             line = self._last_reply(cached=False)
             if line is not None and line.anchor is None and line.cut_ms is None:
