@@ -9,8 +9,9 @@ kind="${1:-test}"
 # emulator's replies and the cached-reply fallback.
 runtime=(portaudio19-dev libsystemd-dev pkg-config gcc espeak-ng)
 # systemd gives systemd-analyze for the unit checks; alsa-utils gives aplay/arecord for debugging;
-# flite, festival (with two voices) and sox speak and shape the accuracy corpus's other voices.
-test_only=(systemd alsa-utils flite festival festvox-us-slt-hts festvox-kallpc16k sox)
+# flite, festival (with two voices) and sox speak and shape the accuracy corpus's other voices;
+# chromium (headless, over the DevTools protocol) is the real browser of the captions page's test.
+test_only=(systemd alsa-utils flite festival festvox-us-slt-hts festvox-kallpc16k sox chromium)
 
 want=("${runtime[@]}")
 [[ "$kind" == test ]] && want+=("${test_only[@]}")

@@ -31,6 +31,7 @@ FIGURES = (
     "reply_to_playback_ms", "barge_in_ms", "offline_known_ms", "offline_first_failure_ms", "offline_answer_ms",
     "endpoint_babble_ms", "knowledge_search_ms", "knowledge_index_ms", "knowledge_update_ms", "false_turns",
     "barge_in_echo_ms", "idle_cpu_ratio", "idle_device_cpu_per_audio_s", "reply_to_playback_device_ms",
+    "captions_push_ms", "captions_rss_mb", "metrics_write_ms",
 )
 LATENCIES = ("wake_to_audio_ms", "wake_to_audio_cold_ms", "speech_end_to_commit_ms", "reply_to_playback_ms",
              "barge_in_ms", "barge_in_echo_ms", "reply_to_playback_device_ms")
@@ -161,3 +162,13 @@ def test_knowledge_figures_come_from_a_folder_of_exactly_the_passages_asked_for(
     assert (search.key, build.key, update.key) == ("knowledge_search_ms", "knowledge_index_ms", "knowledge_update_ms")
     assert search.n == 10 and search.p95 >= search.value > 0 and search.target == 20.0
     assert "120 generated passages" in search.what and build.value > 0 and update.value >= 0
+
+
+def test_screen_figures_measure_the_captions_server_and_the_metrics_file():
+    from edgevoice.bench.screen import measure
+
+    push, rss, write = measure(records=10, writes=10)
+    assert (push.key, rss.key, write.key) == ("captions_push_ms", "captions_rss_mb", "metrics_write_ms")
+    assert push.n == 10 and push.p95 >= push.value > 0 and push.target == 300.0
+    assert 0 < rss.value < 100 and "aiohttp" in rss.what
+    assert write.n == 10 and write.value > 0 and "fsync" in write.what

@@ -729,6 +729,9 @@ class DaemonShell:
     def set_listening(self, on: bool) -> None:
         pass  # no front-end
 
+    def played_cached(self, at: float, **what: str) -> None:
+        pass  # no captions
+
     def chime(self, name: A.Chime) -> Sound | None:
         return Sound(CHIME_PCM, RATE)
 

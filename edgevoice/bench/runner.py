@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgevoice.bench import conversations, frontend, idle, knowledge, latency, memory
+from edgevoice.bench import conversations, frontend, idle, knowledge, latency, memory, screen
 from edgevoice.bench.audio import BenchError, Voice
 from edgevoice.bench.figures import Figure, format_table
 from edgevoice.bench.machine import Machine, this_machine
@@ -58,13 +58,15 @@ class BenchOptions:
     frontend_repeats: int = 3
     jobs: int = 9  # daemon runs at once (every conversation side by side)
     knowledge_searches: int = 300
+    screen_samples: int = 200  # captions records pushed and metrics files written
     workdir: Path | None = None  # keep recordings, configs, events and logs here (default: a temporary directory)
 
     @classmethod
     def quick(cls, **changes: Any) -> BenchOptions:
         """Every figure from a few turns: for a smoke test, not for numbers to quote."""
         base = dict(warm_runs=1, warm_turns=2, idle_s=4.0, cold_runs=1, cold_turns=2, interruptions=2,
-                    room_interruptions=2, hall_turns=3, frontend_s=10.0, frontend_repeats=1, knowledge_searches=40)
+                    room_interruptions=2, hall_turns=3, frontend_s=10.0, frontend_repeats=1, knowledge_searches=40,
+                    screen_samples=20)
         base.update(changes)
         return cls(**base)
 
@@ -165,6 +167,8 @@ def _run(options: BenchOptions, workdir: Path, say: Callable[[str], None], start
     figures += offline
     say("search_knowledge over 1,000 generated passages ...")
     figures += knowledge.measure(searches=options.knowledge_searches)
+    say("the captions page and the metrics file ...")
+    figures += screen.measure(records=options.screen_samples, writes=options.screen_samples)
     return BenchReport(machine, figures, time.monotonic() - started, notes)
 
 

@@ -75,6 +75,7 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
     from edgevoice.config.secrets import ConfiguredCredential
     from edgevoice.daemon.control import start_control
     from edgevoice.daemon.daemon import Daemon, DaemonHooks
+    from edgevoice.daemon.outputs import DaemonOutputs
     from edgevoice.daemon.sessions import session_factory
     from edgevoice.daemon.telemetry import Telemetry
     from edgevoice.playback.speaker import Speaker
@@ -84,6 +85,9 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
     from edgevoice.service.watchdog import CaptureAlive, Heartbeat, Watchdog
 
     notifier = Notifier()
+    telemetry = Telemetry(args.events)
+    if on_record is not None:
+        telemetry.add_listener(on_record)
     status_line = StatusLine(notifier.status)
     ready_sent = threading.Event()
 
@@ -102,6 +106,7 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
         if status.state == "opening":
             return  # a retry is no recovery: any fault stays shown until frames flow
         failing = not (status.ok or status.state in ("finished", "closed"))
+        telemetry.mark("device", device="microphone", ok=not failing, state=status.state)
         if isinstance(speaker, Speaker):
             speaker.release_when_idle = failing  # else PortAudio would never list the microphone again
         if not failing:
@@ -113,6 +118,7 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
 
     def on_speaker_device(failure: str | None) -> None:
         status_line.fault("speaker", None if failure is None else f"failing ({failure})")
+        telemetry.mark("device", device="speaker", ok=failure is None)
 
     room_echo = getattr(args, "room_echo", None)
     if (room_echo is not None or getattr(args, "room_noise", None) is not None) and args.input_wav is None:
@@ -133,10 +139,7 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
     else:
         speaker = Speaker(config.audio.output_device, rate=rate, volume=config.assistant.volume,
                           on_device=on_speaker_device)
-    telemetry = Telemetry(args.events)
-    if on_record is not None:
-        telemetry.add_listener(on_record)
-
+    outputs = DaemonOutputs(config, telemetry).start()  # the captions page and the metrics file
     capture_alive = Heartbeat(max_age=max(2.0, config.audio.stall_timeout_s))
     loop_alive = Heartbeat(max_age=5.0)
     watchdog = Watchdog(notifier)
@@ -195,6 +198,7 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
                 logger.info("stopping on %s", requests.stop_signal or "request")
             watchdog.stop()
             speaker.close()
+            outputs.close()
             telemetry.close()
     logger.info("stopped (exit %d)", code)
     return code

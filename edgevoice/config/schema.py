@@ -11,6 +11,7 @@ from edgevoice.config.fields import setting
 from edgevoice.config.listening import AudioConfig, ButtonsConfig, ListeningConfig
 from edgevoice.config.offline import OfflineConfig
 from edgevoice.config.presence import PresenceConfig
+from edgevoice.config.screen import CaptionsConfig, MetricsConfig
 from edgevoice.config.tools import KnowledgeConfig, ToolsConfig
 from edgevoice.config.voicelive import VoiceLiveConfig
 
@@ -30,6 +31,8 @@ class Config:
     tools: ToolsConfig = setting(default_factory=ToolsConfig, doc="what the model may do: built-in, GPIO and MCP tools")
     control: ControlConfig = setting(default_factory=ControlConfig, doc="the local control socket (status, say, mute)")
     presence: PresenceConfig = setting(default_factory=PresenceConfig, doc="a presence sensor: greet, listen, reset")
+    captions: CaptionsConfig = setting(default_factory=CaptionsConfig, doc="the captions page for a kiosk screen")
+    metrics: MetricsConfig = setting(default_factory=MetricsConfig, doc="Prometheus metrics for node_exporter's textfile collector")
 
     def check(self) -> None:
         if self.tools.timeout_s >= self.assistant.reply_timeout_s:

@@ -37,7 +37,7 @@ from edgevoice.config.schema import Config
 from edgevoice.config.voicelive import VoiceLiveConfig
 from edgevoice.daemon.capture import INPUT_OVER, MAX_BACKLOG_FRAMES, Block, Capture
 from edgevoice.daemon.execute import execute
-from edgevoice.daemon.link import SessionFactory, Transcript
+from edgevoice.daemon.link import SessionFactory, TextDelta, Transcript
 from edgevoice.daemon.parts import LinkHooks, Parts, listening_frontend
 from edgevoice.daemon.telemetry import Telemetry
 from edgevoice.daemon.timers import Timers
@@ -158,7 +158,9 @@ class Daemon:
         """Every part a config decides (at start, and on reload once the old parts are closed)."""
         return Parts.build(config, factory, frontend, post=self.post, clock=self.clock, pin_factory=self._pin_factory,
                            hooks=LinkHooks(on_audio_sent=lambda: self.telemetry.mark("audio_sent"),
-                                           on_transcript=self._on_transcript))
+                                           on_transcript=self._on_transcript,
+                                           on_connect=lambda outcome: self.telemetry.mark("connection", outcome=outcome),
+                                           on_text_delta=self._on_text_delta))
 
     # The parts of the current config, by name (what reload swaps: see Parts).
     config = property(lambda self: self.parts.config)
@@ -225,12 +227,20 @@ class Daemon:
 
     def _on_transcript(self, transcript: Transcript) -> None:
         event = "transcript" if transcript.role == "user" else "reply_text"
-        self.telemetry.mark(event, text=transcript.text)
+        self.telemetry.mark(event, text=transcript.text, item_id=transcript.item_id)
         logger.info("%s: %s", "heard" if transcript.role == "user" else "replied", transcript.text)
         if self.answers.learned is not None:
             self.post(transcript)  # offline.learn: to the loop (this is the session's receive thread)
         if self.hooks.on_transcript is not None:
             self.hooks.on_transcript(transcript)
+
+    def _on_text_delta(self, delta: TextDelta) -> None:
+        """Streamed words as records (the captions page shows them; the log does not)."""
+        if delta.role == "user":
+            self.telemetry.mark("transcript_delta", text=delta.text, item_id=delta.item_id)
+        else:
+            self.telemetry.mark("reply_delta", text=delta.text, item_id=delta.item_id, response_id=delta.response_id,
+                                audio_ms=delta.audio_ms)
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -358,6 +368,7 @@ class Daemon:
         if machine.echo_guarded(self.ctx, self.settings) and guard.barge_in():
             logger.info("barge-in: speech at %.0f dBFS over a reply whose echo should stay below %.0f dBFS",
                         guard.mic_dbfs, guard.threshold_dbfs)
+            self.telemetry.mark("barge_in_speech", at=at - guard.frames * FRAME_SECONDS)  # where its window began
             self._step(E.SpeechStart(), at)
 
     def _step(self, event: E.Event, at: float) -> None:
@@ -520,6 +531,9 @@ class Daemon:
 
     def set_listening(self, on: bool) -> None:
         self.frontend.set_listening(on)
+
+    def played_cached(self, at: float, **what: str) -> None:
+        self.telemetry.mark("cached_reply", at=at, **what)  # the captions show its text
 
     def chime(self, name: A.Chime) -> Sound | None:
         return self.parts.chimes.get(name)

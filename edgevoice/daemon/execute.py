@@ -51,6 +51,8 @@ class ActionTarget(Protocol):
 
     def set_listening(self, on: bool) -> None: ...
 
+    def played_cached(self, at: float, **what: str) -> None: ...
+
     def chime(self, name: A.Chime) -> Sound | None: ...
 
     def show_leds(self, action: A.SetLeds) -> None: ...
@@ -78,19 +80,21 @@ def _play_audio(t: ActionTarget, action: A.PlayAudio, _at: float) -> None:
     t.reply_audio(action.pcm)
 
 
-def _play_cached(t: ActionTarget, action: A.PlayCached, _at: float) -> None:
+def _play_cached(t: ActionTarget, action: A.PlayCached, at: float) -> None:
     sound = t.cached_sound(action.key)
     if not action.after_reply:  # else: it follows what arrived of a reply that died
         t.speaker.stop()
     t.speaker.play(sound.pcm, sound.rate)
     t.speaker.finish()
+    t.played_cached(at, phrase=action.key.value)
 
 
-def _play_answer(t: ActionTarget, action: A.PlayAnswer, _at: float) -> None:
+def _play_answer(t: ActionTarget, action: A.PlayAnswer, at: float) -> None:
     sound = t.answer_sound(action.answer)
     t.speaker.stop()
     t.speaker.play(sound.pcm, sound.rate)
     t.speaker.finish()
+    t.played_cached(at, answer=action.answer)
 
 
 def _play_chime(t: ActionTarget, action: A.PlayChime, _at: float) -> None:

@@ -68,6 +68,17 @@ class Transcript:
     item_id: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of streamed text: the visitor's words (input transcription) or the reply's."""
+
+    role: str  # "user" or "assistant"
+    text: str
+    item_id: str = ""
+    response_id: str = ""
+    audio_ms: float = 0.0  # a reply's: the response's audio received before this text (where it is spoken)
+
+
 @dataclass(slots=True)
 class _Outbox:
     """What the machine sent while the session was still opening, in order."""
@@ -106,6 +117,8 @@ class SessionLink:
         output_rate: int,
         on_audio_sent: Callable[[], None] | None = None,
         on_transcript: Callable[[Transcript], None] | None = None,
+        on_connect: Callable[[str], None] | None = None,
+        on_text_delta: Callable[[TextDelta], None] | None = None,
         answer_timeout_s: float | None = None,
         stall_timeout_s: float | None = None,
     ) -> None:
@@ -114,6 +127,9 @@ class SessionLink:
         self._output_rate = output_rate
         self._on_audio_sent = on_audio_sent
         self._on_transcript = on_transcript
+        self._on_connect = on_connect  # each connect's outcome: "ok" or a FailureKind value (metrics)
+        self._on_text_delta = on_text_delta  # the visitor's words and the reply's text as they stream (captions)
+        self._reply_audio_ms = 0.0  # reply audio of the current response received so far
         self._answer_timeout_s = answer_timeout_s
         # While a reply streams, the model may think between events: a longer wait than for the first answer.
         self._stall_timeout_s = stall_timeout_s if stall_timeout_s is not None else answer_timeout_s
@@ -192,6 +208,7 @@ class SessionLink:
             )
         except ConfigError as exc:  # e.g. the token file vanished: the credentials are the problem
             logger.error("cannot open a Voice Live session: %s", exc)
+            self._connected(E.FailureKind.AUTH.value)
             self._post(E.SessionFailed(E.FailureKind.AUTH, str(exc)))
             return
         self._session = session
@@ -224,6 +241,7 @@ class SessionLink:
                 self._batch.clear()
                 self.failures += 1
             logger.warning("Voice Live session failed to open: %s", exc)
+            self._connected(failure_kind(exc).value)
             self._post(session_failed(exc))
             return
         except Exception as exc:  # a bug must not leave the machine waiting forever
@@ -232,6 +250,7 @@ class SessionLink:
                 if generation == self._generation:
                     self._session = None
                     self._outbox = _Outbox()
+            self._connected(E.FailureKind.OFFLINE.value)
             self._post(E.SessionFailed(E.FailureKind.OFFLINE, f"unexpected error: {type(exc).__name__}"))
             return
         with self._lock:
@@ -254,6 +273,7 @@ class SessionLink:
             except SessionClosed:
                 pass  # on_close reports the drop
         logger.info("Voice Live session ready in %.0f ms (%d events were waiting)", self.last_connect_ms, len(outbox.events))
+        self._connected("ok")
         self._post(E.SessionReady())
 
     # --- sending ---------------------------------------------------------------------------
@@ -434,6 +454,7 @@ class SessionLink:
         if isinstance(event, V.Error):
             self._on_error(event)
             return
+        self._text_delta(event)
         if isinstance(event, V.InputTranscriptionCompleted):
             self._transcript(Transcript("user", event.transcript, event.item_id))
             return
@@ -447,6 +468,24 @@ class SessionLink:
     def _transcript(self, transcript: Transcript) -> None:
         if self._on_transcript is not None:
             self._on_transcript(transcript)
+
+    def _connected(self, outcome: str) -> None:
+        if self._on_connect is not None:
+            self._on_connect(outcome)
+
+    def _text_delta(self, event: V.ServerEvent) -> None:
+        """Streamed text, placed in the reply's audio: a reply delta says how much audio came before it."""
+        if isinstance(event, V.ResponseCreated):
+            self._reply_audio_ms = 0.0
+        elif isinstance(event, V.AudioDelta):
+            self._reply_audio_ms += len(event.pcm) / 2 / self._output_rate * 1000
+        if self._on_text_delta is None:
+            return
+        if isinstance(event, V.InputTranscriptionDelta) and event.delta:
+            self._on_text_delta(TextDelta("user", event.delta, event.item_id))
+        elif isinstance(event, V.TranscriptDelta) and event.delta:
+            self._on_text_delta(TextDelta("assistant", event.delta, event.item_id, event.response_id,
+                                          round(self._reply_audio_ms, 1)))
 
     def _on_error(self, event: V.Error) -> None:
         with self._lock:

@@ -10,7 +10,7 @@ from edgevoice.assistant import actions as A
 from edgevoice.assistant.settings import AssistantSettings
 from edgevoice.config.schema import Config
 from edgevoice.daemon.leds import StatusLeds
-from edgevoice.daemon.link import SessionFactory, SessionLink, Transcript
+from edgevoice.daemon.link import SessionFactory, SessionLink, TextDelta, Transcript
 from edgevoice.daemon.sessions import CredentialWatch
 from edgevoice.listening.buttons import Buttons
 from edgevoice.listening.echo import EchoGuard
@@ -47,6 +47,8 @@ class LinkHooks:
 
     on_audio_sent: Callable[[], None]
     on_transcript: Callable[[Transcript], None]
+    on_connect: Callable[[str], None] | None = None  # each connection attempt's outcome (metrics)
+    on_text_delta: Callable[[TextDelta], None] | None = None  # streamed words (captions)
 
 
 @dataclass
@@ -89,6 +91,8 @@ class Parts:
             output_rate=config.voicelive.output_sample_rate,
             on_audio_sent=hooks.on_audio_sent,
             on_transcript=hooks.on_transcript,
+            on_connect=hooks.on_connect,
+            on_text_delta=hooks.on_text_delta,
             answer_timeout_s=config.voicelive.connect_timeout_s,  # a silent session is a dead one
             stall_timeout_s=config.voicelive.stall_timeout_s,  # ... and so is a reply that stops
         )

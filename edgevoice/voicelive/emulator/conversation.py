@@ -39,6 +39,7 @@ from edgevoice.voicelive.emulator.echo import EchoCanceller
 from edgevoice.voicelive.emulator.ga import GaWire
 from edgevoice.voicelive.emulator.session_settings import RESPONSE_FIELD_CHECKS, apply_update, default_session, input_channels
 from edgevoice.voicelive.emulator.tool_calls import ToolCall, ToolCallStream, answer_from_output
+from edgevoice.voicelive.emulator.transcription import not_recognised, transcript_deltas
 from edgevoice.voicelive.emulator.turn_detector import FRAME_MS, MIN_SPEECH_MS, VadSpeechStarted, VadSpeechStopped, TurnDetector, VoiceActivity
 
 MIN_COMMIT_MS = 100
@@ -389,7 +390,10 @@ class Conversation:
         self._emit("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
         self._emit("conversation.item.created", previous_item_id=previous, item=copy.deepcopy(data))
         if self.session["input_audio_transcription"] is not None:
-            heard = transcript if transcript is not None else f"[emulator: {voiced / 1000:.1f} s of speech, not recognised]"
+            heard = transcript if transcript is not None else not_recognised(voiced)
+            model = str(self.session["input_audio_transcription"].get("model", ""))
+            for delta in transcript_deltas(model, heard):
+                self._emit("conversation.item.input_audio_transcription.delta", item_id=item_id, content_index=0, delta=delta)
             self._emit(
                 "conversation.item.input_audio_transcription.completed", item_id=item_id, content_index=0, transcript=heard
             )

@@ -1,0 +1,1 @@
+"""Captions for a kiosk screen: what the visitor said and what the assistant says, as it is heard."""
