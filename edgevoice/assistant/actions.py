@@ -26,6 +26,7 @@ class Phrase(StrEnum):
     SERVICE_ERROR = "service_error"  # "Sorry, something went wrong."
     NOT_HEARD = "not_heard"  # "Sorry, I didn't catch that."
     MUTED = "muted"  # "My microphone is switched off."
+    RESTING = "resting"  # "I'm resting for today." (the daily budget is spent, cost.over_budget = cached_only)
 
 
 class Chime(StrEnum):
@@ -52,6 +53,8 @@ class Mark(StrEnum):
     STATE = "state"
     ERROR = "error"
     TOOL_CALL = "tool_call"  # a tool the model called was answered: name, ms, sources
+    CONTEXT_RESET = "context_reset"  # a context limit was reached: the next turn starts a fresh session
+    BUDGET = "budget"  # the daily budget's level changed: level, previous, over_budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,19 @@ class OpenSpareSession(Action):
 
 @dataclass(frozen=True, slots=True)
 class CloseSession(Action):
-    """Close the session (its conversation is forgotten; the next person starts afresh)."""
+    """Close the session (its conversation is forgotten; the next person starts afresh).
+
+    ``carry_summary``: a context limit ended it; the next session starts with the last exchange, as text.
+    """
+
+    carry_summary: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UseModel(Action):
+    """Open sessions from now on with the cheaper model (``cheaper``) or the configured one again."""
+
+    cheaper: bool
 
 
 @dataclass(frozen=True, slots=True)

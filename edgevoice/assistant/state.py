@@ -142,3 +142,6 @@ class Context:
     next_timer_id: int = 1
     tools: ToolRound | None = None  # function calls of the reply in progress
     ending: bool = False  # end_conversation was called: reset once the reply has played
+    turns: int = 0  # turns committed to this session's conversation
+    context_tokens: int = 0  # the largest input a reply of this session's conversation read (tokens)
+    budget: str = "ok"  # the daily budget's level (a BudgetLevel value)

@@ -31,6 +31,7 @@ DEFAULT_PHRASES: Mapping[str, str] = MappingProxyType(
         "service_error": "Sorry, something went wrong. Please try again.",
         "not_heard": "Sorry, I didn't catch that. Please say it again.",
         "muted": "My microphone is switched off. Turn it back on to talk to me.",
+        "resting": "I'm resting for today, so I can only answer a few questions. Please come back tomorrow.",
     }
 )
 
@@ -117,7 +118,7 @@ class OfflineConfig:
     )
     phrases: dict[str, str] = setting(
         default_factory=lambda: dict(DEFAULT_PHRASES),
-        doc="what the device says by itself: name = text (offline, busy, service_error, not_heard, muted, your own)",
+        doc="what the device says by itself: name = text (offline, busy, service_error, not_heard, muted, resting, your own)",
         parse=parse_phrases,
     )
     warm: bool = setting(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgevoice.config.assistant import AssistantConfig, LedsConfig
+from edgevoice.config.cost import CostConfig, check_cheaper_model
 from edgevoice.config.errors import ConfigError
 from edgevoice.config.fields import setting
 from edgevoice.config.listening import AudioConfig, ButtonsConfig, ListeningConfig
@@ -26,6 +27,7 @@ class Config:
     offline: OfflineConfig = setting(default_factory=OfflineConfig, doc="cached replies and finding the service again")
     knowledge: KnowledgeConfig = setting(default_factory=KnowledgeConfig, doc="the owner's documents, searched on the device")
     tools: ToolsConfig = setting(default_factory=ToolsConfig, doc="what the model may do: built-in, GPIO and MCP tools")
+    cost: CostConfig = setting(default_factory=CostConfig, doc="token prices, a daily budget, the usage ledger")
 
     def check(self) -> None:
         if self.tools.timeout_s >= self.assistant.reply_timeout_s:
@@ -34,3 +36,5 @@ class Config:
                 f"{self.tools.timeout_s:g} s is not shorter than assistant.reply_timeout_s ({self.assistant.reply_timeout_s:g} s): "
                 "the reply would be given up while a tool still runs",
             )
+        if self.cost.cheaper_model:
+            check_cheaper_model(self.voicelive, self.cost.cheaper_model)

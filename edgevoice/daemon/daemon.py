@@ -34,6 +34,8 @@ from edgevoice.audio.room import EchoPath, PlayedHistory, SimulatedRoom
 from edgevoice.config.errors import ConfigError
 from edgevoice.config.schema import Config
 from edgevoice.config.voicelive import VoiceLiveConfig
+from edgevoice.daemon.carry import LastExchange
+from edgevoice.daemon.costs import CostTracker
 from edgevoice.daemon.leds import StatusLeds
 from edgevoice.daemon.link import SessionFactory, SessionLink, Transcript
 from edgevoice.daemon.sessions import CredentialWatch
@@ -82,6 +84,7 @@ def _settings(config: Config) -> AssistantSettings:
     return AssistantSettings.from_config(
         config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none",
         offline_answers=bool(config.offline.answers) or config.offline.learn,
+        over_budget=config.cost.over_budget,
     )
 
 
@@ -145,6 +148,7 @@ class Daemon:
         self._chimes: dict[A.Chime, Sound] = {}
         self._sessions = sessions
         self._crashes: deque[float] = deque(maxlen=CRASH_LIMIT)
+        self.last_exchange = LastExchange()  # carried into a fresh session after a context limit
         self._use(config, sessions(config.voicelive), frontend or _frontend(config))
         self.ctx = Context()
         self.exit_code = 0
@@ -172,6 +176,7 @@ class Daemon:
         # The knowledge index is brought up to date here: at start and on reload, never in a turn.
         self.tools = DeviceTools(config, self.post, pin_factory=self._pin_factory)
         self.link = self._make_link(self.tools.sessions(factory))
+        self.costs = CostTracker(config, self.telemetry)  # usage, prices and the daily budget (edgevoice.cost)
         self.credentials = CredentialWatch(factory, clock=self.clock)  # in the error state: retry once fixed
         # Cached replies, connectivity, background checks and warming the cache (edgevoice.offline).
         self.offline = OfflineSupport(config, post=self.post, factory=factory, clock=self.clock)
@@ -234,6 +239,7 @@ class Daemon:
     def _on_transcript(self, transcript: Transcript) -> None:
         event = "transcript" if transcript.role == "user" else "reply_text"
         self.telemetry.mark(event, text=transcript.text)
+        self.last_exchange.note(transcript)
         logger.info("%s: %s", "heard" if transcript.role == "user" else "replied", transcript.text)
         if self.answers.learned is not None:
             self.post(transcript)  # offline.learn: to the loop (this is the session's receive thread)
@@ -286,6 +292,8 @@ class Daemon:
         capture.start()
         self.ctx, actions = machine.start(self.settings)
         self._execute(actions, self.clock())
+        for event in self.costs.start():
+            self._step(event, self.clock())
         try:
             while not self._stop.is_set():
                 if self.hooks.should_stop is not None and self.hooks.should_stop():
@@ -411,11 +419,13 @@ class Daemon:
             before = self.ctx
             self.offline.observe(ev)
             self._observe_credentials(ev)
+            budget = self.costs.observe(ev)  # usage counted; a budget level reached follows this event
             self.ctx, actions = machine.step(self.ctx, ev, self.settings)
             if self.ctx.state is State.LISTENING and before.state is not State.LISTENING:
                 # A new turn (wake, button, follow-up, barge-in), whether or not the gate was already open.
                 self.telemetry.begin_turn()
             pending.extend(self._execute(actions, at))
+            pending.extend(budget)
             if self.ctx.state is not before.state:
                 self._status(self._state_text())
         self._sync_gate()
@@ -447,6 +457,8 @@ class Daemon:
         for event in self.offline.tick(idle=between_turns and not self.speaker.playing):
             self._step(event, self.clock())
         self.answers.upkeep(offline=bool(self.ctx.outage) or not self.offline.connectivity.online)
+        for event in self.costs.tick():  # a new day: the budget starts again
+            self._step(event, self.clock())
         if not between_turns:
             return
         if self.link.expires_soon(SESSION_RENEW_MARGIN_S):
@@ -538,6 +550,11 @@ class Daemon:
                     link.open()
             elif isinstance(action, A.CloseSession):
                 link.close()
+                if action.carry_summary:
+                    link.prime(self.last_exchange.summary())
+                self.last_exchange.forget()
+            elif isinstance(action, A.UseModel):
+                self._use_model(action.cheaper)
             elif isinstance(action, A.Commit):
                 link.commit()
             elif isinstance(action, A.RequestResponse):
@@ -589,6 +606,12 @@ class Daemon:
             elif isinstance(action, A.Telemetry):
                 self._mark(action, at)
         return follow
+
+    def _use_model(self, cheaper: bool) -> None:
+        """Open sessions with cost.cheaper_model (or the configured model again) from the next one on."""
+        model = self.costs.use_cheaper(cheaper)
+        voicelive = dataclasses.replace(self.config.voicelive, model=model)
+        self.link.use_factory(self.tools.sessions(self._sessions(voicelive)))
 
     def _mark(self, action: A.Telemetry, at: float) -> None:
         name = action.name.value
@@ -649,6 +672,8 @@ class Daemon:
         self._timers.clear()
         self.ctx, actions = machine.start(self.settings)
         self._execute(actions, self.clock())
+        for event in self.costs.start():  # the budget's level again, for the new machine
+            self._step(event, self.clock())
 
     def _shutdown(self) -> None:
         self._stop.set()
