@@ -184,3 +184,13 @@ def test_a_good_cost_table() -> None:
                           'max_turns_per_conversation = 8\nmax_context_tokens = 6000\n', "<test>")
     assert config.cost.priced and config.cost.cheaper_model == "gpt-realtime-mini"
     assert config.assistant.max_turns_per_conversation == 8 and config.assistant.max_context_tokens == 6000
+
+
+def test_the_journal_gets_the_usage_as_fields(tmp_path: Path, caplog) -> None:
+    tracker, telemetry, _ = _tracker(tmp_path, PRICED, ["2026-12-06"])
+    telemetry.begin_turn()
+    with caplog.at_level(logging.INFO, logger="edgevoice.daemon.costs"):
+        tracker.observe(E.ReplyDone("r1", usage=Tokens(input_audio=100, output_audio=400)))
+    record = next(r for r in caplog.records if "usage" in r.getMessage())
+    assert record.EDGEVOICE_TURN == "1" and record.EDGEVOICE_INPUT_AUDIO == "100" and record.EDGEVOICE_TOKENS == "500"
+    assert record.EDGEVOICE_COST == "0.036" and record.EDGEVOICE_CURRENCY == "EUR" and record.EDGEVOICE_MODEL == "gpt-realtime"
