@@ -194,3 +194,15 @@ def test_the_journal_gets_the_usage_as_fields(tmp_path: Path, caplog) -> None:
     record = next(r for r in caplog.records if "usage" in r.getMessage())
     assert record.EDGEVOICE_TURN == "1" and record.EDGEVOICE_INPUT_AUDIO == "100" and record.EDGEVOICE_TOKENS == "500"
     assert record.EDGEVOICE_COST == "0.036" and record.EDGEVOICE_CURRENCY == "EUR" and record.EDGEVOICE_MODEL == "gpt-realtime"
+
+
+def test_a_reload_keeps_counting_in_the_same_ledger(tmp_path: Path) -> None:
+    day = ["2026-12-06"]
+    config = replace(Config(), cost=replace(PRICED, state_dir=None, daily_budget=0.01, over_budget="cached_only"))
+    first = CostTracker(config, Telemetry(), today=lambda: day[0], environ={})  # in memory: no state directory
+    first.observe(E.ReplyDone("r1", usage=Tokens(input_audio=300, output_audio=200)))
+    reloaded = CostTracker(config, Telemetry(), today=lambda: day[0], environ={}, previous=first)
+    assert reloaded.snapshot().today_responses == 1
+    assert reloaded.start() == [E.BudgetChanged(BudgetLevel.OVER)]  # the new machine learns the level again
+    elsewhere = replace(config, cost=replace(config.cost, state_dir=tmp_path))
+    assert CostTracker(elsewhere, Telemetry(), today=lambda: day[0], environ={}, previous=first).snapshot().today_responses == 0

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from edgevoice.assistant import events as E
 from edgevoice.config.schema import Config
 from edgevoice.cost.budget import BudgetLevel, budget_level
-from edgevoice.cost.ledger import Ledger, ledger_directory
+from edgevoice.cost.ledger import LEDGER_FILE, Ledger, ledger_directory
 from edgevoice.cost.prices import Prices
 from edgevoice.cost.snapshot import CostSnapshot
 from edgevoice.cost.usage import Tokens
@@ -35,14 +35,22 @@ class CostTracker:
     """Counts usage per response into the ledger; says when the daily budget's level changes."""
 
     def __init__(self, config: Config, telemetry: Telemetry, *, today: Callable[[], str] = local_day,
-                 environ: Mapping[str, str] = os.environ) -> None:
+                 environ: Mapping[str, str] = os.environ, previous: CostTracker | None = None) -> None:
+        """``previous``: the tracker of the config before a reload; its ledger goes on if it is kept in the
+        same place (one in memory keeps the day's count)."""
         self.cost = config.cost
         self.prices = Prices.from_config(config.cost)
         self.telemetry = telemetry
         self.today = today
         self.model = config.voicelive.model
         self.cheaper = False  # sessions are opened with cost.cheaper_model (set by the machine's UseModel)
-        self.ledger = Ledger.open(ledger_directory(config.cost.state_dir, environ), config.cost.currency)
+        directory = ledger_directory(config.cost.state_dir, environ)
+        kept = previous.ledger if previous is not None else None
+        if kept is not None and kept.path == (None if directory is None else directory / LEDGER_FILE):
+            self.ledger = kept
+            self.ledger.currency = config.cost.currency
+        else:
+            self.ledger = Ledger.open(directory, config.cost.currency)
         self.day = today()
         self.level = BudgetLevel.OK
 

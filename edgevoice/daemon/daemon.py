@@ -176,7 +176,8 @@ class Daemon:
         # The knowledge index is brought up to date here: at start and on reload, never in a turn.
         self.tools = DeviceTools(config, self.post, pin_factory=self._pin_factory)
         self.link = self._make_link(self.tools.sessions(factory))
-        self.costs = CostTracker(config, self.telemetry)  # usage, prices and the daily budget (edgevoice.cost)
+        # Usage, prices and the daily budget (edgevoice.cost); after a reload the day's count goes on.
+        self.costs = CostTracker(config, self.telemetry, previous=getattr(self, "costs", None))
         self.credentials = CredentialWatch(factory, clock=self.clock)  # in the error state: retry once fixed
         # Cached replies, connectivity, background checks and warming the cache (edgevoice.offline).
         self.offline = OfflineSupport(config, post=self.post, factory=factory, clock=self.clock)
