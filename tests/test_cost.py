@@ -206,3 +206,23 @@ def test_a_reload_keeps_counting_in_the_same_ledger(tmp_path: Path) -> None:
     assert reloaded.start() == [E.BudgetChanged(BudgetLevel.OVER)]  # the new machine learns the level again
     elsewhere = replace(config, cost=replace(config.cost, state_dir=tmp_path))
     assert CostTracker(elsewhere, Telemetry(), today=lambda: day[0], environ={}, previous=first).snapshot().today_responses == 0
+
+
+def test_the_snapshot_for_status(tmp_path: Path) -> None:
+    day = ["2026-12-06"]
+    cost = replace(PRICED, daily_budget=0.03, over_budget="cheaper_model", cheaper_model="gpt-realtime-mini")
+    tracker, _, _ = _tracker(tmp_path, cost, day)
+    tracker.observe(E.SessionReady())
+    for event in tracker.observe(E.ReplyDone("r1", usage=Tokens(input_audio=500, output_audio=200))):  # 0.036 EUR
+        assert event == E.BudgetChanged(BudgetLevel.OVER)
+    tracker.use_cheaper(True)  # as the machine's UseModel makes the shell do
+    snap = tracker.snapshot()
+    assert snap.model == "gpt-realtime-mini" and snap.budget_level == "over"
+    assert snap.status_line() == ("0.0360 EUR today (700 tokens in 1 replies today); budget 0.03 EUR: over "
+                                  "(cheaper_model, model gpt-realtime-mini)")
+    data = json.loads(json.dumps(snap.as_dict()))
+    assert data["today"]["cost"] == 0.036 and data["conversation"]["tokens"]["input_audio"] == 500
+    assert data["budget"] == {"daily": 0.03, "level": "over", "over_budget": "cheaper_model"}
+    unpriced, _, _ = _tracker(tmp_path / "other", CostConfig(), day)
+    assert unpriced.snapshot().status_line() == "0 tokens in 0 replies today (no prices set in [cost])"
+    assert not any("edgevoice_cost_total" in line for line in prometheus_lines(unpriced.snapshot()))

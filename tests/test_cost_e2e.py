@@ -147,6 +147,7 @@ def test_the_budget_crossed_with_cached_only_answers_the_next_visitor_with_the_r
     resting = run.events.first("offline_reply", 2)
     assert resting["kind"] == "resting" and resting["phrase"] == "resting"
     assert len(run.sessions) == 1, "no session is opened while resting"
+    assert "state: resting: the daily budget is spent" in run.stderr  # STATUS= says so too
 
 
 def test_the_context_cap_starts_a_fresh_session_with_the_last_exchange(runs) -> None:

@@ -32,7 +32,19 @@ def test_the_turn_cap_starts_a_fresh_session_after_the_reply_and_carries_the_sum
     last = turn(c, "r2", wake=False)  # a follow-up
     assert of_type(last, A.CloseSession) == [A.CloseSession(carry_summary=True)]
     assert "context_reset" in marks(last)
-    assert c.state is State.FOLLOW_UP and c.ctx.session is SessionStatus.CLOSED and c.ctx.turns == 0
+    # Without prewarm the fresh session is opened at once: the summary is sent to it, and the idle
+    # reset still closes it for the next visitor.
+    assert of_type(last, A.OpenSession) and c.ctx.session is SessionStatus.OPENING
+    assert c.state is State.FOLLOW_UP and c.ctx.turns == 0
+    c.send(E.SessionReady())
+    c.fire(Timer.FOLLOW_UP)
+    assert of_type(c.fire(Timer.IDLE), A.CloseSession) == [A.CloseSession(carry_summary=False)]
+
+
+def test_without_the_summary_the_fresh_session_waits_for_the_next_turn() -> None:
+    c = Conversation(AssistantSettings(prewarm=False, max_turns=1, carry_summary=False))
+    last = turn(c, "r1")
+    assert of_type(last, A.CloseSession) == [A.CloseSession(carry_summary=False)] and not of_type(last, A.OpenSession)
     acts = c.send(E.SpeechStart())  # the follow-up goes to a fresh session
     assert of_type(acts, A.OpenSession) and c.ctx.turns == 0
 

@@ -598,6 +598,11 @@ class _Step:
             self.mark(A.Mark.CONTEXT_RESET, turns=self.ctx.turns, context_tokens=self.ctx.context_tokens,
                       carry_summary=self.settings.carry_summary)
             self.fresh_session(carry_summary=self.settings.carry_summary)
+            if self.settings.carry_summary and self.ctx.session is SessionStatus.CLOSED:
+                # Without prewarm: open it now, so the summary goes to this visitor's next turn and the
+                # idle reset still ends the conversation (the next visitor never gets it).
+                self.do(A.OpenSession())
+                self.set(session=SessionStatus.OPENING, session_used=True)
         if self.settings.follow_up_s > 0:
             self.set(state=State.FOLLOW_UP)
         else:

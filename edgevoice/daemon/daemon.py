@@ -68,6 +68,7 @@ STATUS_TEXT = {
     State.ERROR: "error: credentials rejected",
 }
 OFFLINE_ANSWERING = "offline: answering from cache"  # STATUS while offline with [[offline.answers]]
+RESTING = "resting: the daily budget is spent (cached replies until midnight)"  # cost.over_budget = cached_only
 
 _END_OF_INPUT = object()
 _SETTLED_STATES = frozenset({State.IDLE, State.FOLLOW_UP, State.OFFLINE, State.ERROR, State.MUTED})
@@ -427,7 +428,7 @@ class Daemon:
                 self.telemetry.begin_turn()
             pending.extend(self._execute(actions, at))
             pending.extend(budget)
-            if self.ctx.state is not before.state:
+            if self.ctx.state is not before.state or self.ctx.budget != before.budget:
                 self._status(self._state_text())
         self._sync_gate()
 
@@ -498,6 +499,8 @@ class Daemon:
             return f"error: {self.credentials.problem}"
         if self.ctx.state is State.OFFLINE and self.answers.enabled:
             return OFFLINE_ANSWERING
+        if self.ctx.state is State.IDLE and machine.resting(self.ctx, self.settings):
+            return RESTING
         return STATUS_TEXT[self.ctx.state]
 
     def _finished(self) -> bool:
