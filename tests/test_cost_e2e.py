@@ -17,7 +17,11 @@ from typing import Any
 import pytest
 from daemon_helpers import EDGEVOICE, BackgroundRun, Recordings, Run, Say, Scenario, recordings  # noqa: F401
 
+from edgevoice.config.load import load_config
+from edgevoice.cost.snapshot import prometheus_lines
 from edgevoice.cost.usage import KINDS
+from edgevoice.daemon.costs import CostTracker
+from edgevoice.daemon.telemetry import Telemetry
 
 WAKE, QUESTION, LATER = "okay nabu", "what time is it", "and tomorrow"
 REPLY = "It is noon."
@@ -117,6 +121,11 @@ def test_usage_and_cost_per_turn_and_per_day_survive_a_restart(runs, base) -> No
     all_records = usage + second
     assert report["total"]["cost"] == pytest.approx(sum(r["cost"] for r in all_records), abs=1e-5)
     assert report["total"]["tokens"] == {k: sum(r[k] for r in all_records) for k in KINDS}
+    # ... and the metrics, read from the same ledger as the daemon's tracker keeps it, say the same.
+    lines = prometheus_lines(CostTracker(load_config(str(config)), Telemetry(), environ={}).snapshot())
+    assert f'edgevoice_cost_total{{currency="EUR"}} {report["total"]["cost"]:.6f}' in lines
+    for kind in KINDS:
+        assert f'edgevoice_tokens_total{{kind="{kind}"}} {report["total"]["tokens"][kind]}' in lines
 
 
 def session_of_turn(run: Run, n: int) -> Any:
