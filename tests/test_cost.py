@@ -134,10 +134,14 @@ def test_the_tracker_records_each_reply_and_reports_the_budget_levels(tmp_path: 
     snap = tracker.snapshot()
     assert snap.budget_level == "over" and snap.today_responses == 3 and snap.today_cost == pytest.approx(0.084)
     # A restart the same day: still over; the next day: the budget starts again.
-    tracker2, _, _ = _tracker(tmp_path, replace(PRICED, daily_budget=0.05, warn_at=0.5), day)
+    now = [100.0]
+    config = replace(Config(), cost=replace(PRICED, daily_budget=0.05, warn_at=0.5, state_dir=tmp_path))
+    tracker2 = CostTracker(config, Telemetry(), today=lambda: day[0], environ={}, clock=lambda: now[0])
     assert tracker2.start() == [E.BudgetChanged(BudgetLevel.OVER)]
     assert tracker2.tick() == []
     day[0] = "2026-12-07"
+    assert tracker2.tick() == [], "the date is looked at once a second"
+    now[0] += 1.0
     assert tracker2.tick() == [E.BudgetChanged(BudgetLevel.OK)]
 
 

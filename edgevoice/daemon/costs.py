@@ -35,7 +35,8 @@ class CostTracker:
     """Counts usage per response into the ledger; says when the daily budget's level changes."""
 
     def __init__(self, config: Config, telemetry: Telemetry, *, today: Callable[[], str] = local_day,
-                 environ: Mapping[str, str] = os.environ, previous: CostTracker | None = None) -> None:
+                 environ: Mapping[str, str] = os.environ, previous: CostTracker | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         """``previous``: the tracker of the config before a reload; its ledger goes on if it is kept in the
         same place (one in memory keeps the day's count)."""
         self.cost = config.cost
@@ -53,6 +54,8 @@ class CostTracker:
             self.ledger = Ledger.open(directory, config.cost.currency)
         self.day = today()
         self.level = BudgetLevel.OK
+        self._clock = clock
+        self._next_look = 0.0  # when (on clock) to look at the date again (tick)
 
     def start(self) -> list[E.Event]:
         """The budget's level now (a restart past the budget keeps to cost.over_budget)."""
@@ -72,7 +75,12 @@ class CostTracker:
         return []
 
     def tick(self) -> list[E.Event]:
-        """Between events: a new day starts the budget again (past midnight, back to the configured model)."""
+        """Between events: a new day starts the budget again (past midnight, back to the configured model).
+        The date is looked at once a second, not on every frame."""
+        now = self._clock()
+        if now < self._next_look:
+            return []
+        self._next_look = now + 1.0
         if self.today() != self.day:
             return self._check_budget()
         return []
