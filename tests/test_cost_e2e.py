@@ -8,6 +8,7 @@ the last exchange. The runs of this module start together (``runs``); each test 
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
 from collections.abc import Iterator
@@ -18,8 +19,9 @@ import pytest
 from daemon_helpers import EDGEVOICE, BackgroundRun, Recordings, Run, Say, Scenario, recordings  # noqa: F401
 
 from edgevoice.config.load import load_config
+from edgevoice.cost.ledger import Ledger
 from edgevoice.cost.snapshot import prometheus_lines
-from edgevoice.cost.usage import KINDS
+from edgevoice.cost.usage import KINDS, Tokens
 from edgevoice.daemon.costs import CostTracker
 from edgevoice.daemon.telemetry import Telemetry
 
@@ -173,3 +175,29 @@ def test_the_context_cap_starts_a_fresh_session_with_the_last_exchange(runs) -> 
     usage = run.events.named("turn_usage")
     assert usage[1]["input_text"] > usage[0]["input_text"]
     assert usage[1]["input_audio"] < usage[0]["input_audio"] + usage[0]["output_audio"] // 2
+
+
+def test_a_restart_past_the_budget_keeps_to_it_and_midnight_starts_the_budget_again(recordings, base, monkeypatch) -> None:  # noqa: F811
+    # The daemon's local midnight comes 8 s after it starts: a time zone whose offset puts it there.
+    start = datetime.datetime.now(datetime.UTC)
+    midnight = start + datetime.timedelta(seconds=8)
+    offset = (midnight - midnight.replace(hour=0, minute=0, second=0, microsecond=0)).seconds
+    monkeypatch.setenv("TZ", f"EVT+{offset // 3600:02d}:{offset // 60 % 60:02d}:{offset % 60:02d}")
+    yesterday = (midnight - datetime.timedelta(seconds=offset + 1)).date().isoformat()  # the local day it starts in
+    today = (datetime.date.fromisoformat(yesterday) + datetime.timedelta(days=1)).isoformat()
+    state = base / "midnight" / "state"
+    spent = Ledger.open(state, "EUR")
+    spent.record(Tokens(input_audio=100_000), 4.0, yesterday)  # already past the budget of that day
+    scene = recordings.make("cost-midnight", 19.0, Say(0.5, WAKE), Say(2.2, QUESTION), Say(14.0, WAKE), Say(15.7, LATER))
+    cheaper = tables(state, daily_budget=1.0, over_budget="cheaper_model", cheaper_model="gpt-realtime-mini")
+    run = BackgroundRun("midnight", Scenario(scene, replies=(REPLY, "Tomorrow it is noon again."), tables=cheaper),
+                        base / "midnight" / "run").result()
+    assert run.code == 0, run.explain()
+    levels = [r["level"] for r in run.events.named("budget")]
+    assert levels == ["over", "ok"], run.explain()
+    assert session_of_turn(run, 1).model == "gpt-realtime-mini", "the restart kept to the spent budget"
+    assert session_of_turn(run, 2).model == "gpt-realtime", "after midnight, the configured model again"
+    usage = run.events.named("turn_usage")
+    assert usage[1]["day_cost"] == pytest.approx(usage[1]["cost"], abs=2e-6), "a new day's count"
+    book = ledger(state)
+    assert book["days"][yesterday]["responses"] == 2 and book["days"][today]["responses"] == 1
