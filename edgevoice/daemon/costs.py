@@ -95,7 +95,11 @@ class CostTracker:
 
     @property
     def session_model(self) -> str:
-        return self.cost.cheaper_model if self.cheaper and self.cost.cheaper_model else self.model
+        return self.model_for(self.cheaper)
+
+    def model_for(self, cheaper: bool) -> str:
+        """The model sessions are opened with past the budget (``cheaper``) or otherwise."""
+        return self.cost.cheaper_model if cheaper and self.cost.cheaper_model else self.model
 
     def record(self, response_id: str, status: str, tokens: Tokens) -> None:
         """Count one response: the ledger (written at once), the events file and the journal."""

@@ -613,9 +613,14 @@ class Daemon:
 
     def _use_model(self, cheaper: bool) -> None:
         """Open sessions with cost.cheaper_model (or the configured model again) from the next one on."""
-        model = self.costs.use_cheaper(cheaper)
-        voicelive = dataclasses.replace(self.config.voicelive, model=model)
-        self.link.use_factory(self.tools.sessions(self._sessions(voicelive)))
+        model = self.costs.model_for(cheaper)
+        try:
+            factory = self._sessions(dataclasses.replace(self.config.voicelive, model=model))
+        except ConfigError as exc:  # e.g. the credential went away since start: keep the sessions as they are
+            logger.error("cannot switch sessions to %s: %s", model, exc)
+            return
+        self.link.use_factory(self.tools.sessions(factory))
+        self.costs.use_cheaper(cheaper)
 
     def _mark(self, action: A.Telemetry, at: float) -> None:
         name = action.name.value
