@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("edgevoice.commands.bench", "measure CPU, memory and latencies on this machine (--json: one JSON object)"),
     "cache": ("edgevoice.commands.cache", "render (warm) or list the cached phrases spoken when Voice Live cannot answer"),
     "knowledge": ("edgevoice.commands.knowledge", "index the [knowledge] documents, search them as the assistant would, or list them"),
+    "cost": ("edgevoice.commands.cost", "print per-day token usage and cost from the usage ledger (--json: one JSON object)"),
     "soak": ("edgevoice.commands.soak", "hundreds of turns with the daemon, faster than real time: nothing may grow"),
     "install-service": ("edgevoice.commands.install_service", "install the systemd service (--dry-run shows the steps)"),
     "status": ("edgevoice.commands.status", "what the running assistant is doing: state, connectivity, turns, latencies, devices (--json for scripts)"),

@@ -38,28 +38,28 @@ def test_list_warm_list_against_the_service(tmp_path, emu):
     listed = run_subprocess(["cache", "list", "--config", cfg])
     assert listed.status == 1, listed.err
     assert "offline        missing" in listed.out and "opening_hours  missing" in listed.out
-    assert "6 of 6 not cached" in listed.out and "espeak-ng stands in" in listed.out
+    assert "7 of 7 not cached" in listed.out and "espeak-ng stands in" in listed.out
     assert not (tmp_path / "cache").exists(), "listing creates nothing"
 
     warmed = run_subprocess(["cache", "warm", "--config", cfg], env={"AZURE_VOICELIVE_API_KEY": KEY})
     assert warmed.status == 0, warmed.err
-    assert warmed.out.count(" rendered ") == 6 and "warm: 6 rendered, 0 already cached" in warmed.out
+    assert warmed.out.count(" rendered ") == 7 and "warm: 7 rendered, 0 already cached" in warmed.out
     assert KEY not in warmed.out + warmed.err
     texts = sorted(e["response"]["pre_generated_assistant_message"]["content"][0]["text"]
                    for e in emu.session().events("response.create"))
     assert texts == sorted({**DEFAULT_PHRASES, "offline": "Sorry, I am offline.", "opening_hours": "We open at nine."}.values())
 
     listed = run_subprocess(["cache", "list", "--config", cfg])
-    assert listed.status == 0 and "all 6 phrases cached" in listed.out
+    assert listed.status == 0 and "all 7 phrases cached" in listed.out
     assert "offline        cached" in listed.out
 
     again = run_subprocess(["cache", "warm", "--config", cfg], env={"AZURE_VOICELIVE_API_KEY": KEY})
-    assert again.status == 0 and "0 rendered, 6 already cached" in again.out and emu.accepted == 1
+    assert again.status == 0 and "0 rendered, 7 already cached" in again.out and emu.accepted == 1
 
     # Another voice: everything is stale until rendered again.
     cfg = str(config(tmp_path, emu.url, voice="echo"))
     listed = run_subprocess(["cache", "list", "--config", cfg])
-    assert listed.status == 1 and listed.out.count("stale") == 6 and "(rendered for alloy, gpt-realtime)" in listed.out
+    assert listed.status == 1 and listed.out.count("stale") == 7 and "(rendered for alloy, gpt-realtime)" in listed.out
 
 
 def test_warm_without_a_credential_or_a_service_fails_clearly(tmp_path, emu, capsys):

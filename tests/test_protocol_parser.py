@@ -149,8 +149,6 @@ def test_malformed_frames_are_counted_errors(frame, reason) -> None:
         ({"type": "session.created", "session": {"id": 5}}, "id"),
         ({"type": "session.created", "session": {"expires_at": "soon"}}, "expires_at"),
         ({"type": "session.created", "session": {"expires_at": True}}, "expires_at"),
-        ({"type": "response.done", "response": {"id": "r", "status": "completed", "usage": []}}, "usage"),
-        ({"type": "response.done", "response": {"id": "r", "status": "completed", "usage": {"total_tokens": "9"}}}, "total_tokens"),
         ({"type": "response.done", "response": {"id": "r", "status": "completed", "output": {}}}, "output"),
         ({"type": "response.done", "response": {"id": "r", "status": "completed", "output": [5]}}, "output item"),
         ({"type": "response.done", "response": {"id": "r", "status": "cancelled", "status_details": "x"}}, "status_details"),
@@ -167,6 +165,22 @@ def test_mistyped_fields_are_counted_errors(raw, field) -> None:
     assert parser.parse(json.dumps(raw)) is None
     assert parser.stats.errors == 1
     assert field in parser.stats.last_error
+
+
+@pytest.mark.parametrize(
+    ("usage", "problem"),
+    [
+        ([], "'usage' is not an object"),
+        ({"total_tokens": "9"}, "'total_tokens' is not an integer"),
+        ({"input_token_details": {"cached_tokens_details": {"audio_tokens": "x"}}}, "'audio_tokens' is not an integer"),
+        ({"input_tokens": -5}, "a token count is negative"),
+    ],
+)
+def test_a_bad_usage_block_costs_the_usage_not_the_response(usage, problem) -> None:
+    # The reply must still end (response.done drives the machine); only its token counts are lost, with the reason.
+    event = ServerEventParser().parse(json.dumps({"type": "response.done", "response": {"id": "r", "status": "completed", "usage": usage}}))
+    assert event is not None and event.response_id == "r" and event.status == "completed"
+    assert event.usage is None and event.usage_problem == problem
 
 
 def test_unknown_types_are_ignored_and_counted_not_errors() -> None:

@@ -47,7 +47,7 @@ REPLY = "It is noon."
 WAKE, QUESTION = "okay nabu", "what time is it"
 #: Short phrases: the local voice renders them quickly and the emulator speaks them quickly.
 PHRASES = {"offline": "Sorry, I am offline.", "busy": "Sorry, I am busy.", "service_error": "Sorry, that went wrong.",
-           "not_heard": "Say that again.", "muted": "I am muted.", "welcome": "Hello there."}
+           "not_heard": "Say that again.", "muted": "I am muted.", "resting": "I am resting.", "welcome": "Hello there."}
 #: Root reads any file whatever its mode: run the daemon as root without the two capabilities that let it
 #: (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), so a file's permissions stop it as they stop any user.
 WITHOUT_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",

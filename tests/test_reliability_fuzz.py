@@ -732,6 +732,12 @@ class DaemonShell:
     def played_cached(self, at: float, **what: str) -> None:
         pass  # no captions
 
+    def close_session(self, carry_summary: bool) -> None:
+        self.link.close()  # the carried summary is not part of this walk
+
+    def use_model(self, cheaper: bool) -> None:
+        pass  # no budget in this walk
+
     def chime(self, name: A.Chime) -> Sound | None:
         return Sound(CHIME_PCM, RATE)
 

@@ -22,6 +22,7 @@ from daemon_helpers import Say, compose, config_text, recordings  # noqa: F401
 from emulator_helpers import make_emulator  # noqa: F401
 from edgevoice.audio.frames import FRAME_BYTES
 from edgevoice.audio.wav import WavSource, write_wav
+from edgevoice.cost.usage import KINDS
 from listening_helpers import pcm16
 from service_helpers import (DaemonProcess, NotifyLog, WavStream, audible_seconds, daemon_environment, fields,
                              room_noise)
@@ -355,9 +356,15 @@ def test_a_real_turn_logs_its_breakdown_as_journal_fields(tmp_path, recordings, 
     assert all(f["SYSLOG_IDENTIFIER"] == SYSLOG_IDENTIFIER for _, f in sent)
     states = [f["EDGEVOICE_STATE"] for _, f in sent if "EDGEVOICE_STATE" in f]
     assert states == ["idle", "listening", "thinking", "speaking", "follow_up"], states
-    turns = [(m, f) for m, f in sent if "EDGEVOICE_TURN" in f]
+    turns = [(m, f) for m, f in sent if "EDGEVOICE_TURN" in f and "EDGEVOICE_TOKENS" not in f]
     assert len(turns) == 1, turns
     message, turn = turns[0]
+    # The reply's token usage is a journal entry of the same turn, with its counts as fields (no prices set: no cost).
+    (usage_message, usage), = [(m, f) for m, f in sent if "EDGEVOICE_TOKENS" in f]
+    assert usage_message.startswith("turn 1 usage:") and usage["EDGEVOICE_TURN"] == "1"
+    assert int(usage["EDGEVOICE_INPUT_AUDIO"]) > 0 and int(usage["EDGEVOICE_OUTPUT_AUDIO"]) > 0
+    assert int(usage["EDGEVOICE_TOKENS"]) == sum(int(usage[f"EDGEVOICE_{k.upper()}"]) for k in KINDS)
+    assert "EDGEVOICE_COST" not in usage
     assert turn["EDGEVOICE_TURN"] == "1" and message.startswith("turn 1:")
     figures = {k: v for k, v in turn.items() if k.startswith("EDGEVOICE_") and k.endswith("_MS")}
     # reply_to_playback is left out when, on a loaded machine, the speaker's start (dated by the

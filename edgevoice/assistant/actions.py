@@ -46,6 +46,8 @@ class Mark(StrEnum):
     TOOL_CALL = "tool_call"  # a tool the model called was answered: name, ms, sources
     ANNOUNCE = "announce"  # an announcement (say, a presence greeting) starts: via session or local
     PRESENCE = "presence"  # a visitor arrived or left
+    CONTEXT_RESET = "context_reset"  # a context limit was reached: the next turn starts a fresh session
+    BUDGET = "budget"  # the daily budget's level changed: level, previous, over_budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,19 @@ class OpenSpareSession(Action):
 
 @dataclass(frozen=True, slots=True)
 class CloseSession(Action):
-    """Close the session (its conversation is forgotten; the next person starts afresh)."""
+    """Close the session (its conversation is forgotten; the next person starts afresh).
+
+    ``carry_summary``: a context limit ended it; the next session starts with the last exchange, as text.
+    """
+
+    carry_summary: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UseModel(Action):
+    """Open sessions from now on with the cheaper model (``cheaper``) or the configured one again."""
+
+    cheaper: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from edgevoice.assistant.state import ConnectHold, Timer
+from edgevoice.cost.budget import BudgetLevel
+from edgevoice.cost.usage import Tokens
 
 NO_SPEECH = "no_speech"  # UtteranceEnd.reason when the gate opened and nobody spoke
 
@@ -22,6 +24,7 @@ class FailureKind(StrEnum):
     AUTH = "auth"  # 401/403: the key or token is refused; retrying soon will not help
     THROTTLED = "throttled"  # 429 or quota: try again later
     SERVICE = "service"  # the service answers but fails: 5xx, a broken handshake, the session refused
+    RESTING = "resting"  # the day's budget is spent (cost.over_budget = cached_only): no session is opened
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +178,9 @@ class ReplyDone(Event):
     response_id: str
     status: str = "completed"
     reason: str = ""  # status_details.reason, e.g. "turn_detected" when the server cancelled
+    context_tokens: int = 0  # the response's input tokens: the conversation the model read (usage)
+    usage: Tokens | None = None  # its token usage by billing kind (the shell's ledger counts it)
+    usage_problem: str = ""  # why the usage the server sent cannot be counted ("" = fine, or none sent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +189,13 @@ class ServiceError(Event):
 
     code: str = ""
     message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetChanged(Event):
+    """The day's spending moved to another level of the daily budget (or back to OK after midnight)."""
+
+    level: BudgetLevel
 
 
 # --- tools the model calls --------------------------------------------------------------

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from edgevoice.assistant import actions as A
 from edgevoice.assistant import events as E
 from edgevoice.assistant.settings import AssistantSettings, BargeIn, Endpointing
+from edgevoice.cost.budget import BudgetLevel
 from edgevoice.assistant.state import (
     LED_FOR_STATE,
     ConnectHold,
@@ -43,6 +44,7 @@ _FAILURE_PHRASE = MappingProxyType(
         E.FailureKind.THROTTLED: A.Phrase.BUSY,
         E.FailureKind.AUTH: A.Phrase.SERVICE_ERROR,
         E.FailureKind.SERVICE: A.Phrase.SERVICE_ERROR,
+        E.FailureKind.RESTING: A.Phrase.RESTING,
     }
 )
 
@@ -115,11 +117,22 @@ def wanted_timers(ctx: Context, settings: AssistantSettings) -> frozenset[Timer]
         wanted.add(Timer.REPLY)  # the reply must keep coming until response.done (see on_timer_fired)
     if ctx.state in (State.IDLE, State.FOLLOW_UP) and ctx.session is not SessionStatus.CLOSED and ctx.session_used:
         wanted.add(Timer.IDLE)
-    if settings.prewarm and ctx.state is State.IDLE and ctx.session is SessionStatus.CLOSED:
+    if settings.prewarm and not resting(ctx, settings) and ctx.state is State.IDLE and ctx.session is SessionStatus.CLOSED:
         wanted.add(Timer.SPARE)  # the spare session was lost: open another, but not in a tight loop
     if ctx.visitor and not ctx.present:
         wanted.add(Timer.LEAVE)  # the sensor lost them: gone for good unless they are back in time
     return frozenset(wanted)
+
+
+def resting(ctx: Context, settings: AssistantSettings) -> bool:
+    """The day's budget is spent and cost.over_budget is cached_only: new conversations get cached replies."""
+    return ctx.budget == BudgetLevel.OVER and settings.over_budget == "cached_only"
+
+
+def context_full(ctx: Context, settings: AssistantSettings) -> bool:
+    """The conversation reached assistant.max_turns_per_conversation or max_context_tokens."""
+    return bool((settings.max_turns and ctx.turns >= settings.max_turns)
+                or (settings.max_context_tokens and ctx.context_tokens >= settings.max_context_tokens))
 
 
 class _Step:
@@ -153,6 +166,11 @@ class _Step:
         return self.settings.endpointing is Endpointing.DEVICE
 
     # --- fragments shared by several transitions -----------------------------------------
+
+    @property
+    def prewarm(self) -> bool:
+        """Keep a spare session open (not while resting: no session is wanted then)."""
+        return self.settings.prewarm and not resting(self.ctx, self.settings)
 
     def ensure_session(self) -> None:
         if self.ctx.session is SessionStatus.CLOSED:
@@ -214,12 +232,20 @@ class _Step:
             self.stop_playback(truncate=False)
         if self.ctx.answering:
             self.set(answering="")  # a new question: the one being recognised is dropped
-        self.ensure_session()
+        rest = resting(self.ctx, self.settings) and not self.ctx.session_used  # a conversation under way goes on
+        if rest and self.ctx.session is not SessionStatus.CLOSED:
+            self.do(A.CloseSession())
+            self.set(session=SessionStatus.CLOSED)
+        if not rest:
+            self.ensure_session()
         self.open_gate(pre_roll=pre_roll)
+        if rest:
+            self.set(session_used=False)  # nothing goes to a service: the next turn rests too
         if chime:
             self.chime(A.Chime.WAKE)
         self.set(state=State.LISTENING,
-                 turn=Turn(trigger=trigger, heard_speech=heard, server_heard=server_heard, button_held=button))
+                 turn=Turn(trigger=trigger, heard_speech=heard, server_heard=server_heard, button_held=button,
+                           failure=E.FailureKind.RESTING.value if rest else ""))
 
     def barge_in(self, trigger: str, *, cancel: bool, chime: bool = False, button: bool = False) -> None:
         """The user interrupts the reply: stop it, cancel it, truncate it to what was heard, listen."""
@@ -257,7 +283,7 @@ class _Step:
             return
         self.do(A.Commit(), A.RequestResponse())
         self.mark(A.Mark.COMMIT, by="device")
-        self.set(state=State.THINKING, turn=dataclasses.replace(turn, button_held=False))
+        self.set(state=State.THINKING, turn=dataclasses.replace(turn, button_held=False), turns=self.ctx.turns + 1)
 
     def fail_turn(self, kind: E.FailureKind, *, speak: bool, after_reply: bool = False) -> None:
         """The session cannot serve this turn: stand in with a cached phrase, show offline or error.
@@ -410,11 +436,11 @@ class _Step:
             # timers, so settle() can cancel them; the switch and who is in front of the kiosk stay known.
             old = self.ctx
             self.ctx = Context(state=State.MUTED, timers=old.timers, next_timer_id=old.next_timer_id,
-                               switch_muted=old.switch_muted, present=old.present, visitor=old.visitor)
+                               switch_muted=old.switch_muted, present=old.present, visitor=old.visitor, budget=old.budget)
         elif not muted and self.state is State.MUTED:
             self.do(A.SetMicrophone(True))
             self.set(state=State.IDLE)
-            if self.settings.prewarm:
+            if self.prewarm:
                 self.connect(spare=True)
                 self.set(session=SessionStatus.OPENING)
 
@@ -581,7 +607,7 @@ class _Step:
         self.set(outage="")
         if self.state is State.OFFLINE:
             self.set(state=State.IDLE)
-            if self.settings.prewarm and self.ctx.session is SessionStatus.CLOSED:
+            if self.prewarm and self.ctx.session is SessionStatus.CLOSED:
                 self.connect(spare=True)
                 self.set(session=SessionStatus.OPENING, session_used=False)
 
@@ -635,7 +661,7 @@ class _Step:
             self.close_gate()
         self.chime(A.Chime.END)
         self.mark(A.Mark.COMMIT, by="server")
-        self.set(state=State.THINKING, turn=dataclasses.replace(self.ctx.turn, button_held=False))
+        self.set(state=State.THINKING, turn=dataclasses.replace(self.ctx.turn, button_held=False), turns=self.ctx.turns + 1)
 
     def on_reply_audio(self, event: E.ReplyAudio) -> None:
         if event.response_id in self.ctx.stale_responses:
@@ -663,6 +689,8 @@ class _Step:
         )
 
     def on_reply_done(self, event: E.ReplyDone) -> None:
+        if self.ctx.session is not SessionStatus.CLOSED and event.context_tokens > self.ctx.context_tokens:
+            self.set(context_tokens=event.context_tokens)  # even a cancelled reply read the whole conversation
         if event.response_id in self.ctx.stale_responses or self.state not in (State.THINKING, State.SPEAKING):
             return
         reply = self.ctx.reply
@@ -711,7 +739,18 @@ class _Step:
         self.set(reply=None, total_received_ms=0.0, played_ms=0.0, reply_checked_ms=0.0, turn=Turn(), announcing="")
         if self.ctx.ending:
             self.end_conversation()
-        elif self.settings.follow_up_s > 0 and not announced:
+            return
+        if context_full(self.ctx, self.settings) and self.ctx.session is not SessionStatus.CLOSED:
+            # A turn boundary: the next turn (a follow-up too) starts a fresh session, never mid-reply.
+            self.mark(A.Mark.CONTEXT_RESET, turns=self.ctx.turns, context_tokens=self.ctx.context_tokens,
+                      carry_summary=self.settings.carry_summary)
+            self.fresh_session(carry_summary=self.settings.carry_summary)
+            if self.settings.carry_summary and self.ctx.session is SessionStatus.CLOSED:
+                # Without prewarm: open it now, so the summary goes to this visitor's next turn and the
+                # idle reset still ends the conversation (the next visitor never gets it).
+                self.connect(spare=False)
+                self.set(session=SessionStatus.OPENING, session_used=True)
+        if self.settings.follow_up_s > 0 and not announced:
             self.set(state=State.FOLLOW_UP)
         else:
             self.to_idle()
@@ -723,14 +762,36 @@ class _Step:
         self.to_idle()
         self.fresh_session()
 
-    def fresh_session(self) -> None:
+    def fresh_session(self, *, carry_summary: bool = False) -> None:
         """Close the conversation's session (its context goes with it) and, with prewarm, open a spare."""
         if self.ctx.session is not SessionStatus.CLOSED:
-            self.do(A.CloseSession())
-        self.set(session=SessionStatus.CLOSED, session_used=False)
-        if self.settings.prewarm:
+            self.do(A.CloseSession(carry_summary=carry_summary))
+        self.set(session=SessionStatus.CLOSED, session_used=False, turns=0, context_tokens=0)
+        if self.prewarm:
             self.connect(spare=True)
             self.set(session=SessionStatus.OPENING)
+
+    # --- the daily budget ------------------------------------------------------------------
+
+    def on_budget_changed(self, event: E.BudgetChanged) -> None:
+        """Past the budget (or back under it after midnight): cost.over_budget applies from the next
+        conversation. A conversation under way goes on as it is; a spare session nobody used yet is replaced."""
+        old = BudgetLevel(self.ctx.budget)
+        if event.level is old:
+            return
+        self.set(budget=event.level.value)
+        policy = self.settings.over_budget
+        self.mark(A.Mark.BUDGET, level=event.level.value, previous=old.value, over_budget=policy)
+        over = event.level is BudgetLevel.OVER
+        if over == (old is BudgetLevel.OVER) or policy == "warn":
+            return
+        if policy == "cheaper_model":
+            self.do(A.UseModel(cheaper=over))
+        if not self.ctx.session_used and self.ctx.session is not SessionStatus.CLOSED and self.state not in _IN_TURN:
+            self.fresh_session()
+        elif not over and self.ctx.session is SessionStatus.CLOSED and self.prewarm and self.state is State.IDLE:
+            self.connect(spare=True)  # resting is over: warm a session for the next visitor
+            self.set(session=SessionStatus.OPENING, session_used=False)
 
     # --- tools the model calls -------------------------------------------------------------
 
@@ -858,6 +919,8 @@ class _Step:
             self.set(tools=None)  # the reply was given up: late tool results are answered, no reply asked
         if self.ctx.ending and new is State.LISTENING:
             self.set(ending=False)  # the visitor is not done after all
+        if self.ctx.session is SessionStatus.CLOSED and (self.ctx.turns or self.ctx.context_tokens):
+            self.set(turns=0, context_tokens=0)  # the session, and its conversation, are gone
         if new is not old:
             if LED_FOR_STATE[new] is not LED_FOR_STATE[old]:
                 self.do(A.SetLeds(LED_FOR_STATE[new]))
@@ -917,5 +980,6 @@ _HANDLERS: MappingProxyType[type[E.Event], Callable[[_Step, E.Event], None]] = M
         E.PlaybackFinished: _Step.on_playback_finished,
         E.TimerFired: _Step.on_timer_fired,
         E.HoldChanged: _Step.on_hold_changed,
+        E.BudgetChanged: _Step.on_budget_changed,
     }
 )

@@ -44,9 +44,14 @@ class AssistantSettings:
     leave_s: float = 20.0  # [presence]: nobody seen this long and the visitor has left
     max_announcements: int = 8  # announcements waiting for the turn to end; more are refused
 
+    max_turns: int = 0  # turns in one session before the next turn starts a fresh one (0: no limit)
+    max_context_tokens: int = 0  # input tokens of a reply after which the next turn starts afresh (0: no limit)
+    carry_summary: bool = True  # a fresh session after a context limit starts with the last exchange
+    over_budget: str = "warn"  # cost.over_budget: warn, cheaper_model or cached_only
+
     @classmethod
-    def from_config(cls, config: AssistantConfig, *, server_turn_detection: bool,
-                    offline_answers: bool = False, presence: PresenceConfig | None = None) -> AssistantSettings:
+    def from_config(cls, config: AssistantConfig, *, server_turn_detection: bool, offline_answers: bool = False,
+                    presence: PresenceConfig | None = None, over_budget: str = "warn") -> AssistantSettings:
         """Build from the [assistant] table; ``server_turn_detection``: [voicelive] turn detection is on;
         ``offline_answers``: [offline] has answers to give while the service cannot be reached."""
         return cls(
@@ -62,6 +67,10 @@ class AssistantSettings:
             prewarm=config.prewarm,
             offline_answers=offline_answers,
             **({} if presence is None else presence.machine_settings()),
+            max_turns=config.max_turns_per_conversation,
+            max_context_tokens=config.max_context_tokens,
+            carry_summary=config.carry_summary,
+            over_budget=over_budget,
         )
 
     @property

@@ -162,3 +162,6 @@ class Context:
     announcing: str = ""  # the announcement being said now ("" = none)
     present: bool = False  # the presence sensor sees someone now
     visitor: bool = False  # someone arrived and has not been gone for presence leave_s yet (greeted once)
+    turns: int = 0  # turns committed to this session's conversation
+    context_tokens: int = 0  # the largest input a reply of this session's conversation read (tokens)
+    budget: str = "ok"  # the daily budget's level (a BudgetLevel value)

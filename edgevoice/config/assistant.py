@@ -56,6 +56,16 @@ class AssistantConfig:
         300.0, "after the service refused the credentials, wait this long before trying again", min=10, max=86400
     )
     prewarm: bool = setting(True, "keep a spare session open so the next wake skips the connect time")
+    max_turns_per_conversation: int = setting(
+        0, "after this many replies in one session, the next turn starts a fresh one (0: no limit)", min=0, max=1000
+    )
+    max_context_tokens: int = setting(
+        0, "once a reply's input (the conversation so far) reaches this many tokens, the next turn starts a fresh "
+        "session (0: no limit)", min=0, max=1_000_000,
+    )
+    carry_summary: bool = setting(
+        True, "a fresh session after a context limit starts with the last exchange, as text (false: forget everything)"
+    )
 
 
 # gpiozero pin names: 17, "17", "GPIO17", "BCM17", "BOARD11", "J8:11", "WPI0".

@@ -31,6 +31,7 @@ class Phrase(StrEnum):
     SERVICE_ERROR = "service_error"
     NOT_HEARD = "not_heard"
     MUTED = "muted"
+    RESTING = "resting"  # the daily budget is spent (cost.over_budget = "cached_only")
 
 
 #: The phrases the assistant itself plays, with their default text. Users change the text in
@@ -42,6 +43,7 @@ DEFAULT_PHRASES: Mapping[str, str] = MappingProxyType(
         Phrase.SERVICE_ERROR.value: "Sorry, something went wrong. Please try again.",
         Phrase.NOT_HEARD.value: "Sorry, I didn't catch that. Please say it again.",
         Phrase.MUTED.value: "My microphone is switched off. Turn it back on to talk to me.",
+        Phrase.RESTING.value: "I'm resting for today, so I can only answer a few questions. Please come back tomorrow.",
     }
 )
 
@@ -128,7 +130,7 @@ class OfflineConfig:
     )
     phrases: dict[str, str] = setting(
         default_factory=lambda: dict(DEFAULT_PHRASES),
-        doc="what the device says by itself: name = text (offline, busy, service_error, not_heard, muted, your own)",
+        doc="what the device says by itself: name = text (offline, busy, service_error, not_heard, muted, resting, your own)",
         parse=parse_phrases,
     )
     warm: bool = setting(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from edgevoice.config.assistant import AssistantConfig, LedsConfig
 from edgevoice.config.control import ControlConfig
+from edgevoice.config.cost import CostConfig, check_cheaper_model
 from edgevoice.config.errors import ConfigError
 from edgevoice.config.fields import setting
 from edgevoice.config.listening import AudioConfig, ButtonsConfig, ListeningConfig
@@ -33,6 +34,7 @@ class Config:
     presence: PresenceConfig = setting(default_factory=PresenceConfig, doc="a presence sensor: greet, listen, reset")
     captions: CaptionsConfig = setting(default_factory=CaptionsConfig, doc="the captions page for a kiosk screen")
     metrics: MetricsConfig = setting(default_factory=MetricsConfig, doc="Prometheus metrics for node_exporter's textfile collector")
+    cost: CostConfig = setting(default_factory=CostConfig, doc="token prices, a daily budget, the usage ledger")
 
     def check(self) -> None:
         if self.tools.timeout_s >= self.assistant.reply_timeout_s:
@@ -41,3 +43,5 @@ class Config:
                 f"{self.tools.timeout_s:g} s is not shorter than assistant.reply_timeout_s ({self.assistant.reply_timeout_s:g} s): "
                 "the reply would be given up while a tool still runs",
             )
+        if self.cost.cheaper_model:
+            check_cheaper_model(self.voicelive, self.cost.cheaper_model)

@@ -36,6 +36,8 @@ from edgevoice.config.errors import ConfigError
 from edgevoice.config.schema import Config
 from edgevoice.config.voicelive import VoiceLiveConfig
 from edgevoice.daemon.capture import INPUT_OVER, MAX_BACKLOG_FRAMES, Block, Capture
+from edgevoice.daemon.carry import LastExchange
+from edgevoice.daemon.costs import CostTracker
 from edgevoice.daemon.execute import execute
 from edgevoice.daemon.link import SessionFactory, TextDelta, Transcript
 from edgevoice.daemon.parts import LinkHooks, Parts, listening_frontend
@@ -63,6 +65,7 @@ STATUS_TEXT = {
     State.ERROR: "error: credentials rejected",
 }
 OFFLINE_ANSWERING = "offline: answering from cache"  # STATUS while offline with [[offline.answers]]
+RESTING = "resting: the daily budget is spent (cached replies until midnight)"  # cost.over_budget = cached_only
 
 _SETTLED_STATES = frozenset({State.IDLE, State.FOLLOW_UP, State.OFFLINE, State.ERROR, State.MUTED})
 _BETWEEN_TURNS = frozenset({State.IDLE, State.OFFLINE, State.ERROR})  # nobody is talking to the assistant
@@ -136,11 +139,14 @@ class Daemon:
         self._maintained_at = -float("inf")  # the loop's clock at the last upkeep
         self._sessions = sessions
         self._crashes: deque[float] = deque(maxlen=CRASH_LIMIT)
+        self.last_exchange = LastExchange()  # carried into a fresh session after a context limit
         # The microphone's blocks (one device callback of buffer_ms) reach the loop whole: it wakes once per
         # block, not per 10 ms frame. A recording is read a frame at a time, as before (its latency figures
         # stay comparable).
         self.capture = Capture(source, self.post, clock=clock, finish_with_input=finish_with_input)
         self.parts = self._build(config, sessions(config.voicelive), frontend or listening_frontend(config))
+        # Usage, prices and the daily budget (edgevoice.cost); after a reload the day's count goes on.
+        self.costs = CostTracker(config, self.telemetry)
         self.ctx = Context()
         self.exit_code = 0
         self._speaker_at: float | None = None  # while a WavSpeaker renders: when the loop handed it the audio
@@ -228,6 +234,7 @@ class Daemon:
     def _on_transcript(self, transcript: Transcript) -> None:
         event = "transcript" if transcript.role == "user" else "reply_text"
         self.telemetry.mark(event, text=transcript.text, item_id=transcript.item_id)
+        self.last_exchange.note(transcript)
         logger.info("%s: %s", "heard" if transcript.role == "user" else "replied", transcript.text)
         if self.answers.learned is not None:
             self.post(transcript)  # offline.learn: to the loop (this is the session's receive thread)
@@ -250,6 +257,8 @@ class Daemon:
         self.capture.start()
         self.ctx, actions = machine.start(self.settings, self.offline.hold(self.clock()))
         self._execute(actions, self.clock())
+        for event in self.costs.start():
+            self._step(event, self.clock())
         try:
             while not self._stop.is_set():
                 if self.hooks.should_stop is not None and self.hooks.should_stop():
@@ -377,11 +386,13 @@ class Daemon:
             ev = pending.popleft()
             self.offline.observe(ev)
             self._observe_credentials(ev)
+            budget = self.costs.observe(ev)  # usage counted; a budget level reached follows this event
             hold = self.offline.hold(self.clock())
             if hold != self.ctx.hold:
                 # What a session outcome or a check changed: the machine decides its connects by it.
                 pending.extendleft(self._step_machine(E.HoldChanged(hold), at))
             pending.extend(self._step_machine(ev, at))
+            pending.extend(budget)
         self._sync_gate()
 
     def _step_machine(self, ev: E.Event, at: float) -> list[E.Event]:
@@ -392,7 +403,7 @@ class Daemon:
             # A new turn (wake, button, follow-up, barge-in), whether or not the gate was already open.
             self.telemetry.begin_turn()
         follow = self._execute(actions, at)
-        if self.ctx.state is not before.state:
+        if self.ctx.state is not before.state or self.ctx.budget != before.budget:
             self._status(self._state_text())
         return follow
 
@@ -425,6 +436,8 @@ class Daemon:
         if self.offline.hold(self.clock()) != self.ctx.hold:  # a check began, a Retry-After ran out
             self._step(E.HoldChanged(self.offline.hold(self.clock())), self.clock())
         self.answers.upkeep(offline=bool(self.ctx.outage) or not self.offline.connectivity.online)
+        for event in self.costs.tick():  # a new day: the budget starts again
+            self._step(event, self.clock())
         if not between_turns:
             return
         if self.link.expires_soon(SESSION_RENEW_MARGIN_S):
@@ -466,6 +479,8 @@ class Daemon:
             return f"error: {self.credentials.problem}"
         if self.ctx.state is State.OFFLINE and self.answers.enabled:
             return OFFLINE_ANSWERING
+        if self.ctx.state is State.IDLE and machine.resting(self.ctx, self.settings):
+            return RESTING
         return STATUS_TEXT[self.ctx.state]
 
     def _finished(self) -> bool:
@@ -535,6 +550,15 @@ class Daemon:
     def played_cached(self, at: float, **what: str) -> None:
         self.telemetry.mark("cached_reply", at=at, **what)  # the captions show its text
 
+    def close_session(self, carry_summary: bool) -> None:
+        self.link.close()
+        if carry_summary:
+            self.link.prime(self.last_exchange.summary())
+        self.last_exchange.forget()
+
+    def use_model(self, cheaper: bool) -> None:
+        self._use_model(cheaper)
+
     def chime(self, name: A.Chime) -> Sound | None:
         return self.parts.chimes.get(name)
 
@@ -543,6 +567,17 @@ class Daemon:
 
     def mark(self, action: A.Telemetry, at: float) -> None:
         self._mark(action, at)
+
+    def _use_model(self, cheaper: bool) -> None:
+        """Open sessions with cost.cheaper_model (or the configured model again) from the next one on."""
+        model = self.costs.model_for(cheaper)
+        try:
+            factory = self._sessions(dataclasses.replace(self.config.voicelive, model=model))
+        except ConfigError as exc:  # e.g. the credential went away since start: keep the sessions as they are
+            logger.error("cannot switch sessions to %s: %s", model, exc)
+            return
+        self.link.use_factory(self.tools.sessions(factory))
+        self.costs.use_cheaper(cheaper)
 
     def _mark(self, action: A.Telemetry, at: float) -> None:
         name = action.name.value
@@ -584,6 +619,7 @@ class Daemon:
         frontend.frames = self.frontend.frames  # the stream's clock goes on (an output WAV stays aligned)
         self.parts.close()  # GPIO pins are free again for the new buttons and LEDs
         self.parts = self._build(config, factory, frontend)  # new phrases or voice: the cache is warmed again
+        self.costs = CostTracker(config, self.telemetry, previous=self.costs)  # the day's count goes on
         self.speaker.volume = config.assistant.volume
         self._start_over()
         logger.info("configuration reloaded")
@@ -594,6 +630,8 @@ class Daemon:
         self.timers.clear()
         self.ctx, actions = machine.start(self.settings, self.offline.hold(self.clock()))
         self._execute(actions, self.clock())
+        for event in self.costs.start():  # the budget's level again, for the new machine
+            self._step(event, self.clock())
 
     def _shutdown(self) -> None:
         self._stop.set()

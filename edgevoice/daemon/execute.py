@@ -53,6 +53,10 @@ class ActionTarget(Protocol):
 
     def played_cached(self, at: float, **what: str) -> None: ...
 
+    def close_session(self, carry_summary: bool) -> None: ...
+
+    def use_model(self, cheaper: bool) -> None: ...
+
     def chime(self, name: A.Chime) -> Sound | None: ...
 
     def show_leds(self, action: A.SetLeds) -> None: ...
@@ -134,7 +138,8 @@ HANDLERS: Mapping[type[A.Action], Handler] = MappingProxyType({
     A.StopStreaming: lambda t, a, at: t.link.stop_streaming(),
     A.OpenSession: _open_session,
     A.OpenSpareSession: _open_session,
-    A.CloseSession: lambda t, a, at: t.link.close(),
+    A.CloseSession: lambda t, a, at: t.close_session(a.carry_summary),
+    A.UseModel: lambda t, a, at: t.use_model(a.cheaper),
     A.Commit: lambda t, a, at: t.link.commit(),
     A.RequestResponse: lambda t, a, at: t.link.request_response(),
     A.ClearInput: lambda t, a, at: t.link.clear_input(),

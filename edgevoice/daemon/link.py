@@ -147,6 +147,7 @@ class SessionLink:
         self._turn_requests: set[str] = set()  # event ids of this turn's commit / response.create
         self._awaiting_reply = False
         self._lifetime_s = math.inf  # how long the service granted the ready session, as of when it was ready
+        self._primer: list[Mapping[str, Any]] = []  # sent first on the next session (see prime)
         self.connects = 0
         self.failures = 0
         self.last_connect_ms: float | None = None
@@ -197,6 +198,16 @@ class SessionLink:
         """Close the session; its conversation is gone, and nothing it still sends reaches the machine."""
         with self._lock:
             self._drop_session()
+
+    def prime(self, text: str) -> None:
+        """Start the next session's conversation with ``text`` (a user text item; "" = nothing)."""
+        with self._lock:
+            self._primer = [client_events.item_create_user_text(text)] if text else []
+
+    def use_factory(self, factory: SessionFactory) -> None:
+        """Open sessions with ``factory`` from the next one on (another model); an open session goes on."""
+        with self._lock:
+            self._factory = factory
 
     def _start_connect(self) -> None:
         self._generation += 1
@@ -262,9 +273,10 @@ class SessionLink:
             expires_at = session.expires_at
             self._lifetime_s = math.inf if expires_at is None else max(0.0, expires_at - time.time())
             outbox, self._outbox = self._outbox, _Outbox()
+            primer, self._primer = self._primer, []
             self._ready = True
             try:
-                for event in outbox.events:
+                for event in [*primer, *outbox.events]:
                     self._write(event)
                 if outbox.report_audio_sent:
                     self._audio_sent()

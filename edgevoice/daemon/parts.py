@@ -31,6 +31,7 @@ def assistant_settings(config: Config) -> AssistantSettings:
     return AssistantSettings.from_config(
         config.assistant, server_turn_detection=config.voicelive.turn_detection.type != "none",
         offline_answers=bool(config.offline.answers) or config.offline.learn, presence=config.presence,
+        over_budget=config.cost.over_budget,
     )
 
 

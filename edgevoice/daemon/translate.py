@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edgevoice.assistant import events as E
 from edgevoice.audio.frames import SAMPLE_WIDTH
+from edgevoice.cost.usage import Tokens
 from edgevoice.listening import frontend_events as L
 from edgevoice.playback.convert import whole_samples
 from edgevoice.voicelive.protocol import server_events as V
@@ -41,7 +42,10 @@ def from_server(event: V.ServerEvent, output_rate: int) -> E.Event | None:
         ms = len(pcm) / SAMPLE_WIDTH / output_rate * 1000
         return E.ReplyAudio(event.response_id, event.item_id, ms, pcm)
     if isinstance(event, V.ResponseDone):
-        return E.ReplyDone(event.response_id, event.status, event.reason or "")
+        usage = None if event.usage is None else Tokens.from_usage(event.usage)
+        return E.ReplyDone(event.response_id, event.status, event.reason or "",
+                           context_tokens=0 if usage is None else usage.context, usage=usage,
+                           usage_problem=event.usage_problem or "")
     if isinstance(event, V.FunctionCallArgumentsDone):
         return E.ToolCallRequested(event.response_id, event.call_id, event.name or "", event.arguments)
     if isinstance(event, V.SpeechStarted):

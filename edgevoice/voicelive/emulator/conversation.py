@@ -90,6 +90,7 @@ class Conversation:
         self._replies = list(replies)
         self._tool_calls = list(tool_calls)  # the model's next responses call these (emulator.tool_calls)
         self._tool_call_count = 0
+        self._last_input: InputUsage | None = None  # what the last response read (its prefix is cached)
         self._chunk_ms = chunk_ms
         self._outbox: deque[dict[str, Any]] = deque([{"type": "session.created", "session": copy.deepcopy(self.session)}])
         self._items: dict[str, Item] = {}  # insertion order is conversation order
@@ -605,7 +606,12 @@ class Conversation:
         return "Hello from the Voice Live emulator."
 
     def _input_usage(self, response_instructions: str | None) -> InputUsage:
+        """What a new response reads: instructions and tool definitions (text), the conversation's audio
+        (the visitor's and the assistant's earlier spoken replies) and text; the part an earlier response
+        of this session read is cached."""
         text = text_tokens(self.session["instructions"]) + text_tokens(response_instructions or "")
+        if self.session.get("tools"):
+            text += text_tokens(json.dumps(self.session["tools"]).replace(",", " "))
         audio = 0.0
         for item_id in self._order:
             item = self._items[item_id]
@@ -613,9 +619,15 @@ class Conversation:
                 continue
             if item.role == "user" and item.data["content"] and item.data["content"][0].get("type") == "input_audio":
                 audio += item.audio_ms / 1000 * AUDIO_TOKENS_PER_S_IN
+            elif item.role == "assistant" and item.stream is not None and item.stream.audio:
+                audio += self._assistant_audio_ms(item) / 1000 * AUDIO_TOKENS_PER_S_IN
+            elif item.data.get("type") == "function_call":
+                text += text_tokens(str(item.data.get("arguments") or "")) + 4
             else:
                 text += text_tokens(item.text)
-        return InputUsage(text_tokens=text, audio_tokens=round(audio))
+        usage = InputUsage(text_tokens=text, audio_tokens=round(audio)).cached_after(self._last_input)
+        self._last_input = usage
+        return usage
 
 
 def _required(event: dict[str, Any], key: str, kind: type) -> Any:

@@ -20,7 +20,9 @@ import numpy as np
 from edgevoice.voicelive.emulator import formats
 
 AUDIO_TOKENS_PER_S_OUT = 20
-AUDIO_TOKENS_PER_S_IN = 10
+AUDIO_TOKENS_PER_S_IN = 10  # also for the assistant's earlier replies, read back as context
+CACHE_MIN_TOKENS = 1024  # prompt caching: only an input prefix this long is cached ...
+CACHE_STEP_TOKENS = 128  # ... in steps of this many tokens (as OpenAI documents its prompt caching)
 
 
 def text_tokens(text: str) -> int:
@@ -40,8 +42,43 @@ class SpeechRequest:
 
 @dataclass(frozen=True)
 class InputUsage:
+    """A response's input: every text and audio token of the conversation it reads, and how many of
+    them were cached (the prefix an earlier response of the session already read)."""
+
     text_tokens: int
     audio_tokens: int
+    cached_text_tokens: int = 0
+    cached_audio_tokens: int = 0
+
+    def cached_after(self, earlier: InputUsage | None) -> InputUsage:
+        """This input with the prefix ``earlier`` read counted as cached (in whole cache steps)."""
+        if earlier is None or earlier.text_tokens + earlier.audio_tokens < CACHE_MIN_TOKENS:
+            return self
+        text = min(earlier.text_tokens, self.text_tokens)
+        audio = min(earlier.audio_tokens, self.audio_tokens)
+        whole = (text + audio) // CACHE_STEP_TOKENS * CACHE_STEP_TOKENS
+        audio -= min(audio, text + audio - whole)
+        text = whole - audio
+        return InputUsage(self.text_tokens, self.audio_tokens, text, audio)
+
+
+def usage_record(inputs: InputUsage, out_text: int, out_audio: int) -> dict[str, Any]:
+    """``response.done``'s usage, shaped as the SDK's TokenUsage (input counts include the cached ones)."""
+    in_text, in_audio = inputs.text_tokens, inputs.audio_tokens
+    cached_text, cached_audio = inputs.cached_text_tokens, inputs.cached_audio_tokens
+    return {
+        "total_tokens": in_text + in_audio + out_text + out_audio,
+        "input_tokens": in_text + in_audio,
+        "output_tokens": out_text + out_audio,
+        "input_token_details": {
+            "cached_tokens": cached_text + cached_audio,
+            "text_tokens": in_text,
+            "audio_tokens": in_audio,
+            "image_tokens": 0,
+            "cached_tokens_details": {"text_tokens": cached_text, "audio_tokens": cached_audio, "image_tokens": 0},
+        },
+        "output_token_details": {"text_tokens": out_text, "audio_tokens": out_audio},
+    }
 
 
 class ResponseStream:
@@ -200,19 +237,5 @@ class ResponseStream:
         )
 
     def _usage(self, said: str) -> dict[str, Any]:
-        out_text = text_tokens(said)
         out_audio = round(self.sent_audio_ms / 1000 * AUDIO_TOKENS_PER_S_OUT)
-        in_text, in_audio = self._input.text_tokens, self._input.audio_tokens
-        return {
-            "total_tokens": in_text + in_audio + out_text + out_audio,
-            "input_tokens": in_text + in_audio,
-            "output_tokens": out_text + out_audio,
-            "input_token_details": {
-                "cached_tokens": 0,
-                "text_tokens": in_text,
-                "audio_tokens": in_audio,
-                "image_tokens": 0,
-                "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0},
-            },
-            "output_token_details": {"text_tokens": out_text, "audio_tokens": out_audio},
-        }
+        return usage_record(self._input, text_tokens(said), out_audio)

@@ -21,6 +21,7 @@ single pass without an intermediate ``bytes`` copy.
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -248,6 +249,7 @@ def _item(obj: Mapping[str, Any]) -> ev.ItemInfo:
 def _usage(obj: Mapping[str, Any]) -> ev.Usage:
     details_in = _opt_obj(obj, "input_token_details") or {}
     details_out = _opt_obj(obj, "output_token_details") or {}
+    cached = _opt_obj(details_in, "cached_tokens_details") or {}
     return ev.Usage(
         total_tokens=_opt_int(obj, "total_tokens", 0) or 0,
         input_tokens=_opt_int(obj, "input_tokens", 0) or 0,
@@ -255,9 +257,26 @@ def _usage(obj: Mapping[str, Any]) -> ev.Usage:
         input_text_tokens=_opt_int(details_in, "text_tokens", 0) or 0,
         input_audio_tokens=_opt_int(details_in, "audio_tokens", 0) or 0,
         input_cached_tokens=_opt_int(details_in, "cached_tokens", 0) or 0,
+        input_cached_text_tokens=_opt_int(cached, "text_tokens", 0) or 0,
+        input_cached_audio_tokens=_opt_int(cached, "audio_tokens", 0) or 0,
         output_text_tokens=_opt_int(details_out, "text_tokens", 0) or 0,
         output_audio_tokens=_opt_int(details_out, "audio_tokens", 0) or 0,
     )
+
+
+def _usage_of(response: Mapping[str, Any]) -> tuple[ev.Usage | None, str | None]:
+    """A response's usage, or None and why it cannot be used: a bad usage block never costs the response."""
+    try:
+        usage = _opt_obj(response, "usage")
+        if usage is None:
+            return None, None
+        parsed = _usage(usage)
+    except _Bad as exc:
+        return None, str(exc)
+    counts = [getattr(parsed, f.name) for f in dataclasses.fields(parsed)]
+    if min(counts) < 0:
+        return None, "a token count is negative"
+    return parsed, None
 
 
 def _b64(text: str) -> bytes:
@@ -390,7 +409,7 @@ def _response_done(o: dict[str, Any]) -> ev.ResponseDone:
         error_info = ev.ErrorInfo(message=_text(error))
     else:
         error_info = None
-    usage = _opt_obj(response, "usage")
+    usage, usage_problem = _usage_of(response)
     output = response.get("output")
     if output is not None and type(output) is not list:
         raise _Bad("'output' is not an array")
@@ -405,7 +424,8 @@ def _response_done(o: dict[str, Any]) -> ev.ResponseDone:
         status=_str(response, "status"),
         reason=_opt_str(details, "reason"),
         error=error_info,
-        usage=None if usage is None else _usage(usage),
+        usage=usage,
+        usage_problem=usage_problem,
         output=tuple(items),
     )
 

@@ -38,6 +38,8 @@ class Usage:
     input_text_tokens: int = 0
     input_audio_tokens: int = 0
     input_cached_tokens: int = 0
+    input_cached_text_tokens: int = 0  # input_token_details.cached_tokens_details
+    input_cached_audio_tokens: int = 0
     output_text_tokens: int = 0
     output_audio_tokens: int = 0
 
@@ -364,6 +366,7 @@ class ResponseDone(ServerEvent):
     reason: str | None = None
     error: ErrorInfo | None = None
     usage: Usage | None = None
+    usage_problem: str | None = None  # why a usage block that was sent cannot be used (usage is then None)
     output: tuple[ItemInfo, ...] = ()
 
 

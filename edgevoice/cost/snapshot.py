@@ -1,0 +1,70 @@
+"""What the device has spent, as one plain record: for ``edgevoice status``, the metrics and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from edgevoice.cost.usage import KINDS, Tokens
+
+
+@dataclass(frozen=True, slots=True)
+class CostSnapshot:
+    """Today's and all-time usage and cost, the budget's level and the model the next session uses."""
+
+    day: str  # local date, YYYY-MM-DD
+    currency: str
+    priced: bool  # [cost] has prices: the costs mean something
+    today_tokens: Tokens
+    today_cost: float
+    today_responses: int
+    today_conversations: int
+    total_tokens: Tokens  # since the ledger began (counters: they never go down)
+    total_cost: float
+    conversation_tokens: Tokens  # the current session's conversation
+    conversation_cost: float
+    daily_budget: float  # 0: none
+    budget_level: str  # ok, warn, over
+    over_budget: str  # what happens past the budget (cost.over_budget)
+    model: str  # the model the next session is opened with
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (``edgevoice status --json``, the control socket)."""
+        return {
+            "day": self.day, "currency": self.currency, "priced": self.priced,
+            "today": {"tokens": self.today_tokens.as_dict(), "cost": round(self.today_cost, 6),
+                      "responses": self.today_responses, "conversations": self.today_conversations},
+            "total": {"tokens": self.total_tokens.as_dict(), "cost": round(self.total_cost, 6)},
+            "conversation": {"tokens": self.conversation_tokens.as_dict(), "cost": round(self.conversation_cost, 6)},
+            "budget": {"daily": self.daily_budget, "level": self.budget_level, "over_budget": self.over_budget},
+            "model": self.model,
+        }
+
+    def status_line(self) -> str:
+        """One line for ``edgevoice status``."""
+        tokens = f"{self.today_tokens.total:,} tokens in {self.today_responses} replies today"
+        if not self.priced:
+            return f"{tokens} (no prices set in [cost])"
+        line = f"{self.today_cost:.4f} {self.currency} today ({tokens})"
+        if self.daily_budget > 0:
+            line += f"; budget {self.daily_budget:g} {self.currency}: {self.budget_level}"
+            if self.budget_level == "over":
+                line += f" ({self.over_budget}, model {self.model})" if self.over_budget == "cheaper_model" \
+                    else f" ({self.over_budget})"
+        return line
+
+
+def prometheus_lines(snapshot: CostSnapshot) -> list[str]:
+    """``edgevoice_cost_total{currency}`` and ``edgevoice_tokens_total{kind}`` in the text exposition format."""
+    lines = [
+        "# HELP edgevoice_tokens_total Voice Live tokens used, by billing kind.",
+        "# TYPE edgevoice_tokens_total counter",
+    ]
+    lines += [f'edgevoice_tokens_total{{kind="{kind}"}} {getattr(snapshot.total_tokens, kind)}' for kind in KINDS]
+    if snapshot.priced:
+        lines += [
+            "# HELP edgevoice_cost_total What the Voice Live tokens cost at the configured prices.",
+            "# TYPE edgevoice_cost_total counter",
+            f'edgevoice_cost_total{{currency="{snapshot.currency}"}} {snapshot.total_cost:.6f}',
+        ]
+    return lines
