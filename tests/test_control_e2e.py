@@ -90,6 +90,9 @@ def test_status_in_each_state_and_say_during_a_reply_is_queued(runs):
     wait_for_state(sock, "idle", quiet=True)
     done = status(sock)
     assert done["turns"]["answered"] == 1, "an announcement is not a turn"
+    # What the replies so far used (response.done usage): the cost section, without prices set.
+    assert done["cost"]["today"]["responses"] >= 1 and done["cost"]["today"]["tokens"]["output_audio"] > 0
+    assert "no prices set" in done["cost"]["line"]
     recent = done["turns"]["recent"][0]
     assert recent["turn"] == 1 and recent["voice_to_voice_ms"] > 0
 

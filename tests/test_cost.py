@@ -17,7 +17,8 @@ from edgevoice.config.schema import Config
 from edgevoice.cost.budget import BudgetLevel, budget_level
 from edgevoice.cost.ledger import LEDGER_FILE, Ledger, LedgerError, ledger_directory
 from edgevoice.cost.prices import Prices
-from edgevoice.cost.snapshot import prometheus_lines
+from edgevoice.cost.snapshot import cost_families
+from edgevoice.metrics.exposition import render
 from edgevoice.cost.usage import KINDS, Tokens
 from edgevoice.daemon.costs import CostTracker
 from edgevoice.daemon.telemetry import Telemetry
@@ -156,7 +157,7 @@ def test_a_bad_usage_block_is_logged_and_not_counted(tmp_path: Path, caplog) -> 
 def test_the_metrics_lines_agree_with_the_ledger(tmp_path: Path) -> None:
     tracker, _, _ = _tracker(tmp_path, PRICED, ["2026-12-06"])
     tracker.observe(E.ReplyDone("r1", usage=Tokens(input_audio=100, cached_audio=50, output_audio=400)))
-    lines = prometheus_lines(tracker.snapshot())
+    lines = render(cost_families(tracker.snapshot())).splitlines()
     assert 'edgevoice_tokens_total{kind="input_audio"} 100' in lines
     assert 'edgevoice_tokens_total{kind="cached_audio"} 50' in lines
     assert 'edgevoice_cost_total{currency="EUR"} 0.036125' in lines
@@ -229,4 +230,4 @@ def test_the_snapshot_for_status(tmp_path: Path) -> None:
     assert data["budget"] == {"daily": 0.03, "level": "over", "over_budget": "cheaper_model"}
     unpriced, _, _ = _tracker(tmp_path / "other", CostConfig(), day)
     assert unpriced.snapshot().status_line() == "0 tokens in 0 replies today (no prices set in [cost])"
-    assert not any("edgevoice_cost_total" in line for line in prometheus_lines(unpriced.snapshot()))
+    assert not any("edgevoice_cost_total" in line for line in render(cost_families(unpriced.snapshot())).splitlines())

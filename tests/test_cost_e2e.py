@@ -16,14 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from daemon_helpers import EDGEVOICE, BackgroundRun, Recordings, Run, Say, Scenario, recordings  # noqa: F401
 
-from edgevoice.config.load import load_config
 from edgevoice.cost.ledger import Ledger
-from edgevoice.cost.snapshot import prometheus_lines
 from edgevoice.cost.usage import KINDS, Tokens
-from edgevoice.daemon.costs import CostTracker
-from edgevoice.daemon.telemetry import Telemetry
 
 WAKE, QUESTION, LATER = "okay nabu", "what time is it", "and tomorrow"
 REPLY = "It is noon."
@@ -48,7 +45,8 @@ def scenarios(rec: Recordings, base: Path) -> dict[str, Scenario]:
     capped = tables(base / "capped" / "state")
     capped["assistant"]["max_turns_per_conversation"] = 1
     return {
-        "usage": Scenario(two_turns, replies=replies, tables=tables(base / "usage" / "state")),
+        "usage": Scenario(two_turns, replies=replies, tables={**tables(base / "usage" / "state"),
+                                                              "metrics": {"textfile": str(base / "usage" / "edgevoice.prom")}}),
         "cheaper": Scenario(visitors, replies=replies, tables=cheaper),
         "cached_only": Scenario(visitors, replies=replies,
                                 tables=tables(base / "cached_only" / "state", daily_budget=TINY_BUDGET, over_budget="cached_only")),
@@ -123,11 +121,13 @@ def test_usage_and_cost_per_turn_and_per_day_survive_a_restart(runs, base) -> No
     all_records = usage + second
     assert report["total"]["cost"] == pytest.approx(sum(r["cost"] for r in all_records), abs=1e-5)
     assert report["total"]["tokens"] == {k: sum(r[k] for r in all_records) for k in KINDS}
-    # ... and the metrics, read from the same ledger as the daemon's tracker keeps it, say the same.
-    lines = prometheus_lines(CostTracker(load_config(str(config)), Telemetry(), environ={}).snapshot())
-    assert f'edgevoice_cost_total{{currency="EUR"}} {report["total"]["cost"]:.6f}' in lines
+    # ... and so does the metrics file the daemon wrote ([metrics] textfile), read with Prometheus's parser.
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families((base / "usage" / "edgevoice.prom").read_text())
+               for s in family.samples}
+    assert samples[("edgevoice_cost_total", (("currency", "EUR"),))] == pytest.approx(report["total"]["cost"], abs=2e-6)
     for kind in KINDS:
-        assert f'edgevoice_tokens_total{{kind="{kind}"}} {report["total"]["tokens"][kind]}' in lines
+        assert samples[("edgevoice_tokens_total", (("kind", kind),))] == report["total"]["tokens"][kind]
 
 
 def session_of_turn(run: Run, n: int) -> Any:

@@ -49,7 +49,7 @@ def main(args: argparse.Namespace) -> int:
 
     redactor = setup_logging(logging.DEBUG if args.verbose >= 2 else logging.INFO)
     config = load_config(args.config)  # ConfigError -> exit 78 in cli.py
-    if config.voicelive.model_warning is not None:
+    if config.voicelive.model_warning is not None:  # a model the catalog does not list, placed by its name
         logger.warning("%s", config.voicelive.model_warning)
     from edgevoice.config.secrets import ConfiguredCredential
 
@@ -61,8 +61,7 @@ def main(args: argparse.Namespace) -> int:
     if problem is not None:
         logger.error("the Voice Live credential cannot be used: %s; starting anyway, in the error state, "
                      "until it is fixed", problem)
-    return run(config, args, credential=credential, reload_path=args.config,
-               on_secret=redactor.add_secret)
+    return run(config, args, credential=credential, reload_path=args.config, on_secret=redactor.add_secret)
 
 
 def run(config, args: argparse.Namespace, *, credential, reload_path: str | None, on_record=None,
@@ -88,8 +87,7 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
     telemetry = Telemetry(args.events)
     if on_record is not None:
         telemetry.add_listener(on_record)
-    status_line = StatusLine(notifier.status)
-    ready_sent = threading.Event()
+    status_line, ready_sent = StatusLine(notifier.status), threading.Event()
 
     def on_ready() -> None:
         # systemd arms its watchdog at READY=1; the checks pass from here on (frames flow, or the
@@ -116,7 +114,7 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
             status_line.fault("microphone", f"{status.state} ({status.detail})")
             on_ready()  # started, and working on it: no readiness timeout and restart loop meanwhile
 
-    def on_speaker_device(failure: str | None) -> None:
+    def on_speaker_device(failure: str | None) -> None:  # PortAudio's output failed, or works again
         status_line.fault("speaker", None if failure is None else f"failing ({failure})")
         telemetry.mark("device", device="speaker", ok=failure is None)
 
@@ -177,18 +175,10 @@ def run(config, args: argparse.Namespace, *, credential, reload_path: str | None
             should_stop=lambda: requests.stop_requested,
             take_reload=take_reload,
         )
-        daemon = Daemon(
-            config,
-            source=source,
-            speaker=speaker,
-            sessions=sessions,
-            telemetry=telemetry,
-            hooks=hooks,
-            finish_with_input=args.input_wav is not None,
-            settle_timeout_s=args.settle_timeout,
-            room_echo=room_echo,
-            room_noise_dbfs=getattr(args, "room_noise", None),
-        )
+        daemon = Daemon(config, source=source, speaker=speaker, sessions=sessions, telemetry=telemetry, hooks=hooks,
+                        finish_with_input=args.input_wav is not None, settle_timeout_s=args.settle_timeout,
+                        room_echo=room_echo, room_noise_dbfs=getattr(args, "room_noise", None))
+        outputs.add_costs(daemon.costs.snapshot)  # edgevoice_tokens_total, edgevoice_cost_total
         start_control(daemon, hooks, requests.request_reload, status_line.faults)  # [control]: the socket
         try:
             code = daemon.run()

@@ -41,9 +41,11 @@ def describe(reply: dict[str, Any]) -> str:
         figures = ", ".join(f"{k.removesuffix('_ms')} {v:.0f} ms" for k, v in turn.items()
                             if k.endswith("_ms") and isinstance(v, (int, float)))
         lines.append(f"turn {turn.get('turn')}:      {figures or 'no figures'}")
+    if isinstance(reply.get("cost"), dict):
+        lines.append(f"cost:         {reply['cost'].get('line', '')}")
     for name, section in reply.items():
         if name not in ("v", "ok", "cmd", "id", "assistant", "connectivity", "uptime", "turns", "wake_words",
-                        "devices", "config"):
+                        "devices", "config", "cost"):
             lines.append(f"{name + ':':<13} {section}")  # sections other parts add
     return "\n".join(lines)
 

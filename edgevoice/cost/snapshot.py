@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgevoice.cost.usage import KINDS, Tokens
+from edgevoice.metrics.exposition import Family
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +55,13 @@ class CostSnapshot:
         return line
 
 
-def prometheus_lines(snapshot: CostSnapshot) -> list[str]:
-    """``edgevoice_cost_total{currency}`` and ``edgevoice_tokens_total{kind}`` in the text exposition format."""
-    lines = [
-        "# HELP edgevoice_tokens_total Voice Live tokens used, by billing kind.",
-        "# TYPE edgevoice_tokens_total counter",
-    ]
-    lines += [f'edgevoice_tokens_total{{kind="{kind}"}} {getattr(snapshot.total_tokens, kind)}' for kind in KINDS]
-    if snapshot.priced:
-        lines += [
-            "# HELP edgevoice_cost_total What the Voice Live tokens cost at the configured prices.",
-            "# TYPE edgevoice_cost_total counter",
-            f'edgevoice_cost_total{{currency="{snapshot.currency}"}} {snapshot.total_cost:.6f}',
-        ]
-    return lines
+def cost_families(snapshot: CostSnapshot) -> list[Family]:
+    """``edgevoice_tokens_total{kind}`` and, with prices set, ``edgevoice_cost_total{currency}``: all-time
+    counters from the ledger's total, the same figures ``edgevoice cost --json`` shows as ``total``."""
+    tokens = Family("edgevoice_tokens_total", "counter", "Voice Live tokens used, by billing kind.")
+    for kind in KINDS:
+        tokens.add(getattr(snapshot.total_tokens, kind), {"kind": kind})
+    if not snapshot.priced:
+        return [tokens]
+    cost = Family("edgevoice_cost_total", "counter", "What the Voice Live tokens cost at the configured prices.")
+    return [tokens, cost.add(round(snapshot.total_cost, 6), {"currency": snapshot.currency})]

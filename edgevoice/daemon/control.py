@@ -48,11 +48,16 @@ class DaemonControl:
         self.board.add("turns", self._turns)
         self.board.add("wake_words", self.history.wake_rate)
         self.board.add("devices", self._devices)
+        self.board.add("cost", self._cost)
         self.board.add("config", lambda: redacted(self.daemon.config))
         self._reloads: list[Future[dict[str, Any]]] = []
         self._lock = threading.Lock()
         cfg = daemon.config.control
         self.server = ControlServer(cfg.socket_path(), self.handle, group=cfg.group).start()
+
+    def _cost(self) -> dict[str, Any]:
+        snapshot = self.daemon.costs.snapshot()  # read off the loop: a few numbers may be a reply apart
+        return {**snapshot.as_dict(), "line": snapshot.status_line()}
 
     def close(self) -> None:
         self.server.close()

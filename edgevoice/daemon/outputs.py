@@ -8,10 +8,12 @@ server (aiohttp) is imported only when it is enabled: a kiosk without a screen p
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from edgevoice.config.offline import ANSWER_PREFIX, OfflineConfig
 from edgevoice.config.schema import Config
+from edgevoice.cost.snapshot import CostSnapshot, cost_families
 from edgevoice.daemon.telemetry import Telemetry
 from edgevoice.metrics.fleet import FleetMetrics
 from edgevoice.metrics.process import process_families
@@ -63,6 +65,11 @@ class DaemonOutputs:
                              exc.strerror or exc)
                 self.captions = None
         return self
+
+    def add_costs(self, snapshot: Callable[[], CostSnapshot]) -> None:
+        """Token and cost counters in the metrics file, from the usage ledger (the same as ``edgevoice cost``)."""
+        if self.metrics is not None:
+            self.metrics.add_provider(lambda: cost_families(snapshot()))
 
     def close(self) -> None:
         if self.captions is not None:
