@@ -81,8 +81,9 @@ CASES: dict[str, Case] = {
     # the apology for the first.
     "stall_before_audio": Case(FaultPlan(stall_s=10.0, stall_after_audio_deltas=0, **ONE_ONLY), turns=(1.0, 11.0)),
     "stall_mid_reply": Case(FaultPlan(stall_s=10.0, stall_after_audio_deltas=2, **ONE_ONLY), turns=(1.0, 11.0)),
-    # Every event 250 ms late: the first reply streams for seconds; the second turn waits for it.
-    "slow": Case(FaultPlan(event_delay_ms=250, **ONE_ONLY), turns=(1.0, 13.0)),
+    # Every event 250 ms late, the transcript's word-by-word deltas too: the first reply streams for
+    # seconds; the second turn comes after its follow-up window.
+    "slow": Case(FaultPlan(event_delay_ms=250, **ONE_ONLY), turns=(1.0, 17.0)),
     "slow_beyond_deadline": Case(FaultPlan(event_delay_ms=2000, **ONE_ONLY), tables=NO_SPARE),
 }
 
