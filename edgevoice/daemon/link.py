@@ -34,7 +34,7 @@ from edgevoice.config.errors import ConfigError
 from edgevoice.daemon.translate import from_server
 from edgevoice.voicelive.protocol import client_events
 from edgevoice.voicelive.protocol import server_events as V
-from edgevoice.voicelive.session import (
+from edgevoice.voicelive.errors import (
     AuthRejected,
     ProtocolFailure,
     ServiceError,
@@ -42,8 +42,8 @@ from edgevoice.voicelive.session import (
     SessionError,
     SessionRejected,
     Throttled,
-    VoiceLiveSession,
 )
+from edgevoice.voicelive.session import VoiceLiveSession
 
 logger = logging.getLogger(__name__)
 
