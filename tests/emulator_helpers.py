@@ -77,7 +77,9 @@ def pcm_of(delta_b64: str) -> np.ndarray:
 class Client:
     """A plain WebSocket client speaking Voice Live JSON by hand (no edgevoice code involved)."""
 
-    def __init__(self, emu: Emulator, *, key: str | None = KEY, model: str = MODEL, api_version: str = API_VERSION, timeout: float = 5.0) -> None:
+    def __init__(self, emu: Emulator, *, key: str | None = KEY, model: str = MODEL, api_version: str = API_VERSION, timeout: float = 20.0) -> None:
+        # ``timeout`` bounds each wait for an event: a passing test never waits it out, and a loaded
+        # machine (espeak-ng rendering the replies, real-time pacing) may need more than a few seconds.
         query = f"api-version={api_version}&model={model}"
         headers = {"api-key": key} if key else {}
         self._stack = contextlib.ExitStack()
