@@ -556,9 +556,6 @@ class Daemon:
             self.link.prime(self.last_exchange.summary())
         self.last_exchange.forget()
 
-    def use_model(self, cheaper: bool) -> None:
-        self._use_model(cheaper)
-
     def chime(self, name: A.Chime) -> Sound | None:
         return self.parts.chimes.get(name)
 
@@ -568,7 +565,7 @@ class Daemon:
     def mark(self, action: A.Telemetry, at: float) -> None:
         self._mark(action, at)
 
-    def _use_model(self, cheaper: bool) -> None:
+    def use_model(self, cheaper: bool) -> None:
         """Open sessions with cost.cheaper_model (or the configured model again) from the next one on."""
         model = self.costs.model_for(cheaper)
         try:
