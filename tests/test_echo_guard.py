@@ -282,3 +282,13 @@ def test_the_echo_of_the_reply_does_not_interrupt_it_but_the_user_still_does(rec
     assert events.named("barge_in") and events.first("barge_in")["trigger"] == "vad", events.summary()
     reply_start, reply_end = output.spans()[0]
     assert reply_end < stop.start - 1.0, "the echo did not interrupt the reply in a room the guard thinks is quiet"
+
+
+def test_a_frame_whose_level_was_not_worked_out_counts_as_loud_only_over_silence():
+    """The daemon skips the level of frames nothing depends on (unvoiced, or the device silent)."""
+    over_silence, over_a_reply = EchoGuard(min_speech_ms=80), EchoGuard(min_speech_ms=80)
+    for _ in range(over_silence.frames):
+        over_silence.update(None, True, 0.0)
+        over_a_reply.update(None, True, power_from_dbfs(-20.0))
+    assert over_silence.barge_in() and not over_a_reply.barge_in()
+    assert over_silence.mic_dbfs == -math.inf  # nothing measured: the log says so, not a made-up level

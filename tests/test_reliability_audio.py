@@ -470,11 +470,11 @@ def realtime():
         os.write(fd, noise(0.02))
         time.sleep(0.02)
 done = threading.Event()
+threading.Thread(target=realtime, daemon=True).start()  # then live audio: the device never goes quiet
 after = 0
 for i, frame in enumerate(mic.frames()):
     if i == 0:
         time.sleep(2.5)  # the reader falls behind: the device thread fills the queue, then drops
-        threading.Thread(target=realtime, daemon=True).start()
     elif mic.overruns:
         after += 1
     if after >= 400:  # the 2 s backlog, then live audio with nothing dropped for over a second

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from edgevoice.audio.frames import Framer, SourceStatus, StatusCallback
-from edgevoice.audio.portaudio import DeviceError, PortAudio
+from edgevoice.audio.portaudio import DeviceError, InputReader, PortAudio
 from edgevoice.audio.resample import Resampler
 
 if TYPE_CHECKING:
@@ -33,9 +34,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Receives the 10 ms frames of one device buffer (on the device's thread).
+BlockCallback = Callable[[list[bytes]], None]
+
 _CLOSE_TIMEOUT_S = 1.0  # a driver that takes longer to close a stream is abandoned
 _QUEUE_SECONDS = 2.0  # audio buffered between the device thread and the reader
-_WAKE = object()  # put in the queue by close() to wake a blocked reader
 _RECENT_CHUNKS = 8  # a chunk equal to one of the last few is stale audio replayed by a stuck driver
 _STALL_GRACE_S = 0.2  # a second, short wait before calling a stall: see _read
 _CAUGHT_UP_S = 1.0  # a burst of dropped audio is over after this much audio read with nothing dropped
@@ -66,12 +69,11 @@ class _PyAudioInput:
     rate: int
     channels: int
     _pa: PortAudio
-    _stream: object
+    _reader: InputReader
 
     def close(self) -> None:
         try:
-            self._stream.stop_stream()  # type: ignore[attr-defined]
-            self._stream.close()  # type: ignore[attr-defined]
+            self._reader.close()
         finally:
             self._pa.terminate()
 
@@ -84,21 +86,23 @@ class PyAudioBackend:
         try:
             info = pa.find(device, "input")
             use_rate, channels = pa.input_format(info, rate)
-            stream = pa.open_input(info, use_rate, channels, max(1, use_rate * buffer_ms // 1000), callback)
+            reader = pa.open_input(info, use_rate, channels, max(1, use_rate * buffer_ms // 1000), callback)
         except DeviceError:
             pa.terminate()
             raise
         except (OSError, ValueError) as exc:
             pa.terminate()
             raise DeviceError(f"cannot open input device {device!r}: {exc}") from exc
-        return _PyAudioInput(info.name, use_rate, channels, pa, stream)
+        return _PyAudioInput(info.name, use_rate, channels, pa, reader)
 
 
 class Microphone:
     """Live 16 kHz mono frames from a sound device, chosen by name substring or index.
 
-    ``frames()`` blocks while the device is missing or being reopened; ``status`` and the
-    ``on_status`` callback (called from the reading thread) say what is going on.
+    ``stream(on_block)`` hands each device buffer's frames over on the device's own thread (the
+    daemon's capture); ``frames()`` yields them to a reader. Both wait while the device is missing or
+    being reopened; ``status`` and the ``on_status`` callback (called from the microphone's threads)
+    say what is going on.
     """
 
     def __init__(
@@ -127,7 +131,7 @@ class Microphone:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._input: OpenedInput | None = None
-        self._queue: queue.Queue | None = None
+        self._stream: _Stream | None = None
         self._generation = 0
         self._failures = 0
         self.overruns = 0  #: chunks dropped because the reader fell behind (the queue was full)
@@ -168,22 +172,18 @@ class Microphone:
 
     # -- opening and closing ---------------------------------------------------------------
 
-    def _open(self) -> tuple[queue.Queue, Resampler] | None:
-        """Open the device; on failure log, set status ``missing`` and return None."""
+    def _open(self, on_block: BlockCallback, caught_up: Callable[[], bool]) -> _Stream | None:
+        """Open the device, its audio going to ``on_block``; on failure log, set status ``missing``, return None."""
         self._generation += 1
         generation = self._generation
-        q: queue.Queue = queue.Queue(maxsize=max(4, int(_QUEUE_SECONDS * 1000 / self.buffer_ms)))
+        stream = _Stream(self, on_block, caught_up)
 
-        def callback(data: bytes, overflowed: bool = False) -> bool:  # the device's thread: count, never log
+        def callback(data: bytes, overflowed: bool = False) -> bool:  # the device's thread
             if generation != self._generation or self._closed.is_set():
                 return False  # an abandoned stream: stop it
             if overflowed:
                 self.overflows += 1
-            try:
-                q.put_nowait(data)
-            except queue.Full:
-                self.overruns += 1
-            return True
+            return stream.hear(data)
 
         self._set_status("opening", f"opening {self.device!r}")
         self._lost_at_open = (self.overruns, self.overflows)  # drops before the first read count too
@@ -204,18 +204,19 @@ class Microphone:
             if self._closed.is_set():
                 _close_with_timeout(opened)
                 return None
-            self._input, self._queue = opened, q
+            self._input, self._stream = opened, stream
         if opened.rate != 16000 or opened.channels != 1:
             logger.info("microphone %r: %d Hz, %d channel(s), converted to 16 kHz mono", opened.name, opened.rate,
                         opened.channels)
         else:
             logger.info("microphone %r opened at 16 kHz mono", opened.name)
         self._set_status("opening", f"{opened.name} opened", device=opened.name)
-        return q, Resampler(opened.rate, opened.channels)
+        stream.start(opened)
+        return stream
 
     def _drop_input(self) -> None:
         with self._lock:
-            opened, self._input, self._queue = self._input, None, None
+            opened, self._input, self._stream = self._input, None, None
             self._generation += 1  # any late callback of the old stream now stops it
         if opened is not None:
             _close_with_timeout(opened)
@@ -229,23 +230,65 @@ class Microphone:
         self._drop_input()
         self.reopens += 1
 
+    @property
+    def queue_chunks(self) -> int:
+        """How many device buffers (``_QUEUE_SECONDS`` of audio) may wait for whoever takes them."""
+        return max(4, int(_QUEUE_SECONDS * 1000 / self.buffer_ms))
+
     def _backoff(self) -> float:
         return min(self.backoff_max_s, self.backoff_s * 2 ** max(0, self._failures - 1))
 
     def close(self) -> None:
-        """Stop the microphone (from any thread); ``frames()`` returns soon after."""
+        """Stop the microphone (from any thread); ``stream()`` and ``frames()`` return soon after."""
         self._closed.set()
         with self._lock:
-            q = self._queue
-        if q is not None:
-            try:
-                q.put_nowait(_WAKE)
-            except queue.Full:
-                pass
+            stream = self._stream
+        if stream is not None:
+            stream.changed.set()
         self._drop_input()
         self._set_status("closed")
 
     # -- reading -----------------------------------------------------------------------------
+
+    def stream(self, on_block: BlockCallback, *, caught_up: Callable[[], bool] = lambda: True) -> None:
+        """Hand the frames of each device buffer (``buffer_ms``) to ``on_block`` until ``close()``.
+
+        ``on_block`` runs on the device's thread, so the audio takes no extra hop; this thread only
+        watches (a stalled device, a failure) and reopens. ``caught_up`` says whether whoever
+        ``on_block`` hands the audio to has nothing waiting (for the log of dropped audio).
+        """
+        try:
+            while not self._closed.is_set():
+                if self._failures:
+                    if self._closed.wait(self._backoff()):
+                        break
+                stream = self._open(on_block, caught_up)
+                if stream is not None:
+                    self._watch(stream)
+        finally:
+            self._drop_input()
+            if self._closed.is_set():
+                self._set_status("closed")
+
+    def _watch(self, stream: _Stream) -> None:
+        """Wait while one opened stream delivers; return once it failed, stalled, or the microphone closed."""
+        try:
+            while not self._closed.is_set():
+                quiet = time.monotonic() - stream.heard_at
+                if stream.changed.wait(max(0.0, self.stall_timeout_s - quiet)):
+                    if stream.failure is not None:
+                        self._fail(*stream.failure)
+                        return
+                    continue  # close(): the loop ends
+                if time.monotonic() - stream.heard_at < self.stall_timeout_s:
+                    continue
+                # A frozen process (stopped, starved of CPU) wakes here before the device's thread: a short grace.
+                if stream.changed.wait(_STALL_GRACE_S) or time.monotonic() - stream.heard_at < self.stall_timeout_s:
+                    continue
+                self._fail("stalled", f"no audio for {self.stall_timeout_s:g} s")
+                return
+        finally:
+            stream.drops.end()
 
     def frames(self) -> Iterator[bytes]:
         """Yield 320-byte frames until ``close()``; survives the device coming and going."""
@@ -253,68 +296,33 @@ class Microphone:
             yield from block
 
     def blocks(self, _block_frames: int = 0) -> Iterator[list[bytes]]:
-        """The frames of each device callback (``buffer_ms``) together, until ``close()``."""
-        framer = Framer()
-        try:
-            while not self._closed.is_set():
-                if self._failures:
-                    if self._closed.wait(self._backoff()):
-                        break
-                opened = self._open()
-                if opened is None:
-                    continue
-                q, resampler = opened
-                framer.clear()
-                yield from self._read(q, resampler, framer)
-        finally:
-            self._drop_input()
-            if self._closed.is_set():
-                self._set_status("closed")
+        """The frames of each device buffer together, until ``close()``, for a reader on its own thread.
 
-    def _read(self, q: queue.Queue, resampler: Resampler, framer: Framer) -> Iterator[list[bytes]]:
-        """Blocks of frames from one opened stream until it fails or the microphone is closed."""
-        opened = self._input
-        assert opened is not None
-        bytes_per_second = opened.rate * opened.channels * 2
-        deaf_s = 0.0
-        healthy_s = 0.0
-        recent: deque[bytes] = deque(maxlen=_RECENT_CHUNKS)
-        drops = _Drops(self, opened.name, self._lost_at_open)
+        Up to ``_QUEUE_SECONDS`` of audio wait for a reader that falls behind; newer buffers are then
+        dropped (counted in ``overruns``). Leaving the loop closes the microphone.
+        """
+        waiting: queue.SimpleQueue = queue.SimpleQueue()
+        room = self.queue_chunks
+        over = object()
+
+        def hand_over(block: list[bytes]) -> None:
+            if waiting.qsize() >= room:
+                self.overruns += 1
+            else:
+                waiting.put(block)
+
+        def run() -> None:
+            try:
+                self.stream(hand_over, caught_up=waiting.empty)
+            finally:
+                waiting.put(over)
+
+        threading.Thread(target=run, name="microphone", daemon=True).start()
         try:
-            while not self._closed.is_set():
-                try:
-                    data = q.get(timeout=self.stall_timeout_s)
-                except queue.Empty:
-                    try:  # a frozen process (stopped, starved of CPU) wakes here before the device's thread
-                        data = q.get(timeout=_STALL_GRACE_S)
-                    except queue.Empty:
-                        self._fail("stalled", f"no audio for {self.stall_timeout_s:g} s")
-                        return
-                if data is _WAKE:
-                    return
-                seconds = len(data) / bytes_per_second
-                drops.check(seconds, caught_up=q.empty())
-                why = self._deaf(data, recent)
-                recent.append(data)
-                if why:
-                    deaf_s += seconds
-                    if deaf_s >= self.stall_timeout_s:
-                        self._fail("deaf", f"{why} for {deaf_s:.1f} s")
-                        return
-                else:
-                    deaf_s = 0.0
-                if self._status.state != "listening":
-                    self._set_status("listening", f"{opened.name}: {opened.rate} Hz, {opened.channels} ch")
-                if self._failures and deaf_s == 0.0:
-                    healthy_s += seconds
-                    if healthy_s >= self.stall_timeout_s:
-                        logger.warning("microphone %r is working again", opened.name)
-                        self._failures = 0
-                block = framer.push(resampler.process(data))
-                if block:
-                    yield block
+            while (block := waiting.get()) is not over:
+                yield block
         finally:
-            drops.end()
+            self.close()
 
     def _deaf(self, data: bytes, recent: deque[bytes]) -> str | None:
         """Why this chunk is not real microphone audio, or None if it looks like it is."""
@@ -324,6 +332,91 @@ class Microphone:
         if data in recent:
             return "the same audio repeats"
         return None
+
+
+class _Stream:
+    """One opened stream as the device's thread hears it: deaf or healthy, framed, handed on.
+
+    ``hear`` runs on the device's thread; the microphone's own thread waits on ``changed`` (a
+    failure, or close) and reads ``heard_at`` to notice a stall.
+    """
+
+    def __init__(self, mic: Microphone, on_block: BlockCallback, caught_up: Callable[[], bool]) -> None:
+        self.mic = mic
+        self.on_block = on_block
+        self.caught_up = caught_up
+        self.heard_at = time.monotonic()  # the last chunk (or the open): a stall is counted from here
+        self.changed = threading.Event()
+        self.failure: tuple[str, str] | None = None  # (state, detail) once the device's audio is no good
+        self.drops = _Drops(mic, str(mic.device), mic._lost_at_open)
+        self._framer = Framer()
+        self._recent: deque[bytes] = deque(maxlen=_RECENT_CHUNKS)
+        self._deaf_s = 0.0
+        self._healthy_s = 0.0
+        self._opened: OpenedInput | None = None  # set once open() returned: what the chunks are
+        self._resampler: Resampler | None = None
+        self._bytes_per_second = 32000
+        self._lock = threading.Lock()
+        self._early: list[bytes] = []  # chunks delivered before open() returned, heard at start()
+
+    def start(self, opened: OpenedInput) -> None:
+        """The device is open: what it delivers can be understood from now (and what came already)."""
+        with self._lock:
+            self.drops = _Drops(self.mic, opened.name, self.mic._lost_at_open)
+            self._bytes_per_second = opened.rate * opened.channels * 2
+            self._resampler = Resampler(opened.rate, opened.channels)
+            self.heard_at = time.monotonic()
+            for data in self._early:
+                self._hear(data, opened, self._resampler)
+            self._early.clear()
+            self._opened = opened
+
+    def hear(self, data: bytes) -> bool:
+        """One chunk from the device; False (stop the stream) once its audio is no good."""
+        opened, resampler = self._opened, self._resampler
+        if opened is None or resampler is None:
+            with self._lock:  # open() has not returned yet: keep it for start()
+                if self._opened is None:
+                    if len(self._early) < self.mic.queue_chunks:
+                        self._early.append(data)
+                    else:
+                        self.mic.overruns += 1
+                    return True
+                opened, resampler = self._opened, self._resampler
+        assert resampler is not None
+        return self._hear(data, opened, resampler)
+
+    def _hear(self, data: bytes, opened: OpenedInput, resampler: Resampler) -> bool:
+        mic = self.mic
+        if self.failure is not None:
+            return False
+        self.heard_at = time.monotonic()
+        seconds = len(data) / self._bytes_per_second
+        self.drops.check(seconds, caught_up=self.caught_up())
+        why = mic._deaf(data, self._recent)
+        self._recent.append(data)
+        if why:
+            self._deaf_s += seconds
+            if self._deaf_s >= mic.stall_timeout_s:
+                self.failure = ("deaf", f"{why} for {self._deaf_s:.1f} s")
+                self.changed.set()
+                return False
+        else:
+            self._deaf_s = 0.0
+        if mic.status.state != "listening":
+            mic._set_status("listening", f"{opened.name}: {opened.rate} Hz, {opened.channels} ch")
+        if mic._failures and self._deaf_s == 0.0:
+            self._healthy_s += seconds
+            if self._healthy_s >= mic.stall_timeout_s:
+                logger.warning("microphone %r is working again", opened.name)
+                mic._failures = 0
+        block = self._framer.push(resampler.process(data))
+        if block:
+            try:
+                self.on_block(block)
+            except Exception:  # a broken consumer must not stop the device's thread
+                logger.exception("the microphone's audio could not be handed on")
+        return True
 
 
 class _Drops:

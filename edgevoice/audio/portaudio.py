@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -186,25 +188,73 @@ class PortAudio:
     def open_input(
         self, device: DeviceInfo, rate: int, channels: int, frames_per_buffer: int,
         callback: Callable[[bytes, bool], bool],
-    ):  # -> pyaudio.Stream
-        """Open a 16-bit capture stream; ``callback(data, overflowed)`` returns False to stop the stream.
+    ) -> InputReader:
+        """Open a 16-bit capture stream read by a thread of its own; ``callback(data, overflowed)``
+        returns False to stop reading.
 
-        ``overflowed`` is PortAudio's paInputOverflow flag: the device dropped audio before this chunk.
+        ``overflowed`` says the device dropped audio before this chunk (PortAudio's paInputOverflowed).
         """
         pyaudio = self._pyaudio
-        overflow_flag = pyaudio.paInputOverflow
-
-        def _pa_callback(in_data, frame_count, time_info, status):  # PortAudio's thread
-            return (None, pyaudio.paContinue if callback(in_data, bool(status & overflow_flag)) else pyaudio.paAbort)
-
         with quiet_stderr():
-            return self._pa.open(
+            stream = self._pa.open(
                 format=pyaudio.paInt16,
                 channels=channels,
                 rate=rate,
                 input=True,
                 input_device_index=device.index,
                 frames_per_buffer=frames_per_buffer,
-                stream_callback=_pa_callback,
             )
+        reader = InputReader(stream, frames_per_buffer, callback, overflowed_error=pyaudio.paInputOverflowed)
+        reader.start()
+        return reader
 
+
+class InputReader:
+    """A capture stream read with blocking reads on a thread of its own, handing each buffer to a callback.
+
+    One wake-up per buffer: PortAudio's callback mode wakes its thread more often than that, and the
+    audio then takes one more hop. The thread is the stream's own, so a driver stuck in a read stalls
+    only it: the microphone notices no audio and abandons the stream (see ``Microphone``).
+    """
+
+    def __init__(self, stream: Any, frames_per_buffer: int, callback: Callable[[bytes, bool], bool], *,
+                 overflowed_error: int) -> None:
+        self._stream = stream
+        self._frames = frames_per_buffer
+        self._callback = callback
+        self._overflowed_error = overflowed_error
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mic-read", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        overflowed = False
+        try:
+            while not self._stop.is_set():
+                try:
+                    data = self._stream.read(self._frames, exception_on_overflow=True)
+                except OSError as exc:
+                    if exc.errno == self._overflowed_error:  # the chunk is lost; the next one says so
+                        overflowed = True
+                        continue
+                    # The device failed (unplugged, a driver error): no more audio, which the microphone
+                    # notices within its stall timeout and reopens. Debug only: that is where it is logged.
+                    logger.debug("microphone read failed: %s", exc)
+                    return
+                if not self._callback(data, overflowed):
+                    return
+                overflowed = False
+        finally:
+            self._done.set()
+
+    def close(self) -> None:
+        """Stop reading and close the stream; waits for the read in progress (a stuck driver: for ever)."""
+        self._stop.set()
+        self._done.wait()
+        try:
+            self._stream.stop_stream()
+        finally:
+            self._stream.close()

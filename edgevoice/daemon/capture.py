@@ -1,8 +1,10 @@
-"""Capture: the thread that reads the microphone (or a recording) and hands the loop whole blocks.
+"""Capture: hands the loop the microphone's (or a recording's) audio in whole blocks.
 
-A source that delivers several frames at once (the microphone: one device callback of
+A source that delivers several frames at once (the microphone: one device buffer of
 ``buffer_ms``) hands them over as one :class:`Block`, so the loop wakes once per block rather
-than once per 10 ms frame. A source with only ``frames()`` gives blocks of one frame.
+than once per 10 ms frame. The microphone's blocks are posted from its device's thread
+(``stream()``), so they take no extra hop; a recording is read on the capture thread, a frame
+at a time (``frames()``).
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ class Capture:
         self.block_frames = max(1, block_frames)
         self.finish_with_input = finish_with_input
         self._stop = threading.Event()
-        self._put = 0  # frames posted: written by the capture thread only
+        self._put = 0  # frames posted: written by the capture thread (or the device's) only
+        self._dropped = 0  # frames dropped since the loop fell behind (the same thread)
         self._taken = 0  # frames processed: written by the loop only
         self._thread: threading.Thread | None = None
 
@@ -89,27 +92,37 @@ class Capture:
 
     def run(self) -> None:
         """Read blocks onto the loop's queue; after a recording ends, a quiet room goes on."""
-        dropped = 0
+        stream = getattr(self.source, "stream", None)
         try:
-            for frames in source_blocks(self.source, self.block_frames):
-                if self._stop.is_set():
-                    return
-                if self._put - self._taken >= MAX_BACKLOG_FRAMES:
-                    if not dropped:
-                        logger.warning("the assistant fell %.1f s behind the microphone; dropping audio until it "
-                                       "catches up", MAX_BACKLOG_FRAMES * FRAME_SECONDS)
-                    dropped += len(frames)
-                    continue
-                if dropped:
-                    logger.warning("caught up with the microphone: %.1f s of audio was dropped", dropped * FRAME_SECONDS)
-                    dropped = 0
-                self._put += len(frames)
-                self._post(Block(frames, self._clock()), self._clock())
+            if stream is not None:
+                stream(self._take)  # the microphone: its device's thread posts each block itself
+            else:
+                for frames in source_blocks(self.source, self.block_frames):
+                    if self._stop.is_set():
+                        return
+                    self._take(frames)
         except Exception:
             logger.exception("audio input failed")
         self._post(INPUT_OVER, self._clock())
         if self.finish_with_input:
             self._quiet_room()
+
+    def _take(self, frames: tuple[bytes, ...] | list[bytes]) -> None:
+        """Post one block to the loop, unless the loop is this far behind (then it is dropped, and said so)."""
+        if self._stop.is_set():
+            return
+        if self._put - self._taken >= MAX_BACKLOG_FRAMES:
+            if not self._dropped:
+                logger.warning("the assistant fell %.1f s behind the microphone; dropping audio until it "
+                               "catches up", MAX_BACKLOG_FRAMES * FRAME_SECONDS)
+            self._dropped += len(frames)
+            return
+        if self._dropped:
+            logger.warning("caught up with the microphone: %.1f s of audio was dropped", self._dropped * FRAME_SECONDS)
+            self._dropped = 0
+        self._put += len(frames)
+        at = self._clock()
+        self._post(Block(tuple(frames), at), at)
 
     def _quiet_room(self) -> None:
         """The recording is over but the conversation may not be: silence at real-time pace, in blocks."""

@@ -85,13 +85,18 @@ class EchoGuard:
         explain: quieter frames are taken for its echo, whatever plays (a reply, a chime, a cached phrase)."""
         return played_power * self._factor
 
-    def update(self, mic_power: float, voiced: bool, played_power: float) -> None:
+    def update(self, mic_power: float | None, voiced: bool, played_power: float) -> None:
         """One 10 ms frame: the microphone's mean square, the VAD's verdict on it, and the mean
-        square the speaker is playing now (0.0 when silent)."""
-        self._mic.append(mic_power)
+        square the speaker is playing now (0.0 when silent).
+
+        ``mic_power`` may be None (not worked out) when the speaker is silent or the frame unvoiced:
+        nothing then depends on it, since a voiced frame over silence is louder than any echo.
+        """
+        if mic_power is not None:
+            self._mic.append(mic_power)
         self._voiced.append(voiced)
         self._played.append(played_power)
-        loud = voiced and mic_power > played_power * self._factor
+        loud = voiced and (mic_power > played_power * self._factor if mic_power is not None else played_power <= 0.0)
         self._loud.append(loud)
         self._wake_loud.append(loud)
 
