@@ -31,6 +31,7 @@ FIGURES = (
     "reply_to_playback_ms", "barge_in_ms", "offline_known_ms", "offline_first_failure_ms", "offline_answer_ms",
     "endpoint_babble_ms", "knowledge_search_ms", "knowledge_index_ms", "knowledge_update_ms", "false_turns",
     "barge_in_echo_ms", "idle_cpu_ratio", "idle_device_cpu_per_audio_s", "reply_to_playback_device_ms",
+    "idle_cpu_vs_minimal_listener", "minimal_listener_cpu_per_audio_s",
     "captions_push_ms", "captions_rss_mb", "metrics_write_ms",
 )
 LATENCIES = ("wake_to_audio_ms", "wake_to_audio_cold_ms", "speech_end_to_commit_ms", "reply_to_playback_ms",
@@ -61,6 +62,9 @@ def test_quick_bench_emits_every_figure_with_a_number_and_what_it_measured(tmp_p
     assert report["rss_mb"]["value"] > report["rss_floor_mb"]["value"] > 5
     # The real device path: PortAudio captured through ALSA's file plugin, and the daemon answered there too.
     assert report["idle_cpu_ratio"]["value"] > 1.0 and report["idle_device_cpu_per_audio_s"]["value"] > 0
+    # The minimal listener heard the same recording on a device path of its own, at the same pace.
+    assert report["minimal_listener_cpu_per_audio_s"]["value"] > 0 and report["idle_cpu_vs_minimal_listener"]["value"] > 0
+    assert (tmp_path / "minimal" / "played.raw").parent.is_dir() and (tmp_path / "minimal" / "minimal.log").exists()
     assert "'device' capture and play through PortAudio" in report["rss_mb"]["what"]
     assert (tmp_path / "device" / "events.jsonl").stat().st_size > 0 and (tmp_path / "device" / "played.raw").exists()
     # The simulated room: nobody's turn the service got was not said by the person.

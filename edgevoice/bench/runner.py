@@ -143,7 +143,13 @@ def _run(options: BenchOptions, workdir: Path, say: Callable[[str], None], start
         say(f"{len(plans)} conversations with `edgevoice run`, side by side (about {longest + 5:.0f} s) ...")
     else:
         say(f"{len(plans)} conversations with `edgevoice run`, {options.jobs} at a time ...")
-    results = _converse(plans, workdir, options.jobs, conversations.replies_speech())
+    # The minimal listener hears the device run's recording beside the daemons, over the same window.
+    minimal_run = idle.MinimalListenerRun(workdir / "minimal", device.plan.recording.pcm(), device.plan.cpu_window)
+    try:
+        results = _converse(plans, workdir, options.jobs, conversations.replies_speech())
+        minimal = minimal_run.result(timeout=device.plan.cpu_window[1] + 60)
+    finally:
+        minimal_run.kill()
     by_name = {r.plan.name: r for r in results}
 
     warm_runs = [by_name[c.plan.name] for c in warms]
@@ -154,12 +160,14 @@ def _run(options: BenchOptions, workdir: Path, say: Callable[[str], None], start
               f"emulators in the bench's)" if at_once > 1 else "one daemon at a time")
     notes = [f"latencies: {shared}; the speaker is a WAV recorder on the input's clock (no sound card), so "
              "playback figures leave out a real output buffer, except the run 'device' (PyAudio through ALSA's "
-             "file plugin): idle_cpu_ratio, idle_device_cpu_per_audio_s, reply_to_playback_device_ms"]
+             "file plugin): idle_cpu_ratio, idle_cpu_vs_minimal_listener, idle_device_cpu_per_audio_s, "
+             "reply_to_playback_device_ms"]
     if at_once == len(plans):
         notes += _late_starts([by_name[c.plan.name] for c in plans], {c.plan.name: c.lead_s for c in plans})
     figures += _idle(warm_runs[0], options.idle_s)
     device_run = by_name["device"]
-    figures += idle.figures(device_run, device.plan.recording.pcm(), listening, repeats=options.frontend_repeats)
+    figures += idle.figures(device_run, device.plan.recording.pcm(), listening, minimal,
+                            repeats=options.frontend_repeats)
     figures += memory.figures([*warm_runs, *cold_runs, barge_run, device_run], floor)
     figures += _latencies(warm_runs, cold_runs, barge_run, barge.interruptions, silence_ms, shared)
     figures += _room(by_name["room"], room, shared)
