@@ -9,7 +9,6 @@ buffers (decoded replies, rendered phrases) stay in the heap after use. Measured
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 from collections.abc import Mapping
@@ -39,7 +38,7 @@ _ENVIRONMENT = {"arena_max": ("MALLOC_ARENA_MAX", M_ARENA_MAX),
 def c_library() -> Any | None:
     """The process's C library if it is glibc (it has ``mallopt`` and ``malloc_info``), else None."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)  # the symbols the process has loaded: its C library's among them
     except OSError:
         return None
     return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_info") else None
