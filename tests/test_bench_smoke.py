@@ -33,6 +33,7 @@ FIGURES = (
     "barge_in_echo_ms", "idle_cpu_ratio", "idle_device_cpu_per_audio_s", "reply_to_playback_device_ms",
     "idle_cpu_vs_minimal_listener", "minimal_listener_cpu_per_audio_s",
     "captions_push_ms", "captions_rss_mb", "metrics_write_ms",
+    "rss_started_floor_mb", "knowledge_rss_mb", "offline_recogniser_rss_mb",
 )
 LATENCIES = ("wake_to_audio_ms", "wake_to_audio_cold_ms", "speech_end_to_commit_ms", "reply_to_playback_ms",
              "barge_in_ms", "barge_in_echo_ms", "reply_to_playback_device_ms")
@@ -60,6 +61,8 @@ def test_quick_bench_emits_every_figure_with_a_number_and_what_it_measured(tmp_p
         assert report[key]["n"] >= 2, (key, report[key])
     assert report["frontend_cpu_ratio"]["value"] > 0 and report["idle_cpu_per_audio_s"]["value"] > 0
     assert report["rss_mb"]["value"] > report["rss_floor_mb"]["value"] > 5
+    assert report["rss_started_floor_mb"]["value"] > report["rss_floor_mb"]["value"]
+    assert report["knowledge_rss_mb"]["value"] > 0 and report["offline_recogniser_rss_mb"]["value"] > 0
     # The real device path: PortAudio captured through ALSA's file plugin, and the daemon answered there too.
     assert report["idle_cpu_ratio"]["value"] > 1.0 and report["idle_device_cpu_per_audio_s"]["value"] > 0
     # The minimal listener heard the same recording on a device path of its own, at the same pace.

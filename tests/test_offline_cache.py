@@ -197,6 +197,41 @@ def test_without_espeak_ng_a_clear_tone_pattern_stands_in():
     assert len(samples) / 16000 > 1.0 and np.sqrt(np.mean(samples**2)) > 1000  # audible, as long as the words
 
 
+def test_the_local_voices_cache_is_bounded_by_bytes_most_recent_kept():
+    from edgevoice.audio.speech import Speech
+
+    speech = Speech(espeak=None, cache_bytes=100_000)  # the chirp: 65 ms a character, 2 bytes a sample
+    first = speech.render("a" * 20, 16000)  # 1.3 s: 41,600 bytes
+    assert speech.render("a" * 20, 16000) is first  # cached
+    second = speech.render("b" * 20, 16000)
+    assert speech.cached_bytes == 2 * len(first)
+    speech.render("c" * 20, 16000)  # over 100,000 bytes: the least recently used goes
+    assert speech.cached_bytes == 2 * len(first) <= 100_000
+    assert speech.render("b" * 20, 16000) is second
+    assert speech.render("a" * 20, 16000) is not first  # rendered again
+    assert len(speech.render("x" * 200, 16000)) > 100_000 and speech.cached_bytes <= 100_000  # too big to keep
+
+
+def test_announcements_in_the_local_voice_do_not_pile_up(tmp_path):
+    from edgevoice.audio.speech import Speech
+    from edgevoice.offline.phrases import SAID_CACHE_BYTES
+
+    book = PhraseBook({"offline": TEXT}, speech=Speech(espeak=None, cache_bytes=SAID_CACHE_BYTES))
+    assert book.wait_ready(10)
+    for minute in range(100):  # an announcement with the time in it, every quarter of an hour for a day
+        assert book.say(f"The next tour starts at {minute // 4 + 9}:{minute % 4 * 15:02d}. Please gather at the door.")
+    assert book._speech.cached_bytes <= SAID_CACHE_BYTES
+    assert book.get("offline").duration_ms > 1000  # the phrases themselves are all still there
+
+
+def test_the_daemons_phrase_book_bounds_its_local_voices_cache():
+    from edgevoice.offline.phrases import SAID_CACHE_BYTES
+
+    book = PhraseBook({"offline": TEXT})  # as the daemon builds it: its own Speech
+    assert book.wait_ready(30)
+    assert book._speech._cache_bytes == SAID_CACHE_BYTES == 2 * 1024 * 1024
+
+
 def test_cached_phrases_are_used_in_the_assistants_voice_and_picked_up_after_a_warm_up(tmp_path):
     cache = PhraseCache(tmp_path)
     texts = {"offline": TEXT, "busy": "Busy."}

@@ -1,7 +1,7 @@
 """Local speech synthesis: real speech from espeak-ng when it is installed, else an obviously synthetic chirp.
 
 Rendered phrases are cached in memory (least recently used first out), so a test that hears the
-same reply many times pays for synthesis once.
+same reply many times pays for synthesis once; the cache is bounded by count and, where given, by bytes.
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ def espeak_voice(voice: object) -> str:
 class Speech:
     """Turns reply text into 16-bit mono PCM at a given rate. Thread-safe."""
 
-    def __init__(self, espeak: str | None = "auto", *, cache_size: int = 64) -> None:
+    def __init__(self, espeak: str | None = "auto", *, cache_size: int = 64, cache_bytes: int | None = None) -> None:
         self.espeak = shutil.which("espeak-ng") if espeak == "auto" else espeak
         self._cache: OrderedDict[tuple[str, str, int], bytes] = OrderedDict()
         self._cache_size = cache_size
+        self._cache_bytes = cache_bytes  # None: only the count bounds it
+        self._cached_bytes = 0
         self._lock = threading.Lock()
 
     @property
@@ -57,10 +59,19 @@ class Speech:
             samples = chirp(len(text) * _CHIRP_MS_PER_CHAR, sample_rate)
         pcm = samples.astype("<i2").tobytes()
         with self._lock:
-            self._cache[key] = pcm
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            if key not in self._cache:  # another thread may have rendered it meanwhile
+                self._cache[key] = pcm
+                self._cached_bytes += len(pcm)
+            while self._cache and (len(self._cache) > self._cache_size or
+                                   (self._cache_bytes is not None and self._cached_bytes > self._cache_bytes)):
+                self._cached_bytes -= len(self._cache.popitem(last=False)[1])
         return pcm
+
+    @property
+    def cached_bytes(self) -> int:
+        """The audio the cache holds now, in bytes."""
+        with self._lock:
+            return self._cached_bytes
 
     def _espeak(self, text: str, voice: str, sample_rate: int) -> np.ndarray | None:
         assert self.espeak is not None

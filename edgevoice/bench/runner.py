@@ -169,12 +169,15 @@ def _run(options: BenchOptions, workdir: Path, say: Callable[[str], None], start
     figures += idle.figures(device_run, device.plan.recording.pcm(), listening, minimal,
                             repeats=options.frontend_repeats)
     figures += memory.figures([*warm_runs, *cold_runs, barge_run, device_run], floor)
+    figures += memory.started_figures(listening.wake.words[0] if listening.wake.words else "okay_nabu")
     figures += _latencies(warm_runs, cold_runs, barge_run, barge.interruptions, silence_ms, shared)
     figures += _room(by_name["room"], room, shared)
     figures += _endpoints(by_name["hall"], hall, silence_ms, shared)
     figures += offline
     say("search_knowledge over 1,000 generated passages ...")
     figures += knowledge.measure(searches=options.knowledge_searches)
+    say("the memory of the optional features (knowledge index, offline recogniser) ...")
+    figures += memory.feature_figures()
     say("the captions page and the metrics file ...")
     figures += screen.measure(records=options.screen_samples, writes=options.screen_samples)
     return BenchReport(machine, figures, time.monotonic() - started, notes)

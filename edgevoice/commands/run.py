@@ -45,9 +45,11 @@ def _echo_path(text: str):
 
 def main(args: argparse.Namespace) -> int:
     from edgevoice.config.load import load_config
+    from edgevoice.daemon.heap import tune_heap
     from edgevoice.service.journal import setup_logging
 
     redactor = setup_logging(logging.DEBUG if args.verbose >= 2 else logging.INFO)
+    tune_heap()  # before the daemon's threads start: they share two malloc arenas
     config = load_config(args.config)  # ConfigError -> exit 78 in cli.py
     if config.voicelive.model_warning is not None:  # a model the catalog does not list, placed by its name
         logger.warning("%s", config.voicelive.model_warning)

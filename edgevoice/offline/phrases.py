@@ -21,6 +21,9 @@ from edgevoice.playback.sound import Sound
 logger = logging.getLogger(__name__)
 
 FALLBACK_RATE = 16000
+# Texts said in the local voice that are not phrases (announcements while offline) are kept, most
+# recent first, up to this much audio (about a minute at 16 kHz): each new text would otherwise stay.
+SAID_CACHE_BYTES = 2 * 1024 * 1024
 CACHED = "cache"  # PhraseBook.source_of(): the assistant's own voice
 
 
@@ -46,7 +49,8 @@ class PhraseBook:
         self.rate = rate
         self.cache = cache if voice is not None else None
         self.voice = voice
-        self._speech = speech if speech is not None else Speech()  # espeak-ng if installed, else tones
+        # espeak-ng if installed, else tones; the phrases themselves are held in _sounds
+        self._speech = speech if speech is not None else Speech(cache_bytes=SAID_CACHE_BYTES)
         self._sounds: dict[str, Sound] = {}
         self._cached: set[str] = set()  # phrases whose sound is the assistant's own voice
         self._lock = threading.Lock()

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgevoice.config.tools import KnowledgeConfig
-from edgevoice.knowledge.index import KnowledgeIndex
 from edgevoice.tools.toolbox import Tool, ToolResult, object_schema
+
+if TYPE_CHECKING:  # the index (sqlite3) is loaded only when [knowledge] has paths
+    from edgevoice.knowledge.index import KnowledgeIndex
 
 
 def search_knowledge_tool(index: KnowledgeIndex, config: KnowledgeConfig) -> Tool:

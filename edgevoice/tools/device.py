@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgevoice.assistant import actions as A
 from edgevoice.config.errors import ConfigError
 from edgevoice.config.schema import Config
 from edgevoice.config.tools import KnowledgeConfig
-from edgevoice.knowledge.index import KnowledgeIndex
 from edgevoice.tools.runner import ToolRunner
 from edgevoice.tools.setup import ToolSessions, build_toolbox, session_fields
+
+if TYPE_CHECKING:
+    from edgevoice.knowledge.index import KnowledgeIndex
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,10 @@ def open_knowledge(config: KnowledgeConfig) -> KnowledgeIndex | None:
     index cannot be kept (the reason is logged; the assistant works on without search)."""
     if not config.paths:
         return None
+    import sqlite3  # with the index: an idle daemon without knowledge never loads SQLite (about 1 MB)
+
+    from edgevoice.knowledge.index import KnowledgeIndex
+
     try:
         index = KnowledgeIndex.open(config)
         report = index.update()

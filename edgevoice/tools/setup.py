@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgevoice.config.errors import ConfigError
 from edgevoice.config.schema import Config
-from edgevoice.knowledge.index import KnowledgeIndex
 from edgevoice.tools.builtin import end_conversation_tool, get_time_tool, search_knowledge_tool
 from edgevoice.tools.gpio import GpioSwitch, gpio_tool
 from edgevoice.tools.toolbox import Tool, Toolbox
 from edgevoice.voicelive.protocol.tools import mcp_tool
+
+if TYPE_CHECKING:  # the index (sqlite3) is loaded only when [knowledge] has paths
+    from edgevoice.knowledge.index import KnowledgeIndex
 
 logger = logging.getLogger(__name__)
 
