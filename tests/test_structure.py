@@ -1,5 +1,5 @@
-"""One piece of code for each idea: the device lookup, the atomic write, SAMPLE_WIDTH, and no private
-name imported across modules."""
+"""One piece of code for each idea: the device lookup, the atomic write, SAMPLE_WIDTH, no private
+name imported across modules, and the session errors imported from the module that defines them."""
 
 from __future__ import annotations
 
@@ -95,6 +95,19 @@ def test_no_module_imports_a_private_name_of_another() -> None:
     ]
     assert found == []
 
+
+def test_the_session_errors_come_from_their_own_module() -> None:
+    from edgevoice.voicelive import errors, session
+
+    tests = Path(__file__).resolve().parent
+    trees = _modules() + [(p, ast.parse(p.read_text(), str(p))) for p in tests.glob("*.py")]
+    through_session = [
+        f"{path.name}: {alias.name}" for path, tree in trees for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "edgevoice.voicelive.session"
+        for alias in node.names if alias.name in errors.__all__
+    ]
+    assert through_session == []
+    assert not set(session.__all__) & set(errors.__all__)  # session.py no longer re-exports them
 
 def test_the_phrase_keys_are_one_list() -> None:
     from edgevoice.assistant import actions as A
