@@ -4,6 +4,7 @@ name imported across modules, and the session errors imported from the module th
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import stat
 from pathlib import Path
@@ -75,8 +76,10 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
     assert path.read_bytes() == b"old" and not [p for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]
 
 
-def _modules() -> list[tuple[Path, ast.Module]]:
-    return [(p, ast.parse(p.read_text(), str(p))) for p in PACKAGE.rglob("*.py")]
+@functools.cache
+def _modules() -> tuple[tuple[Path, ast.Module], ...]:
+    """Every module of the package, parsed once for all the tests here."""
+    return tuple((p, ast.parse(p.read_text(), str(p))) for p in PACKAGE.rglob("*.py"))
 
 
 def test_one_sample_width() -> None:
@@ -99,8 +102,8 @@ def test_no_module_imports_a_private_name_of_another() -> None:
 def test_the_session_errors_come_from_their_own_module() -> None:
     from edgevoice.voicelive import errors, session
 
-    tests = Path(__file__).resolve().parent
-    trees = _modules() + [(p, ast.parse(p.read_text(), str(p))) for p in tests.glob("*.py")]
+    tests = [p for p in Path(__file__).resolve().parent.glob("*.py") if "edgevoice.voicelive.session" in p.read_text()]
+    trees = [*_modules(), *((p, ast.parse(p.read_text(), str(p))) for p in tests)]
     through_session = [
         f"{path.name}: {alias.name}" for path, tree in trees for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom) and node.module == "edgevoice.voicelive.session"
