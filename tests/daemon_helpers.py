@@ -16,6 +16,7 @@ waits for the result of its own run. Use::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import heapq
 import hashlib
@@ -40,6 +41,7 @@ from edgevoice.bench.toml_config import toml_text, toml_value, with_tables
 from edgevoice.voicelive.emulator import Emulator
 from edgevoice.voicelive.emulator.tool_calls import parse_tool_call
 from listening_helpers import pcm16, tts
+from service_helpers import stream_header
 
 KEY = "daemon-test-key"
 RATE = 16000
@@ -134,6 +136,43 @@ class Recordings:
 @pytest.fixture(scope="session")
 def recordings(tmp_path_factory: pytest.TempPathFactory) -> Recordings:
     return Recordings(tmp_path_factory.mktemp("daemon-recordings"))
+
+
+class OpenEndedInput:
+    """A recording that goes on until the test ends it: a FIFO for ``--input-wav`` that carries a
+    scene, then its quiet room for as long as the test needs the daemon, then ends (``end()``).
+
+    Why: a run that tests talk to (its control socket, its state) would otherwise need a recording
+    longer than the slowest machine takes for them, and every run waits out that tail. The daemon
+    reads the FIFO as a stream at its own real-time pace; the pipe holds at most a few seconds.
+    """
+
+    _QUIET_S = 0.1
+
+    def __init__(self, scene: Scene, path: Path) -> None:
+        os.mkfifo(path)
+        self.scene = dataclasses.replace(scene, path=path)  # what a Scenario runs on
+        with wave.open(str(scene.path), "rb") as w:
+            assert w.getframerate() == RATE and w.getnchannels() == 1 and w.getsampwidth() == 2
+            self._pcm = w.readframes(w.getnframes())
+        self._quiet = pcm16(np.random.default_rng(1).standard_normal(int(RATE * self._QUIET_S)) * 10 ** (-60 / 20))
+        self._ended = threading.Event()
+        self._thread = threading.Thread(target=self._feed, name=f"input-{path.name}", daemon=True)
+        self._thread.start()
+
+    def end(self) -> None:
+        """Stop the quiet room: the daemon reads to the end of the stream (input over) and settles."""
+        self._ended.set()
+
+    def _feed(self) -> None:
+        try:
+            with open(self.scene.path, "wb") as fifo:  # waits for the daemon to open it
+                fifo.write(stream_header() + self._pcm)
+                while not self._ended.is_set():
+                    fifo.write(self._quiet)  # blocks while the pipe is full: paced by the reader
+                    fifo.flush()
+        except BrokenPipeError:  # the daemon went away first (killed, or failed): nothing more to feed
+            pass
 
 
 def write_wav(path: Path, pcm: bytes, rate: int = RATE) -> Path:

@@ -30,7 +30,7 @@ from edgevoice.daemon.daemon import Daemon
 from edgevoice.daemon.sessions import session_factory
 from edgevoice.daemon.telemetry import Telemetry
 from edgevoice.playback.wav_speaker import WavSpeaker
-from edgevoice.voicelive.session import SessionError
+from edgevoice.voicelive.errors import SessionError
 
 KEY = "offline-test-key"
 

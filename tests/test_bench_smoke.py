@@ -70,6 +70,8 @@ def test_quick_bench_emits_every_figure_with_a_number_and_what_it_measured(tmp_p
     assert (tmp_path / "minimal" / "played.raw").parent.is_dir() and (tmp_path / "minimal" / "minimal.log").exists()
     assert "'device' capture and play through PortAudio" in report["rss_mb"]["what"]
     assert (tmp_path / "device" / "events.jsonl").stat().st_size > 0 and (tmp_path / "device" / "played.raw").exists()
+    # Quick: the offline measurement ran beside the conversations, and its figures say so.
+    assert "while the bench measured the conversations (--quick)" in report["offline_known_ms"]["what"]
     # The simulated room: nobody's turn the service got was not said by the person.
     assert report["false_turns"]["value"] == 0 and report["false_turns"]["target"] == 0, report["false_turns"]
     # What it measured stays behind for a look: recordings, configs, events, output WAVs, logs.

@@ -3,8 +3,9 @@ the real emulator, driven with the real `edgevoice status/say/mute/unmute/reload
 by raw clients (bad JSON, an oversized line, a client that never writes, 50 clients at once).
 
 The tests of this module share two runs and go in order: one online conversation (a question at 3 s,
-a slow service so that every state lasts long enough to be seen) and one where the service cannot be
-reached. Each test waits on what the daemon reports, never on the clock.
+a slow service so that every state lasts long enough to be seen, then a quiet room until the last
+test ends the input) and one where the service cannot be reached. Each test waits on what the
+daemon reports, never on the clock.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from control_helpers import cli, raw, status, wait_for_socket, wait_for_state
 from daemon_helpers import (
     KEY,
     BackgroundRun,
+    OpenEndedInput,
     Recordings,
     Say,
     Scenario,
@@ -40,14 +42,22 @@ OFFLINE_SAY = "The lift is out of order."
 
 
 @pytest.fixture(scope="module")
-def runs(recordings: Recordings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, BackgroundRun]]:  # noqa: F811
+def online_input(recordings: Recordings, tmp_path_factory: pytest.TempPathFactory) -> OpenEndedInput:  # noqa: F811
+    """The online run's microphone: the question, then a quiet room until its last test ends it."""
+    scene = recordings.make("control-online", 8.0, Say(3.0, "okay nabu"), Say(4.2, "what time is it"))
+    return OpenEndedInput(scene, tmp_path_factory.mktemp("control-input") / "online.wav")
+
+
+@pytest.fixture(scope="module")
+def runs(recordings: Recordings, online_input: OpenEndedInput,  # noqa: F811
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, BackgroundRun]]:
     base = tmp_path_factory.mktemp("control")
     ready_replies([NOON, FIRST, SECOND, THIRD])
-    online = recordings.make("control-online", 60.0, Say(3.0, "okay nabu"), Say(4.2, "what time is it"))
     quiet = recordings.make("control-offline", 150.0)  # stopped with SIGTERM once its test is done
     started = {}
     for name, scenario in {
-        "online": Scenario(online, replies=(NOON,), pacing="realtime", faults=FaultPlan(response_delay_ms=800)),
+        "online": Scenario(online_input.scene, replies=(NOON,), pacing="realtime",
+                           faults=FaultPlan(response_delay_ms=800)),
         "offline": Scenario(quiet, offline=True),
     }.items():
         directory = base / name
@@ -55,6 +65,7 @@ def runs(recordings: Recordings, tmp_path_factory: pytest.TempPathFactory) -> It
         scenario = dataclasses.replace(scenario, tables={"control": {"socket": str(sock), "group": ""}})
         started[name] = BackgroundRun(name, scenario, directory)
     yield started
+    online_input.end()
     for run in started.values():
         run.close()
 
@@ -189,7 +200,8 @@ def test_a_silent_client_is_dropped_and_50_clients_at_once_are_all_answered(runs
     assert status(sock)["ok"]
 
 
-def test_the_online_run_ends_cleanly_and_removes_its_socket(runs):
+def test_the_online_run_ends_cleanly_and_removes_its_socket(runs, online_input):
+    online_input.end()  # the input is over: the daemon settles and exits
     run = runs["online"].result()
     assert run.code == 0, run.explain()
     assert not sock_of(runs["online"]).exists()

@@ -12,6 +12,7 @@ import datetime
 import json
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,47 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cost-runs")
 
 
+@dataclass(frozen=True)
+class MidnightRun:
+    """A restart on a day whose budget is already spent, with the daemon's local midnight 8 s after it starts."""
+
+    background: BackgroundRun
+    state: Path
+    yesterday: str  # the local day it starts in
+    today: str
+
+
+def start_midnight(recordings: Recordings, base: Path) -> MidnightRun:  # noqa: F811
+    # The daemon's local midnight comes 8 s after it starts: a time zone whose offset puts it there.
+    start = datetime.datetime.now(datetime.UTC)
+    midnight = start + datetime.timedelta(seconds=8)
+    offset = (midnight - midnight.replace(hour=0, minute=0, second=0, microsecond=0)).seconds
+    yesterday = (midnight - datetime.timedelta(seconds=offset + 1)).date().isoformat()  # the local day it starts in
+    today = (datetime.date.fromisoformat(yesterday) + datetime.timedelta(days=1)).isoformat()
+    state = base / "midnight" / "state"
+    spent = Ledger.open(state, "EUR")
+    spent.record(Tokens(input_audio=100_000), 4.0, yesterday)  # already past the budget of that day
+    scene = recordings.make("cost-midnight", 19.0, Say(0.5, WAKE), Say(2.2, QUESTION), Say(14.0, WAKE), Say(15.7, LATER))
+    cheaper = tables(state, daily_budget=1.0, over_budget="cheaper_model", cheaper_model="gpt-realtime-mini")
+    with pytest.MonkeyPatch.context() as patch:  # the daemon's environment, not this process's
+        patch.setenv("TZ", f"EVT+{offset // 3600:02d}:{offset // 60 % 60:02d}:{offset % 60:02d}")
+        background = BackgroundRun("midnight", Scenario(scene, replies=(REPLY, "Tomorrow it is noon again."),
+                                                        tables=cheaper), base / "midnight" / "run")
+    return MidnightRun(background, state, yesterday, today)
+
+
 @pytest.fixture(scope="module")
-def runs(recordings: Recordings, base: Path) -> Iterator[dict[str, BackgroundRun]]:  # noqa: F811
+def midnight(recordings: Recordings, base: Path) -> Iterator[MidnightRun]:  # noqa: F811
+    started = start_midnight(recordings, base)
+    try:
+        yield started
+    finally:
+        started.background.close()
+
+
+@pytest.fixture(scope="module")
+def runs(recordings: Recordings, base: Path, midnight: MidnightRun) -> Iterator[dict[str, BackgroundRun]]:  # noqa: F811
+    """Every run of this module, started together with ``midnight``: each takes real time."""
     started: dict[str, BackgroundRun] = {}
     try:
         for name, scenario in scenarios(recordings, base).items():
@@ -69,6 +109,7 @@ def runs(recordings: Recordings, base: Path) -> Iterator[dict[str, BackgroundRun
     finally:
         for background in started.values():
             background.close()
+
 
 
 def finished(runs: dict[str, BackgroundRun], name: str) -> Run:
@@ -177,21 +218,9 @@ def test_the_context_cap_starts_a_fresh_session_with_the_last_exchange(runs) -> 
     assert usage[1]["input_audio"] < usage[0]["input_audio"] + usage[0]["output_audio"] // 2
 
 
-def test_a_restart_past_the_budget_keeps_to_it_and_midnight_starts_the_budget_again(recordings, base, monkeypatch) -> None:  # noqa: F811
-    # The daemon's local midnight comes 8 s after it starts: a time zone whose offset puts it there.
-    start = datetime.datetime.now(datetime.UTC)
-    midnight = start + datetime.timedelta(seconds=8)
-    offset = (midnight - midnight.replace(hour=0, minute=0, second=0, microsecond=0)).seconds
-    monkeypatch.setenv("TZ", f"EVT+{offset // 3600:02d}:{offset // 60 % 60:02d}:{offset % 60:02d}")
-    yesterday = (midnight - datetime.timedelta(seconds=offset + 1)).date().isoformat()  # the local day it starts in
-    today = (datetime.date.fromisoformat(yesterday) + datetime.timedelta(days=1)).isoformat()
-    state = base / "midnight" / "state"
-    spent = Ledger.open(state, "EUR")
-    spent.record(Tokens(input_audio=100_000), 4.0, yesterday)  # already past the budget of that day
-    scene = recordings.make("cost-midnight", 19.0, Say(0.5, WAKE), Say(2.2, QUESTION), Say(14.0, WAKE), Say(15.7, LATER))
-    cheaper = tables(state, daily_budget=1.0, over_budget="cheaper_model", cheaper_model="gpt-realtime-mini")
-    run = BackgroundRun("midnight", Scenario(scene, replies=(REPLY, "Tomorrow it is noon again."), tables=cheaper),
-                        base / "midnight" / "run").result()
+def test_a_restart_past_the_budget_keeps_to_it_and_midnight_starts_the_budget_again(midnight: MidnightRun) -> None:
+    run = midnight.background.result()
+    state, yesterday, today = midnight.state, midnight.yesterday, midnight.today
     assert run.code == 0, run.explain()
     levels = [r["level"] for r in run.events.named("budget")]
     assert levels == ["over", "ok"], run.explain()

@@ -12,7 +12,7 @@ import pytest
 
 from edgevoice.daemon.link import SessionLink, TextDelta
 from edgevoice.voicelive.protocol.parser import ServerEventParser
-from edgevoice.voicelive.session import AuthRejected, SessionError, Throttled
+from edgevoice.voicelive.errors import AuthRejected, SessionError, Throttled
 
 
 class StandInSession:

@@ -13,6 +13,7 @@ import functools
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -47,15 +48,32 @@ def cache_the_wifi_answer(cache_dir: Path, config_file: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def run(recordings: Recordings, tmp_path_factory: pytest.TempPathFactory) -> Run:  # noqa: F811
-    base = tmp_path_factory.mktemp("offline-answers")
+def started(recordings: Recordings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, BackgroundRun]]:  # noqa: F811
+    """Both runs of this module, started together (each takes real time); each test reads its own."""
+    started: dict[str, BackgroundRun] = {}
+    try:
+        started["answers"] = answers_run(recordings, tmp_path_factory.mktemp("offline-answers"))
+        started["learned"] = learned_background(recordings, tmp_path_factory.mktemp("offline-learned"))
+        yield started
+    finally:
+        for background in started.values():
+            background.close()
+
+
+def answers_run(recordings: Recordings, base: Path) -> BackgroundRun:  # noqa: F811
+    """The service unreachable from the start: the wifi question (its answer cached), then a joke."""
     cache_dir = base / "cache"
     cache_dir.mkdir()
     scene = recordings.make("offline-answers", 12.5, Say(1.0, "okay nabu"), Say(2.2, WIFI_ASKED),
                             Say(7.0, "okay nabu"), Say(8.2, UNCONFIGURED))
     tables = {"offline": {"cache_dir": str(cache_dir), "phrases": PHRASES, "answers": ANSWERS}}
     scenario = Scenario(scene, offline=True, tables=tables, prepare=functools.partial(cache_the_wifi_answer, cache_dir))
-    return BackgroundRun("offline-answers", scenario, base / "run").result()
+    return BackgroundRun("offline-answers", scenario, base / "run")
+
+
+@pytest.fixture(scope="module")
+def run(started: dict[str, BackgroundRun]) -> Run:
+    return started["answers"].result()
 
 
 def dominant_hz(samples: np.ndarray, rate: int) -> float:
@@ -107,9 +125,8 @@ def stop_service_after_two_answers(run: BackgroundRun) -> None:
         time.sleep(0.05)
 
 
-@pytest.fixture(scope="module")
-def learned_run(recordings: Recordings, tmp_path_factory: pytest.TempPathFactory) -> Run:  # noqa: F811
-    base = tmp_path_factory.mktemp("offline-learned")
+def learned_background(recordings: Recordings, base: Path) -> BackgroundRun:  # noqa: F811
+    """The same question three times: answered live twice (and learned), then the service goes away."""
     cache_dir = base / "cache"
     cache_dir.mkdir()
     says = [Say(at, text) for t in (1.0, 9.0, 19.0) for at, text in ((t, "okay nabu"), (t + 1.2, LEARN_QUESTION))]
@@ -118,11 +135,15 @@ def learned_run(recordings: Recordings, tmp_path_factory: pytest.TempPathFactory
     scenario = Scenario(scene, tables=tables, replies=(LEARNED_REPLY,) * 2,
                         transcripts=("what is the wifi password",) * 2)
     background = BackgroundRun("offline-learned", scenario, base / "run")
-    watcher = threading.Thread(target=stop_service_after_two_answers, args=(background,), daemon=True)
-    watcher.start()
+    threading.Thread(target=stop_service_after_two_answers, args=(background,), daemon=True).start()
+    return background
+
+
+@pytest.fixture(scope="module")
+def learned_run(started: dict[str, BackgroundRun]) -> Run:
+    background = started["learned"]
     result = background.result()
-    watcher.join(timeout=5)
-    result.cache_dir = cache_dir  # type: ignore[attr-defined]
+    result.cache_dir = background.directory.parent / "cache"  # type: ignore[attr-defined]
     return result
 
 

@@ -26,7 +26,7 @@ from edgevoice.offline.cache import PhraseCache, Status, VoiceKey
 from edgevoice.offline.connectivity import Reach
 from edgevoice.bench.offline_latency import OfflineLatency, measure_offline_latency
 from edgevoice.voicelive.emulator import Emulator, FaultPlan
-from edgevoice.voicelive.session import AuthRejected, ConnectTimeout, NetworkError, Throttled
+from edgevoice.voicelive.errors import AuthRejected, ConnectTimeout, NetworkError, Throttled
 from edgevoice.assistant.state import State
 from offline_helpers import KEY, PHRASES, OfflineRun, audible_spans, closed_port_url, wait_for
 

@@ -24,7 +24,7 @@ from edgevoice.daemon.sessions import session_factory
 from edgevoice.bench.blackhole import BlackholeRelay
 from edgevoice.offline.probe import probe
 from edgevoice.voicelive.emulator import Emulator, FaultPlan
-from edgevoice.voicelive.session import ConnectTimeout, NetworkError, ProtocolFailure, ServiceError, TlsError
+from edgevoice.voicelive.errors import ConnectTimeout, NetworkError, ProtocolFailure, ServiceError, TlsError
 from offline_helpers import closed_port_url
 from session_helpers import RawServer
 

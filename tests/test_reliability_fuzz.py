@@ -52,7 +52,7 @@ from edgevoice.daemon.translate import from_server
 from edgevoice.playback.output import ReplyOutput
 from edgevoice.playback.sound import Sound
 from edgevoice.playback.wav_speaker import WavSpeaker
-from edgevoice.voicelive import session as vls
+from edgevoice.voicelive import errors as vle
 from edgevoice.voicelive.emulator import Emulator, FaultPlan
 from edgevoice.voicelive.protocol import server_events as ev
 from edgevoice.voicelive.protocol.parser import ServerEventParser
@@ -536,7 +536,7 @@ class LoopbackSession:
         if self._verdict is not None:
             raise self._verdict.with_traceback(None)  # the same instances serve every example
         if self.closed:
-            raise vls.SessionClosed("closed while connecting")
+            raise vle.SessionClosed("closed while connecting")
         self.open = True
 
     def finish_connect(self, error: BaseException | None = None) -> None:
@@ -553,7 +553,7 @@ class LoopbackSession:
 
     def send(self, event: Mapping[str, Any]) -> None:
         if not self.open:
-            raise vls.SessionClosed(f"cannot send {event.get('type')}: closed")
+            raise vle.SessionClosed(f"cannot send {event.get('type')}: closed")
         self.sent.append(event)
 
     def close(self) -> None:
@@ -821,9 +821,9 @@ ASSISTANT_SETTINGS = st.builds(
     error_retry_s=st.sampled_from([10.0, 300.0]),
 )
 CONNECT_FAILURES = [
-    vls.AuthRejected(401, "emulator"), vls.Throttled(7.0, "emulator"), vls.ServiceError(503, "emulator", 2.0),
-    vls.ConnectTimeout("connecting took too long"), vls.NetworkError("network unreachable"),
-    vls.SessionRejected("refused", code="invalid_value"), vls.ProtocolFailure("bad upgrade"),
+    vle.AuthRejected(401, "emulator"), vle.Throttled(7.0, "emulator"), vle.ServiceError(503, "emulator", 2.0),
+    vle.ConnectTimeout("connecting took too long"), vle.NetworkError("network unreachable"),
+    vle.SessionRejected("refused", code="invalid_value"), vle.ProtocolFailure("bad upgrade"),
 ]
 
 

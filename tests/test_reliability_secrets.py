@@ -32,7 +32,7 @@ from edgevoice.daemon.sessions import session_factory
 from edgevoice.service.journal import setup_logging
 from edgevoice.voicelive.emulator import Emulator, FaultPlan
 from edgevoice.voicelive.protocol.session_config import realtime_url
-from edgevoice.voicelive.session import (
+from edgevoice.voicelive.errors import (
     AuthRejected,
     ConnectTimeout,
     NetworkError,
@@ -42,8 +42,8 @@ from edgevoice.voicelive.session import (
     SessionRejected,
     Throttled,
     TlsError,
-    VoiceLiveSession,
 )
+from edgevoice.voicelive.session import VoiceLiveSession
 from secret_helpers import PLANTED_KEY, assert_no_leak
 from service_helpers import restore_root_logger  # noqa: F401 - a fixture
 

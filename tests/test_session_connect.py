@@ -16,7 +16,7 @@ import pytest
 
 from edgevoice.voicelive.backoff import Backoff
 from edgevoice.voicelive.protocol import server_events as ev
-from edgevoice.voicelive.session import (
+from edgevoice.voicelive.errors import (
     AuthRejected,
     ConnectTimeout,
     NetworkError,
@@ -27,9 +27,8 @@ from edgevoice.voicelive.session import (
     SessionRejected,
     Throttled,
     TlsError,
-    VoiceLiveSession,
-    connect_with_backoff,
 )
+from edgevoice.voicelive.session import VoiceLiveSession, connect_with_backoff
 from session_helpers import (
     Collector,
     MiniVoiceLive,

@@ -15,7 +15,8 @@ from edgevoice.config.voicelive import VoiceLiveConfig
 from edgevoice.voicelive.emulator import Emulator, FaultPlan
 from edgevoice.voicelive.protocol import server_events as ev
 from edgevoice.voicelive.protocol.session_config import realtime_url, session_payload
-from edgevoice.voicelive.session import AuthRejected, ConnectTimeout, ServiceError, Throttled, VoiceLiveSession
+from edgevoice.voicelive.errors import AuthRejected, ConnectTimeout, ServiceError, Throttled
+from edgevoice.voicelive.session import VoiceLiveSession
 from session_helpers import Collector
 
 

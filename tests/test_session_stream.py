@@ -14,7 +14,8 @@ import time
 import pytest
 
 from edgevoice.voicelive.protocol import server_events as ev
-from edgevoice.voicelive.session import SessionClosed, VoiceLiveSession
+from edgevoice.voicelive.errors import SessionClosed
+from edgevoice.voicelive.session import VoiceLiveSession
 from session_helpers import (
     OP_BINARY,
     OP_CONT,

@@ -1,9 +1,10 @@
-"""One piece of code for each idea: the device lookup, the atomic write, SAMPLE_WIDTH, and no private
-name imported across modules."""
+"""One piece of code for each idea: the device lookup, the atomic write, SAMPLE_WIDTH, no private
+name imported across modules, and the session errors imported from the module that defines them."""
 
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import stat
 from pathlib import Path
@@ -75,8 +76,10 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
     assert path.read_bytes() == b"old" and not [p for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]
 
 
-def _modules() -> list[tuple[Path, ast.Module]]:
-    return [(p, ast.parse(p.read_text(), str(p))) for p in PACKAGE.rglob("*.py")]
+@functools.cache
+def _modules() -> tuple[tuple[Path, ast.Module], ...]:
+    """Every module of the package, parsed once for all the tests here."""
+    return tuple((p, ast.parse(p.read_text(), str(p))) for p in PACKAGE.rglob("*.py"))
 
 
 def test_one_sample_width() -> None:
@@ -95,6 +98,19 @@ def test_no_module_imports_a_private_name_of_another() -> None:
     ]
     assert found == []
 
+
+def test_the_session_errors_come_from_their_own_module() -> None:
+    from edgevoice.voicelive import errors, session
+
+    tests = [p for p in Path(__file__).resolve().parent.glob("*.py") if "edgevoice.voicelive.session" in p.read_text()]
+    trees = [*_modules(), *((p, ast.parse(p.read_text(), str(p))) for p in tests)]
+    through_session = [
+        f"{path.name}: {alias.name}" for path, tree in trees for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "edgevoice.voicelive.session"
+        for alias in node.names if alias.name in errors.__all__
+    ]
+    assert through_session == []
+    assert not set(session.__all__) & set(errors.__all__)  # session.py no longer re-exports them
 
 def test_the_phrase_keys_are_one_list() -> None:
     from edgevoice.assistant import actions as A

@@ -9,16 +9,19 @@ import dataclasses
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_helpers import KEY, SPEECH, AudioCues, InProcessDaemon, Say, recordings, write_config  # noqa: F401
-from emulator_helpers import make_emulator  # noqa: F401 - fixture
+from daemon_helpers import KEY, SPEECH, AudioCues, InProcessDaemon, Recordings, Say, Scene, recordings, write_config  # noqa: F401
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from edgevoice.config.load import load_config, parse_config
 from edgevoice.config.errors import ConfigError
 from edgevoice.tools.gpio import GpioSwitch
+from edgevoice.voicelive.emulator import Emulator
 from edgevoice.voicelive.emulator.faults import FaultPlan
 from edgevoice.voicelive.emulator.tool_calls import ToolCall
 
@@ -88,24 +91,84 @@ def test_gpio_config_is_checked():
         parse_config(base + '[[tools.mcp]]\nserver_label = "x"\nserver_url = "http://m.example.com"\n', "<t>")
 
 
-def test_gpio_tools_switch_fail_and_time_out_and_the_conversation_goes_on(recordings, make_emulator, tmp_path):  # noqa: F811
-    scene = recordings.make("gpio-tools", 30.0, Say(0.5, WAKE), Say(2.2, QUESTION), Say(11.0, WAKE), Say(12.7, QUESTION),
-                            Say(22.0, WAKE), Say(23.7, QUESTION))
+@dataclass
+class Driven:
+    """One in-process run of this module, driven to its end: what its test then checks."""
+
+    run: InProcessDaemon
+    emu: Emulator
+    factory: MockFactory
+
+
+@pytest.fixture(scope="module")
+def driven(recordings: Recordings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:  # noqa: F811
+    """Both real-time runs of this module at once (about 30 s each), each set up and driven on a thread
+    of its own; a run that went wrong keeps its exception, for its test to raise."""
+    scenes = {
+        "switch": recordings.make("gpio-tools", 30.0, Say(0.5, WAKE), Say(2.2, QUESTION), Say(11.0, WAKE),
+                                  Say(12.7, QUESTION), Say(22.0, WAKE), Say(23.7, QUESTION)),
+        "interrupted": recordings.make("gpio-interrupted", 24.0, Say(0.5, WAKE), Say(2.2, QUESTION), Say(19.0, WAKE),
+                                       Say(20.7, "what time is it")),
+    }
+    bases = {name: tmp_path_factory.mktemp(f"gpio-{name}") for name in scenes}
+    emulators: list[Emulator] = []
+    results: dict[str, Any] = {}
+
+    def started(emu: Emulator) -> Emulator:
+        emulators.append(emu.start())
+        return emu
+
+    def drive(name: str, how: Callable[[Scene, Path, Callable[[Emulator], Emulator]], Driven]) -> None:
+        try:
+            results[name] = how(scenes[name], bases[name], started)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            results[name] = exc
+
+    threads = [threading.Thread(target=drive, args=(name, how), name=f"gpio-{name}")
+               for name, how in (("switch", drive_switch_fail_and_time_out), ("interrupted", drive_interrupted_call))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    try:
+        yield results
+    finally:
+        for emu in emulators:
+            emu.stop()
+
+
+def finished(driven: dict[str, Any], name: str) -> Driven:
+    result = driven.get(name)
+    if isinstance(result, BaseException):
+        raise result
+    assert result is not None, f"the run {name!r} did not finish"
+    return result
+
+
+def drive_switch_fail_and_time_out(scene: Scene, base: Path, started: Callable[[Emulator], Emulator]) -> Driven:
+    """Three turns, three tools: the lights switch, the relay board fails, the buzzer's driver hangs
+    while the visitor presses the button."""
     calls = (ToolCall("lights", '{"action": "on"}'), ToolCall("relay", '{"action": "on"}'), ToolCall("buzzer", '{"action": "on"}'))
-    emu = make_emulator(api_key=KEY, speech=SPEECH, tool_calls=calls)
-    path = write_config(tmp_path / "edgevoice.toml", emu.url, tables={"assistant": {"follow_up_s": 1.0},
-                                                                      "buttons": {"push_to_talk_pin": PTT}})
+    emu = started(Emulator(api_key=KEY, speech=SPEECH, tool_calls=calls))
+    path = write_config(base / "edgevoice.toml", emu.url, tables={"assistant": {"follow_up_s": 1.0},
+                                                                  "buttons": {"push_to_talk_pin": PTT}})
     path.write_text(path.read_text() + GPIO_TOML)
     config = load_config(path)
     factory = MockFactory(pin_class=KioskPin)
     KioskPin.buzzer_busy.clear()
-    run = InProcessDaemon(config, scene.path, tmp_path, factory)
+    run = InProcessDaemon(config, scene.path, base, factory)
     with run:
         # Turn 3: while the buzzer's driver hangs, the visitor presses the button to say something else.
         assert KioskPin.buzzer_busy.wait(60), "the buzzer tool never ran"
         factory.pin(PTT).drive_low()
         time.sleep(0.3)
         factory.pin(PTT).drive_high()
+    return Driven(run, emu, factory)
+
+
+def test_gpio_tools_switch_fail_and_time_out_and_the_conversation_goes_on(driven: dict[str, Driven]) -> None:
+    done = finished(driven, "switch")
+    run, emu, factory = done.run, done.emu, done.factory
     assert run.codes == [0]
     events = run.events()
     tools = events.named("tool_call")
@@ -132,16 +195,14 @@ def test_gpio_tools_switch_fail_and_time_out_and_the_conversation_goes_on(record
     assert len(texts) == 2, texts
 
 
-def test_a_tool_call_from_a_reply_the_visitor_interrupted_is_answered_not_run(recordings, make_emulator, tmp_path):  # noqa: F811
+def drive_interrupted_call(scene: Scene, base: Path, started: Callable[[Emulator], Emulator]) -> Driven:
     """The visitor presses the button while the model's call is on its way (a slow server: every
     event waits 1 s): the call's last piece arrives after the barge-in cancelled its reply. The call
     is not carried out, it gets an output saying why, and the next question is answered."""
-    scene = recordings.make("gpio-interrupted", 24.0, Say(0.5, WAKE), Say(2.2, QUESTION), Say(19.0, WAKE),
-                            Say(20.7, "what time is it"))
     # Only the first session is slow; the idle reset (5 s) gives the next question a fresh one.
-    emu = make_emulator(api_key=KEY, speech=SPEECH, tool_calls=(ToolCall("lights", '{"action": "on"}'),),
-                        faults=FaultPlan(event_delay_ms=1000, connections=1))
-    path = write_config(tmp_path / "edgevoice.toml", emu.url, tables={
+    emu = started(Emulator(api_key=KEY, speech=SPEECH, tool_calls=(ToolCall("lights", '{"action": "on"}'),),
+                           faults=FaultPlan(event_delay_ms=1000, connections=1)))
+    path = write_config(base / "edgevoice.toml", emu.url, tables={
         "assistant": {"follow_up_s": 1.0, "reply_timeout_s": 20.0, "idle_timeout_s": 5.0},
         "buttons": {"push_to_talk_pin": PTT},
         "voicelive": {"connect_timeout_s": 5.0, "stall_timeout_s": 5.0},  # the slow server is not a dead one
@@ -152,7 +213,7 @@ def test_a_tool_call_from_a_reply_the_visitor_interrupted_is_answered_not_run(re
     config = dataclasses.replace(config, voicelive=dataclasses.replace(
         config.voicelive, transcription=dataclasses.replace(config.voicelive.transcription, model="none")))
     factory = MockFactory()
-    run = InProcessDaemon(config, scene.path, tmp_path, factory)
+    run = InProcessDaemon(config, scene.path, base, factory)
     cues = AudioCues(run.daemon)
     with run:
         # The arguments' last piece has gone out (16 characters: two pieces); their end
@@ -164,6 +225,12 @@ def test_a_tool_call_from_a_reply_the_visitor_interrupted_is_answered_not_run(re
         cues.at(pressed_at, factory.pin(PTT).drive_low).at(pressed_at + 0.5, factory.pin(PTT).drive_high)
         assert pressed_at < 14.0, "the call came too late for this recording"
         assert cues.done.wait(timeout=30), "the daemon never reached the release"
+    return Driven(run, emu, factory)
+
+
+def test_a_tool_call_from_a_reply_the_visitor_interrupted_is_answered_not_run(driven: dict[str, Driven]) -> None:
+    done = finished(driven, "interrupted")
+    run, emu, factory = done.run, done.emu, done.factory
     assert run.codes == [0]
     events = run.events()
     # Each new session replays the emulator's script, so the next question (a fresh session after the

@@ -27,7 +27,8 @@ class OfflineRun:
             self.proc = subprocess.Popen([sys.executable, "-m", "edgevoice.bench.offline", str(workdir)],
                                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
 
-    def figures(self, timeout: float) -> list[Figure]:
+    def figures(self, timeout: float, beside: str) -> list[Figure]:
+        """Wait for the measurement; ``beside`` says what the bench measured meanwhile."""
         try:
             out, _ = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -38,8 +39,8 @@ class OfflineRun:
             tail = self.log.read_text(errors="replace")[-2000:]
             raise BenchError(f"the offline measurement failed (exit {self.proc.returncode}):\n{tail}")
         r = json.loads(out.decode().strip().splitlines()[-1])
-        how = ("the real daemon (edgevoice.bench.offline_latency, in a subprocess, while the bench measured the "
-               "front-end CPU) on a spoken recording at real-time pace against the emulator behind a relay that "
+        how = (f"the real daemon (edgevoice.bench.offline_latency, in a subprocess, while the bench measured "
+               f"{beside}) on a spoken recording at real-time pace against the emulator behind a relay that "
                "goes silent (no RST, no FIN); end of the utterance (the device's endpoint, where it happened in "
                "the audio) to the cached reply's first audio handed to the speaker (a WAV recorder, so no output "
                "buffer), both on the daemon's loop clock: includes the endpoint's loop pass, the machine, the "

@@ -2,7 +2,8 @@
 
 1. Front-end CPU, in this process, and the memory floor (a subprocess that only imports the
    daemon's libraries); meanwhile the offline measurement (:mod:`edgevoice.bench.offline`) runs
-   in a subprocess of its own: it needs a core only now and then.
+   in a subprocess of its own: it needs a core only now and then. The quick bench runs it beside
+   the conversations instead: about 20 s less, and its figures are not ones to quote anyway.
 2. The conversations with the daemon (see :mod:`edgevoice.bench.conversations`), each in its own
    subprocess, all at once (``jobs`` at a time): they happen in real time, so running them side
    by side is what keeps the bench under two minutes. Each daemon mostly waits for its next 10 ms
@@ -59,6 +60,7 @@ class BenchOptions:
     jobs: int = 9  # daemon runs at once (every conversation side by side)
     knowledge_searches: int = 300
     screen_samples: int = 200  # captions records pushed and metrics files written
+    offline_apart: bool = True  # the offline measurement away from the conversations (False: beside them)
     workdir: Path | None = None  # keep recordings, configs, events and logs here (default: a temporary directory)
 
     @classmethod
@@ -66,7 +68,7 @@ class BenchOptions:
         """Every figure from a few turns: for a smoke test, not for numbers to quote."""
         base = dict(warm_runs=1, warm_turns=2, idle_s=4.0, cold_runs=1, cold_turns=2, interruptions=2,
                     room_interruptions=2, hall_turns=3, frontend_s=10.0, frontend_repeats=1, knowledge_searches=40,
-                    screen_samples=20)
+                    screen_samples=20, offline_apart=False)
         base.update(changes)
         return cls(**base)
 
@@ -116,17 +118,20 @@ def _run(options: BenchOptions, workdir: Path, say: Callable[[str], None], start
     silence_ms = listening.vad.silence_ms
     say(f"measuring on {machine}")
 
-    # The offline measurement (a daemon in a subprocess, about 14 s) runs while the front-end CPU is
+    # The offline measurement (two daemons in a subprocess, about 25 s) runs while the front-end CPU is
     # measured here: it needs little CPU, and it must not run beside the conversations, where its
-    # phrase rendering would land on their turns.
-    offline_run = OfflineRun(workdir / "offline")
+    # phrase rendering would land on their turns. The quick bench, which only checks that it all works,
+    # runs it beside them.
+    offline_run = OfflineRun(workdir / "offline") if options.offline_apart else None
     try:
-        say(f"front-end CPU on {options.frontend_s:.0f} s of speech in noise, and the offline latencies ...")
+        say(f"front-end CPU on {options.frontend_s:.0f} s of speech in noise"
+            + (", and the offline latencies ..." if offline_run is not None else " ..."))
         figures = frontend.measure(voice, listening, seconds=options.frontend_s, repeats=options.frontend_repeats)
         floor = memory.floor_mb()
-        offline = offline_run.figures(timeout=120)
+        offline = offline_run.figures(timeout=120, beside="the front-end CPU") if offline_run is not None else []
     finally:
-        offline_run.kill()
+        if offline_run is not None:
+            offline_run.kill()
 
     warms = [conversations.warm(voice, options.warm_turns, options.idle_s)]
     device = conversations.warm(voice, options.warm_turns, options.idle_s, name="device", seed=2, capture="alsa")
@@ -145,11 +150,17 @@ def _run(options: BenchOptions, workdir: Path, say: Callable[[str], None], start
         say(f"{len(plans)} conversations with `edgevoice run`, {options.jobs} at a time ...")
     # The minimal listener hears the device run's recording beside the daemons, over the same window.
     minimal_run = idle.MinimalListenerRun(workdir / "minimal", device.plan.recording.pcm(), device.plan.cpu_window)
+    offline_beside = None if options.offline_apart else OfflineRun(workdir / "offline")
     try:
         results = _converse(plans, workdir, options.jobs, conversations.replies_speech())
         minimal = minimal_run.result(timeout=device.plan.cpu_window[1] + 60)
+        if offline_beside is not None:
+            say("the offline latencies ...")
+            offline = offline_beside.figures(timeout=120, beside="the conversations (--quick)")
     finally:
         minimal_run.kill()
+        if offline_beside is not None:
+            offline_beside.kill()
     by_name = {r.plan.name: r for r in results}
 
     warm_runs = [by_name[c.plan.name] for c in warms]

@@ -23,7 +23,8 @@ from edgevoice.offline.cache import CacheError, PhraseCache, Status, VoiceKey
 from edgevoice.playback.convert import whole_samples
 from edgevoice.playback.sound import Sound
 from edgevoice.voicelive.protocol import server_events as V
-from edgevoice.voicelive.session import SessionClosed, SessionError, VoiceLiveSession
+from edgevoice.voicelive.errors import SessionClosed, SessionError
+from edgevoice.voicelive.session import VoiceLiveSession
 
 logger = logging.getLogger(__name__)
 

@@ -56,16 +56,6 @@ from edgevoice.voicelive.wire_events import WireEvents
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "AuthRejected",
-    "ConnectTimeout",
-    "NetworkError",
-    "ProtocolFailure",
-    "ServiceError",
-    "SessionClosed",
-    "SessionError",
-    "SessionRejected",
-    "Throttled",
-    "TlsError",
     "VoiceLiveSession",
     "connect_with_backoff",
 ]
