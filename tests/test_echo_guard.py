@@ -299,3 +299,14 @@ def test_a_frame_whose_level_was_not_worked_out_counts_as_loud_only_over_silence
         over_a_reply.update(None, True, power_from_dbfs(-20.0))
     assert over_silence.barge_in() and not over_a_reply.barge_in()
     assert over_silence.mic_dbfs == -math.inf  # nothing measured: the log says so, not a made-up level
+
+
+def test_hearing_a_frame_weighs_its_level_against_the_echo_only_over_the_device_s_sound():
+    loud = (np.full(160, 0.3 * 32767)).astype("<i2").tobytes()  # about -10 dBFS
+    quiet = (np.full(160, 0.001 * 32767)).astype("<i2").tobytes()  # about -60 dBFS
+    over_reply, quiet_over_reply = EchoGuard(min_speech_ms=80), EchoGuard(min_speech_ms=80)
+    for _ in range(over_reply.frames):
+        over_reply.hear(loud, True, power_from_dbfs(REPLY_DB))
+        quiet_over_reply.hear(quiet, True, power_from_dbfs(REPLY_DB))
+    assert over_reply.barge_in() and not quiet_over_reply.barge_in()
+    assert over_reply.mic_dbfs == pytest.approx(dbfs(power_of(loud)))

@@ -40,7 +40,7 @@ BlockCallback = Callable[[list[bytes]], None]
 _CLOSE_TIMEOUT_S = 1.0  # a driver that takes longer to close a stream is abandoned
 _QUEUE_SECONDS = 2.0  # audio buffered between the device thread and the reader
 _RECENT_CHUNKS = 8  # a chunk equal to one of the last few is stale audio replayed by a stuck driver
-_STALL_GRACE_S = 0.2  # a second, short wait before calling a stall: see _read
+_STALL_GRACE_S = 0.2  # a second, short wait before calling a stall: see _watch
 _CAUGHT_UP_S = 1.0  # a burst of dropped audio is over after this much audio read with nothing dropped
 
 
@@ -288,7 +288,8 @@ class Microphone:
                 self._fail("stalled", f"no audio for {self.stall_timeout_s:g} s")
                 return
         finally:
-            stream.drops.end()
+            if stream.drops is not None:
+                stream.drops.end()
 
     def frames(self) -> Iterator[bytes]:
         """Yield 320-byte frames until ``close()``; survives the device coming and going."""
@@ -348,7 +349,7 @@ class _Stream:
         self.heard_at = time.monotonic()  # the last chunk (or the open): a stall is counted from here
         self.changed = threading.Event()
         self.failure: tuple[str, str] | None = None  # (state, detail) once the device's audio is no good
-        self.drops = _Drops(mic, str(mic.device), mic._lost_at_open)
+        self.drops: _Drops | None = None  # from start(): the device's name and what was lost before it
         self._framer = Framer()
         self._recent: deque[bytes] = deque(maxlen=_RECENT_CHUNKS)
         self._deaf_s = 0.0
@@ -373,8 +374,8 @@ class _Stream:
 
     def hear(self, data: bytes) -> bool:
         """One chunk from the device; False (stop the stream) once its audio is no good."""
-        opened, resampler = self._opened, self._resampler
-        if opened is None or resampler is None:
+        opened, resampler = self._opened, self._resampler  # start() sets the resampler before _opened
+        if opened is None:
             with self._lock:  # open() has not returned yet: keep it for start()
                 if self._opened is None:
                     if len(self._early) < self.mic.queue_chunks:
@@ -392,6 +393,7 @@ class _Stream:
             return False
         self.heard_at = time.monotonic()
         seconds = len(data) / self._bytes_per_second
+        assert self.drops is not None  # set by start(), before any chunk is heard
         self.drops.check(seconds, caught_up=self.caught_up())
         why = mic._deaf(data, self._recent)
         self._recent.append(data)

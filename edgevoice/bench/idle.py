@@ -52,9 +52,7 @@ class MinimalListenerRun:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self._device = AlsaDevice(workdir, pcm)
-        env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
-        env["HOME"] = str(self._device.home)  # ALSA reads ~/.asoundrc
-        env.pop("ALSA_CONFIG_PATH", None)
+        env = self._device.environ({k: v for k, v in os.environ.items() if k not in CLEARED_ENV})
         self._log = open(workdir / "minimal.log", "wb")  # noqa: SIM115 - closed in result()
         self._stopped = threading.Event()
         argv = [sys.executable, "-m", "edgevoice.bench.minimal_listener", str(window[0]), str(window[1]),

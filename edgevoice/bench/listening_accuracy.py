@@ -49,7 +49,8 @@ class OverheadReport:
         )
 
 
-def _frames(pcm: bytes) -> list[bytes]:
+def whole_frames(pcm: bytes) -> list[bytes]:
+    """16 kHz mono int16 audio as its whole 10 ms frames (a part frame at the end is left out)."""
     return [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES)]
 
 
@@ -110,7 +111,7 @@ def measure_overhead(pcm: bytes, listening=None, *, repeats: int = 3) -> Overhea
         from edgevoice.config.listening import ListeningConfig
 
         listening = ListeningConfig()
-    frames = _frames(pcm)
+    frames = whole_frames(pcm)
     if not frames:
         raise ValueError("no audio to measure")
     bare, front = [], []

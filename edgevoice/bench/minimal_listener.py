@@ -19,14 +19,14 @@ import json
 import sys
 import time
 
-from edgevoice.audio.frames import FRAME_BYTES, SAMPLE_RATE
+from edgevoice.audio.frames import SAMPLE_RATE
 
 
 def listen(start_s: float, end_s: float, buffer_ms: int) -> dict[str, float]:
     """Listen until ``end_s`` seconds of audio were read; the CPU and wall time from ``start_s`` on."""
     import pyaudio
 
-    from edgevoice.bench.listening_accuracy import bare_runner
+    from edgevoice.bench.listening_accuracy import bare_runner, whole_frames
     from edgevoice.config.load import load_default_config
 
     run = bare_runner(load_default_config().listening)
@@ -38,7 +38,7 @@ def listen(start_s: float, end_s: float, buffer_ms: int) -> dict[str, float]:
         read_s, marks = 0.0, []
         while read_s < end_s:
             data = stream.read(frames_per_read, exception_on_overflow=False)
-            run([data[i : i + FRAME_BYTES] for i in range(0, len(data) - FRAME_BYTES + 1, FRAME_BYTES)])
+            run(whole_frames(data))
             read_s += len(data) / 2 / SAMPLE_RATE
             if not marks and read_s >= start_s:
                 marks.append((time.monotonic(), time.process_time(), read_s))

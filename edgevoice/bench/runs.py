@@ -138,8 +138,7 @@ class DaemonRun:
         self._device: AlsaDevice | None = None
         if plan.capture == "alsa":
             self._device = AlsaDevice(workdir, plan.recording.pcm())
-            env.update(HOME=str(self._device.home))  # ALSA reads ~/.asoundrc
-            env.pop("ALSA_CONFIG_PATH", None)
+            env = self._device.environ(env)
             audio = []
         else:
             audio = ["--input-wav", str(self.recording), "--output-wav", str(self.output_path)]
@@ -280,6 +279,12 @@ class AlsaDevice:
             "}\n")
         self._pcm = pcm
         self._thread: threading.Thread | None = None
+
+    def environ(self, env: Mapping[str, str]) -> dict[str, str]:
+        """``env`` for a process that uses this device: ALSA reads ~/.asoundrc, and no other ALSA configuration."""
+        out = {k: v for k, v in env.items() if k != "ALSA_CONFIG_PATH"}
+        out["HOME"] = str(self.home)
+        return out
 
     def start(self, proc: subprocess.Popen, stopped: threading.Event) -> None:
         self._thread = threading.Thread(target=self._feed, args=(proc, stopped), name="bench-alsa-feed", daemon=True)

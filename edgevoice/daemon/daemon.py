@@ -45,7 +45,6 @@ from edgevoice.daemon.telemetry import Telemetry
 from edgevoice.daemon.timers import Timers
 from edgevoice.daemon.translate import from_listening
 from edgevoice.listening import frontend_events as L
-from edgevoice.listening.echo import power_of
 from edgevoice.listening.frontend import ListeningFrontend
 from edgevoice.playback.output import ReplyOutput
 from edgevoice.playback.sound import Sound
@@ -360,10 +359,8 @@ class Daemon:
         if holding and not frontend.holding and frontend.gate_open:
             # After the wake word, the audio was held until now: the person's words started.
             self.telemetry.mark("words", at=at)
-        # The guard judges the echo itself: it is given the VAD's verdict before the echo mask. The frame's
-        # level matters only for a voiced frame over the device's own sound: in a quiet room it is not worked out.
-        voiced = frontend.vad.talker and not frontend.muted
-        guard.update(power_of(frame) if voiced and played > 0.0 else None, voiced, played)
+        # The guard judges the echo itself: it is given the VAD's verdict before the echo mask.
+        guard.hear(frame, frontend.vad.talker and not frontend.muted, played)
         for event in events:
             if isinstance(event, L.UtteranceAudio):
                 self._send_audio(event.pcm)

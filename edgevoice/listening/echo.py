@@ -85,6 +85,11 @@ class EchoGuard:
         explain: quieter frames are taken for its echo, whatever plays (a reply, a chime, a cached phrase)."""
         return played_power * self._factor
 
+    def hear(self, frame: bytes, voiced: bool, played_power: float) -> None:
+        """One 10 ms frame of the microphone (see :meth:`update`): its level is worked out only when a
+        verdict depends on it, a voiced frame over the device's own sound (a quiet room stays cheap)."""
+        self.update(power_of(frame) if voiced and played_power > 0.0 else None, voiced, played_power)
+
     def update(self, mic_power: float | None, voiced: bool, played_power: float) -> None:
         """One 10 ms frame: the microphone's mean square, the VAD's verdict on it, and the mean
         square the speaker is playing now (0.0 when silent).
