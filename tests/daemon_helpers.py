@@ -441,6 +441,23 @@ class BackgroundRun:
         self._done.set()
 
 
+class StartedRuns(dict):
+    """A module's background runs, started together (each takes real time) and closed together when
+    the ``with`` block ends, also when starting one of them failed."""
+
+    def start(self, name: str, scenario: Scenario, directory: Path, *, key: Any = None) -> BackgroundRun:
+        """Start one run, kept under ``key`` (its name unless given)."""
+        run = self[name if key is None else key] = BackgroundRun(name, scenario, directory)
+        return run
+
+    def __enter__(self) -> StartedRuns:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for run in self.values():
+            run.close()
+
+
 def ready_replies(texts: Any) -> None:
     """Render the emulator's replies now (into ``SPEECH``'s cache), before the conversation needs them."""
     for text in texts:

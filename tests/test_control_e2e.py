@@ -27,6 +27,7 @@ from daemon_helpers import (
     Recordings,
     Say,
     Scenario,
+    StartedRuns,
     ready_replies,
     recordings,  # noqa: F401 - fixture
 )
@@ -54,20 +55,18 @@ def runs(recordings: Recordings, online_input: OpenEndedInput,  # noqa: F811
     base = tmp_path_factory.mktemp("control")
     ready_replies([NOON, FIRST, SECOND, THIRD])
     quiet = recordings.make("control-offline", 150.0)  # stopped with SIGTERM once its test is done
-    started = {}
-    for name, scenario in {
-        "online": Scenario(online_input.scene, replies=(NOON,), pacing="realtime",
-                           faults=FaultPlan(response_delay_ms=800)),
-        "offline": Scenario(quiet, offline=True),
-    }.items():
-        directory = base / name
-        sock = directory / "ctl.sock"
-        scenario = dataclasses.replace(scenario, tables={"control": {"socket": str(sock), "group": ""}})
-        started[name] = BackgroundRun(name, scenario, directory)
-    yield started
-    online_input.end()
-    for run in started.values():
-        run.close()
+    with StartedRuns() as started:
+        for name, scenario in {
+            "online": Scenario(online_input.scene, replies=(NOON,), pacing="realtime",
+                               faults=FaultPlan(response_delay_ms=800)),
+            "offline": Scenario(quiet, offline=True),
+        }.items():
+            directory = base / name
+            sock = directory / "ctl.sock"
+            scenario = dataclasses.replace(scenario, tables={"control": {"socket": str(sock), "group": ""}})
+            started.start(name, scenario, directory)
+        yield started
+        online_input.end()
 
 
 def sock_of(run: BackgroundRun) -> Path:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from daemon_helpers import EDGEVOICE, BackgroundRun, Recordings, Run, Say, Scenario, recordings  # noqa: F401
+from daemon_helpers import EDGEVOICE, BackgroundRun, Recordings, Run, Say, Scenario, StartedRuns, recordings  # noqa: F401
 
 from edgevoice.cost.ledger import Ledger
 from edgevoice.cost.usage import KINDS, Tokens
@@ -101,14 +101,10 @@ def midnight(recordings: Recordings, base: Path) -> Iterator[MidnightRun]:  # no
 @pytest.fixture(scope="module")
 def runs(recordings: Recordings, base: Path, midnight: MidnightRun) -> Iterator[dict[str, BackgroundRun]]:  # noqa: F811
     """Every run of this module, started together with ``midnight``: each takes real time."""
-    started: dict[str, BackgroundRun] = {}
-    try:
+    with StartedRuns() as started:
         for name, scenario in scenarios(recordings, base).items():
-            started[name] = BackgroundRun(name, scenario, base / name / "run")
+            started.start(name, scenario, base / name / "run")
         yield started
-    finally:
-        for background in started.values():
-            background.close()
 
 
 

@@ -29,6 +29,7 @@ from daemon_helpers import (
     Recordings,
     Say,
     Scenario,
+    StartedRuns,
     collapse,
     client_types,
     in_order,
@@ -114,14 +115,10 @@ def runs(request: pytest.FixtureRequest, recordings: Recordings,  # noqa: F811
             wanted.update(name.format(**params) for name in getattr(item.function, "scenarios", ()))
     specs = scenarios(recordings)
     base = tmp_path_factory.mktemp("daemon-runs")
-    started: dict[str, BackgroundRun] = {}
-    try:
+    with StartedRuns() as started:
         for name in sorted(wanted):
-            started[name] = BackgroundRun(name, specs[name], base / name)
+            started.start(name, specs[name], base / name)
         yield started
-    finally:
-        for background in started.values():
-            background.close()
 
 
 def output_clock(record: dict[str, Any], at_in_input: float) -> Callable[[dict[str, Any]], float]:

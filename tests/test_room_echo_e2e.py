@@ -22,6 +22,7 @@ from daemon_helpers import (
     Run,
     Say,
     Scenario,
+    StartedRuns,
     recordings,  # noqa: F401 - fixture
     reply_seconds,
 )
@@ -65,15 +66,11 @@ CASES = [(mode, echo, "barge") for mode in MODES for echo in ECHOES] + [(mode, -
 @pytest.fixture(scope="module")
 def runs(recordings: Recordings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple, BackgroundRun]]:  # noqa: F811
     base = tmp_path_factory.mktemp("room-echo")
-    started = {}
-    try:
+    with StartedRuns() as started:
         for case in CASES:
             name = "-".join(map(str, case))
-            started[case] = BackgroundRun(name, scenario(recordings, *case), base / name)
+            started.start(name, scenario(recordings, *case), base / name, key=case)
         yield started
-    finally:
-        for background in started.values():
-            background.close()
 
 
 def check_interrupted(run: Run, said: Placed, stopped_by: float, trigger: str | None = None) -> None:

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_helpers import BackgroundRun, Recordings, Run, Say, Scenario, recordings  # noqa: F401
+from daemon_helpers import (  # noqa: F401
+    BackgroundRun,
+    Recordings,
+    Run,
+    Say,
+    Scenario,
+    StartedRuns,
+    recordings,
+)
 
 WAKE = "okay nabu"
 QUESTION = "when do you close on tuesday"
@@ -67,14 +75,10 @@ def scenarios(rec: Recordings, base: Path) -> dict[str, Scenario]:
 @pytest.fixture(scope="module")
 def runs(recordings: Recordings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, BackgroundRun]]:  # noqa: F811
     base = tmp_path_factory.mktemp("tool-runs")
-    started: dict[str, BackgroundRun] = {}
-    try:
+    with StartedRuns() as started:
         for name, scenario in scenarios(recordings, base).items():
-            started[name] = BackgroundRun(name, scenario, base / name / "run")
+            started.start(name, scenario, base / name / "run")
         yield started
-    finally:
-        for background in started.values():
-            background.close()
 
 
 def outputs(run: Run) -> list[dict[str, Any]]:
